@@ -1,0 +1,7 @@
+"""embedlab: learn, shrink, search and understand embeddings."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,45 @@
+"""The one registry of embedding-table methods and the budget-driven constructor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from embedlab._registry import Registry, parse_spec
+from embedlab.tables._base import EmbeddingTable
+from embedlab.tables._field import Field
+
+__all__ = ["TABLES", "make_table", "register_table"]
+
+TABLES: Registry[type[EmbeddingTable]] = Registry("table")
+
+_T = TypeVar("_T", bound=type[EmbeddingTable])
+
+
+def register_table(name: str) -> Callable[[_T], _T]:
+    """Class decorator: register an :class:`EmbeddingTable` subclass under ``name``."""
+
+    def deco(cls: _T) -> _T:
+        cls.name = name
+        TABLES.register(name)(cls)
+        return cls
+
+    return deco
+
+
+def make_table(
+    spec: str, fields: Sequence[Field], dim: int, *, compression: float = 1.0, seed: int = 0,
+    **kwargs: Any,
+) -> EmbeddingTable:
+    """Build a table by name (or spec string ``"qr(op=add)"``) for a memory budget.
+
+    Example:
+        >>> from embedlab.tables import Field, make_table
+        >>> fields = [Field("user", 957), Field("item", 4082)]
+        >>> table = make_table("hash", fields, dim=16, compression=10)
+        >>> table.memory_bytes() <= table.full_bytes / 10
+        True
+    """
+    name, spec_kwargs = parse_spec(spec)
+    cls = TABLES.get(name)
+    return cls(fields, dim, compression=compression, seed=seed, **{**spec_kwargs, **kwargs})
