@@ -1,8 +1,32 @@
-"""CTR data: the in-memory dataset, loaders per format and the synthetic generator."""
+"""CTR data: the in-memory dataset, loaders per format and the synthetic generator.
+
+``load_ctr("frappe:PATH", seed=0)`` is the one entry point for specs; the
+loaders (``load_libfm``, ``load_criteo``, ``load_avazu``, ``load_movielens``)
+read one format each into a :class:`CTRDataset`.
+"""
 
 from __future__ import annotations
 
 from embedlab.data._dataset import CTRDataset, CTRSplits
+from embedlab.data._encode import DataPathError
+from embedlab.data._sources import DATA_SOURCES, DataSource, load_ctr, parse_data_spec
+from embedlab.data.avazu import load_avazu
+from embedlab.data.criteo import load_criteo
+from embedlab.data.libfm import load_libfm
+from embedlab.data.movielens import load_movielens
 from embedlab.data.synthetic import make_ctr
 
-__all__ = ["CTRDataset", "CTRSplits", "make_ctr"]
+__all__ = [
+    "DATA_SOURCES",
+    "CTRDataset",
+    "CTRSplits",
+    "DataPathError",
+    "DataSource",
+    "load_avazu",
+    "load_criteo",
+    "load_ctr",
+    "load_libfm",
+    "load_movielens",
+    "make_ctr",
+    "parse_data_spec",
+]

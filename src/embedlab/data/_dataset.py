@@ -105,8 +105,8 @@ class CTRDataset:
             raise ValueError(f"fractions must sum to 1, got {sum(fractions):g}")
         n = len(self)
         perm = np.random.default_rng(seed).permutation(n)
-        n_train = int(round(fractions[0] * n))
-        n_valid = int(round(fractions[1] * n))
+        n_train = round(float(fractions[0]) * n)
+        n_valid = round(float(fractions[1]) * n)
         parts = np.split(perm, [n_train, n_train + n_valid])
         return CTRSplits(
             train=self.subset(np.sort(parts[0])),
@@ -119,7 +119,7 @@ class CTRDataset:
         if not 0.0 < fraction < 1.0:
             raise ValueError(f"fraction must be in (0, 1), got {fraction}")
         perm = np.random.default_rng(seed).permutation(len(self))
-        cut = int(round(fraction * len(self)))
+        cut = round(float(fraction) * len(self))
         return self.subset(np.sort(perm[:cut])), self.subset(np.sort(perm[cut:]))
 
 

@@ -1,0 +1,201 @@
+"""render_report end to end: the page, its numbers, escaping, edge cases, atomic writes."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import stat
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from embedlab.bench import BenchRecord
+from embedlab.report import render_report
+from embedlab.report._summary import group_records, primary_metric
+
+SVG = "{http://www.w3.org/2000/svg}"
+VOID = {"meta", "br", "hr", "img", "input", "link"}
+
+
+class _Balance(HTMLParser):
+    """Checks every opened tag is closed in order (void elements aside)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        pass  # <meta/>, <line/>: opened and closed at once
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}>, open: {self.stack[-3:]}")
+        else:
+            self.stack.pop()
+
+
+def _render(records: list[BenchRecord], tmp_path: Path, **kw: str) -> tuple[Path, str]:
+    page = render_report(records, tmp_path / "out", **kw)
+    return page, page.read_text(encoding="utf-8")
+
+
+def test_report_is_written_and_well_formed(records: list[BenchRecord], tmp_path: Path) -> None:
+    page, html = _render(records, tmp_path)
+    assert page == tmp_path / "out" / "index.html"
+    assert page.is_file() and (page.parent / "results.csv").is_file()
+    checker = _Balance()
+    checker.feed(html)
+    assert checker.errors == [] and checker.stack == []
+    root = ET.fromstring(html)  # the page is also well-formed XML, SVG included
+    assert len(list(root.iter(f"{SVG}svg"))) >= 1
+    # self-contained: nothing fetched, nothing run
+    for needle in ("<script", "http://", "https://", "<link", "@import", "url("):
+        assert needle not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_report_content(records: list[BenchRecord], tmp_path: Path) -> None:
+    _, html = _render(records, tmp_path, title="CTR & friends")
+    assert "CTR &amp; friends" in html
+    assert "embedlab 0.1.0" in html and "20 runs (18 ok, 2 infeasible or failed)" in html
+    for method in ("full", "hash", "qr", "tt_rec"):
+        assert f">{method}<" in html
+    assert "0.8010 ± 0.0014" in html  # full auc over seeds 0.800 / 0.802
+    assert "-0.0720" in html  # hash at 10x vs full
+    assert "32 KB (32,000 B)" in html
+    assert "108×" in html  # qr at 100x uses 93 % of its budget: 320000 / 2976
+    assert "0.93×" in html  # samples/s of 37,000 vs 40,000 for full
+    assert "40,000 ± 0" in html
+    assert "0, 1" in html
+    assert "rank 1 cores need 3,200 B &gt; budget 320 B" in html
+    assert "oracle 0.8123" in html and "full (reference) 0.8010" in html
+    root = ET.fromstring(html)
+    infeasible = [tr for tr in root.iter("tr") if "infeasible" in (tr.get("class") or "")]
+    assert len(infeasible) == 1
+    # every measured configuration has one marker with a tooltip
+    tips = [t.text or "" for t in root.iter(f"{SVG}title") if "seeds" in (t.text or "")]
+    assert len(tips) == 1 + 3 + 3 + 2
+
+
+def test_table_frontier_flags_match_naive(records: list[BenchRecord]) -> None:
+    (group,) = group_records(records)
+    pts = [
+        (row, row.memory.mean, row.metrics["auc"].mean)
+        for row in group.rows
+        if row.ok and row.memory is not None and row.metrics.get("auc") is not None
+    ]
+    for row, x, y in pts:
+        dominated = any(
+            x2 <= x and y2 >= y and (x2 < x or y2 > y) for r2, x2, y2 in pts if r2 is not row
+        )
+        assert row.on_frontier is not dominated, row.method
+
+
+def test_escaping(records: list[BenchRecord], tmp_path: Path) -> None:
+    evil = "<script>alert('x')</script>"
+    records.append(
+        BenchRecord("ctr", "synthetic", evil, model="deepfm", compression=10.0,
+                    memory_bytes=1000, metrics={"auc": 0.7}, error=None)
+    )  # fmt: skip
+    records.append(
+        BenchRecord("ctr", "synthetic", "bad", model="deepfm", status="infeasible",
+                    error="<b>budget</b> & more")
+    )  # fmt: skip
+    _, html = _render(records, tmp_path, title="<i>t</i>")
+    assert "<script" not in html and "<b>" not in html and "<i>t</i>" not in html
+    assert "&lt;script&gt;" in html and "&lt;b&gt;budget&lt;/b&gt; &amp; more" in html
+    ET.fromstring(html)
+
+
+def test_empty_records_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="records must not be empty"):
+        render_report([], tmp_path)
+    assert not (tmp_path / "index.html").exists()
+
+
+def test_edge_cases_render(tmp_path: Path) -> None:
+    recs = [
+        # a single point, NaN and None metrics, missing memory, identical memory
+        BenchRecord("retrieval", "d", "flat", memory_bytes=4000, metrics={"recall@10": 1.0}),
+        BenchRecord("retrieval", "d", "int8", memory_bytes=4000, metrics={"recall@10": 0.99}),
+        BenchRecord("retrieval", "d", "nomem", metrics={"recall@10": 0.5}),
+        BenchRecord("retrieval", "d", "nanrun", memory_bytes=100, metrics={"recall@10": math.nan}),
+        BenchRecord("metric", "digits", "triplet", memory_bytes=10, metrics={"map@r": None}),  # type: ignore[dict-item]
+        BenchRecord("graph", "g", "only", memory_bytes=123, metrics={"mrr": 0.3}),
+    ]
+    _, html = _render(recs, tmp_path)
+    root = ET.fromstring(html)
+    svg_text = " ".join(
+        t.text or "" for svg in root.iter(f"{SVG}svg") for t in svg.iter(f"{SVG}text")
+    )
+    assert "nomem" in html and "nomem" not in svg_text  # kept in the table, not plotted
+    assert "nanrun" not in svg_text
+    assert "no plottable points" in html  # the metric group has nothing to plot
+    assert "nan" not in html.lower().replace("nanrun", "")
+
+
+def test_primary_metric_choice() -> None:
+    assert primary_metric("ctr", ["logloss", "auc"]) == "auc"
+    assert primary_metric("retrieval", ["mrr", "recall@10"]) == "recall@10"
+    assert primary_metric("retrieval", ["mrr"]) == "mrr"
+    assert primary_metric("graph", ["mrr", "hits@1"]) == "mrr"
+    assert primary_metric("graph", []) is None
+    (g,) = group_records([BenchRecord("x", "d", "m", memory_bytes=1, metrics={"logloss": 0.3})])
+    assert g.primary == "logloss" and g.maximize is False
+
+
+def test_reached_from_reference_without_full_bytes() -> None:
+    recs = [
+        BenchRecord("ctr", "d", "full", compression=1.0, memory_bytes=8000, metrics={"auc": 0.8}),
+        BenchRecord("ctr", "d", "qr", compression=4.0, memory_bytes=2500, metrics={"auc": 0.7}),
+    ]
+    (g,) = group_records(recs)
+    assert [r.method for r in g.rows] == ["full", "qr"]
+    assert g.reached(g.rows[1]) == pytest.approx(3.2)
+    (g2,) = group_records(recs[1:])
+    assert g2.reference is None and g2.reached(g2.rows[0]) is None
+
+
+def test_results_csv(records: list[BenchRecord], tmp_path: Path) -> None:
+    page, _ = _render(records, tmp_path)
+    with (page.parent / "results.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(records)
+    full = next(r for r in rows if r["method"] == "full" and r["seed"] == "0")
+    assert full["memory_bytes"] == "320000" and full["metric:auc"] == "0.8"
+    bad = next(r for r in rows if r["status"] == "infeasible")
+    assert bad["metric:auc"] == "" and "rank 1 cores" in bad["error"]
+
+
+def test_atomic_write_leaves_no_temp_files(records: list[BenchRecord], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    render_report(records, out)
+    render_report(records[:3], out)  # overwrite in place
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "results.csv"]
+    mode = stat.S_IMODE((out / "index.html").stat().st_mode)
+    assert mode & stat.S_IRUSR and mode & stat.S_IROTH
+
+
+def test_failed_write_keeps_old_page(
+    records: list[BenchRecord], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    page = render_report(records, out)
+    before = page.read_text(encoding="utf-8")
+
+    def boom(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        render_report(records[:2], out, title="new")
+    monkeypatch.undo()
+    assert page.read_text(encoding="utf-8") == before
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "results.csv"]
