@@ -22,7 +22,9 @@ def hash_coefficients(n: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(np.stack([a, b], axis=1))
 
 
-def universal_hash(ids: torch.Tensor, coef: torch.Tensor, buckets: int | torch.Tensor) -> torch.Tensor:
+def universal_hash(
+    ids: torch.Tensor, coef: torch.Tensor, buckets: int | torch.Tensor
+) -> torch.Tensor:
     """Hash ``ids`` into ``[0, buckets)``.
 
     Args:

@@ -28,7 +28,12 @@ def register_table(name: str) -> Callable[[_T], _T]:
 
 
 def make_table(
-    spec: str, fields: Sequence[Field], dim: int, *, compression: float = 1.0, seed: int = 0,
+    spec: str,
+    fields: Sequence[Field],
+    dim: int,
+    *,
+    compression: float = 1.0,
+    seed: int = 0,
     **kwargs: Any,
 ) -> EmbeddingTable:
     """Build a table by name (or spec string ``"qr(op=add)"``) for a memory budget.

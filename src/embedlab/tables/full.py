@@ -28,6 +28,8 @@ class FullTable(EmbeddingTable):
         torch.Size([2, 2, 4])
     """
 
+    offsets: torch.Tensor
+
     def __init__(
         self,
         fields: Sequence[Field],
@@ -39,9 +41,7 @@ class FullTable(EmbeddingTable):
     ) -> None:
         super().__init__(fields, dim, compression=compression, seed=seed)
         if self.compression != 1.0:
-            raise BudgetError(
-                f"compression must be 1 for the full table, got {self.compression:g}"
-            )
+            raise BudgetError(f"compression must be 1 for the full table, got {self.compression:g}")
         self.init_std = init_std
         offsets = torch.tensor([0, *self.cardinalities[:-1]], dtype=torch.int64).cumsum(0)
         self.register_buffer("offsets", offsets, persistent=False)
