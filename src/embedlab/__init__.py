@@ -1,7 +1,39 @@
-"""embedlab: learn, shrink, search and understand embeddings."""
+"""embedlab: learn, shrink, search and understand embeddings.
+
+The public API is re-exported here; implementations live in the subpackages
+(``embedlab.tables``, ``embedlab.models``, ``embedlab.data``,
+``embedlab.training``, ``embedlab.bench``, ``embedlab.report``).
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from embedlab._validation import BudgetError  # noqa: E402
+from embedlab.bench import BenchRecord, CTRBenchConfig, read_records, run_ctr_bench  # noqa: E402
+from embedlab.data import CTRDataset, CTRSplits, load_ctr, make_ctr  # noqa: E402
+from embedlab.models import MODELS, make_model  # noqa: E402
+from embedlab.tables import TABLES, EmbeddingTable, Field, make_table  # noqa: E402
+from embedlab.training import CTRTrainer, auc_score, log_loss  # noqa: E402
+
+__all__ = [
+    "MODELS",
+    "TABLES",
+    "BenchRecord",
+    "BudgetError",
+    "CTRBenchConfig",
+    "CTRDataset",
+    "CTRSplits",
+    "CTRTrainer",
+    "EmbeddingTable",
+    "Field",
+    "__version__",
+    "auc_score",
+    "load_ctr",
+    "log_loss",
+    "make_ctr",
+    "make_model",
+    "make_table",
+    "read_records",
+    "run_ctr_bench",
+]

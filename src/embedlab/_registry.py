@@ -102,7 +102,9 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             key, value = part.split("=", 1)
             key = key.strip()
             if not _NAME.match(key):
-                raise ValueError(f"spec argument names must be identifiers, got {key!r} in {spec!r}")
+                raise ValueError(
+                    f"spec argument names must be identifiers, got {key!r} in {spec!r}"
+                )
             kwargs[key] = _parse_value(value)
     return name, kwargs
 

@@ -4,16 +4,13 @@ Every table is a :class:`torch.nn.Module` built for a memory budget:
 ``make_table(name, fields, dim, compression=c)`` uses at most
 ``sum(cardinalities) * dim * 4 / c`` bytes, reported by ``memory_bytes()``.
 
-Registered methods: ``full``, ``hash``, ``qr``, ``ue``, ``mde``, ``tt``, ``dhe``,
-``robe``, ``int8``, ``int16``.
+Importing a method module registers it in ``TABLES``. Registered methods:
+``full``, ``hash``, ``qr``, ``ue``, ``mde``, ``tt``, ``dhe``, ``robe``, ``int8``, ``int16``.
 """
 
 from __future__ import annotations
 
 from embedlab._validation import BudgetError
-
-# Importing each method module below registers it in TABLES.
-
 from embedlab.tables._base import EmbeddingTable, full_table_bytes
 from embedlab.tables._field import Field
 from embedlab.tables._registry import TABLES, make_table, register_table
@@ -21,11 +18,11 @@ from embedlab.tables.dhe import DHETable
 from embedlab.tables.full import FullTable
 from embedlab.tables.hashing import HashTable
 from embedlab.tables.mixed_dim import MixedDimTable
+from embedlab.tables.multiplexed import UnifiedEmbeddingTable
 from embedlab.tables.qr import QRTable
 from embedlab.tables.quantized import Int8Table, Int16Table, QuantizedTable
 from embedlab.tables.robe import ROBETable
 from embedlab.tables.tt import TTTable
-from embedlab.tables.multiplexed import UnifiedEmbeddingTable
 
 __all__ = [
     "TABLES",
