@@ -9,12 +9,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from embedlab._validation import BudgetError  # noqa: E402
-from embedlab.bench import BenchRecord, CTRBenchConfig, read_records, run_ctr_bench  # noqa: E402
-from embedlab.data import CTRDataset, CTRSplits, load_ctr, make_ctr  # noqa: E402
-from embedlab.models import MODELS, make_model  # noqa: E402
-from embedlab.tables import TABLES, EmbeddingTable, Field, make_table  # noqa: E402
-from embedlab.training import CTRTrainer, auc_score, log_loss  # noqa: E402
+from embedlab._validation import BudgetError
+from embedlab.bench import BenchRecord, CTRBenchConfig, read_records, run_ctr_bench
+from embedlab.data import CTRDataset, CTRSplits, load_ctr, make_ctr
+from embedlab.models import MODELS, make_model
+from embedlab.tables import TABLES, EmbeddingTable, Field, make_table
+from embedlab.training import CTRTrainer, auc_score, log_loss
 
 __all__ = [
     "MODELS",

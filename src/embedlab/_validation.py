@@ -217,7 +217,7 @@ def check_binary_labels(name: str, labels: np.ndarray, *, both_classes: bool = F
     """Labels must be 0 or 1; with ``both_classes`` each class must occur at least once."""
     bad = ~((labels == 0) | (labels == 1))
     if bad.any():
-        raise ValueError(f"{name} must be 0 or 1, got {labels[bad][0]!r}")
+        raise ValueError(f"{name} must be 0 or 1, got {labels[bad][0].item()!r}")
     if both_classes:
         n_pos = int(np.count_nonzero(labels == 1))
         if n_pos == 0 or n_pos == labels.size:

@@ -1,0 +1,19 @@
+"""Benchmark suites: grids of (dataset x method x budget) written as JSON-lines records."""
+
+from __future__ import annotations
+
+from embedlab.bench._record import BenchRecord, append_records, read_records, write_records
+from embedlab.bench._summary import SUMMARY_COLUMNS, format_bytes, summary_rows
+from embedlab.bench.ctr import CTRBenchConfig, run_ctr_bench
+
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "BenchRecord",
+    "CTRBenchConfig",
+    "append_records",
+    "format_bytes",
+    "read_records",
+    "run_ctr_bench",
+    "summary_rows",
+    "write_records",
+]

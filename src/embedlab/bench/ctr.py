@@ -1,0 +1,194 @@
+"""The CTR suite: every embedding-table method x memory budget, same model and data.
+
+For each seed the full float32 table is trained first (the reference), then
+each method at each compression. A method that cannot fit a budget yields an
+``infeasible`` record; a table that reports more memory than its budget is a
+bug and stops the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from embedlab import __version__
+from embedlab._registry import parse_spec
+from embedlab._validation import BudgetError, check_compression, check_int
+from embedlab.bench._record import BenchRecord
+from embedlab.data import CTRSplits
+from embedlab.models import MODELS, make_model
+from embedlab.tables import TABLES, make_table
+from embedlab.training import CTRTrainer, auc_score
+
+__all__ = ["CTRBenchConfig", "run_ctr_bench"]
+
+REFERENCE = "full"
+
+
+@dataclass
+class CTRBenchConfig:
+    """What the CTR suite runs. Method and model entries are spec strings (``"qr(op=add)"``)."""
+
+    model: str = "deepfm"
+    methods: Sequence[str] = ("full", "hash", "qr", "ue")
+    compressions: Sequence[float] = (10.0, 100.0)
+    dim: int = 16
+    epochs: int = 10
+    batch_size: int = 2048
+    lr: float = 1e-3
+    patience: int = 2
+    seeds: Sequence[int] = (0,)
+    progress: bool = True
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_int("dim", self.dim, min_value=1)
+        check_int("epochs", self.epochs, min_value=1)
+        check_int("batch_size", self.batch_size, min_value=1)
+        check_int("patience", self.patience, min_value=0)
+        if not self.methods:
+            raise ValueError("methods must not be empty")
+        if not self.seeds:
+            raise ValueError("seeds must not be empty")
+        for s in self.seeds:
+            check_int("seed", s, min_value=0)
+        self.compressions = [check_compression(c) for c in self.compressions]
+        if not self.compressions:
+            raise ValueError("compressions must not be empty")
+        for spec in self.methods:
+            TABLES.get(parse_spec(spec)[0])  # unknown names fail before any training
+        MODELS.get(parse_spec(self.model)[0])
+
+    def runs(self) -> list[tuple[int, str, float]]:
+        """(seed, method spec, compression) in run order; the reference runs once per seed."""
+        out: list[tuple[int, str, float]] = []
+        for seed in self.seeds:
+            out.append((seed, REFERENCE, 1.0))
+            for spec in self.methods:
+                if parse_spec(spec)[0] == REFERENCE:
+                    continue
+                out.extend((seed, spec, c) for c in self.compressions)
+        return out
+
+
+def run_ctr_bench(
+    splits: CTRSplits,
+    config: CTRBenchConfig,
+    *,
+    on_record: Callable[[BenchRecord], None] | None = None,
+) -> list[BenchRecord]:
+    """Train and test every (method, compression, seed) of ``config`` on ``splits``.
+
+    Args:
+        splits: train / valid / test data sharing the same fields.
+        config: the grid and the training settings.
+        on_record: called with each record as soon as it is measured (e.g. to save progress).
+
+    Returns:
+        One :class:`BenchRecord` per run, the reference (``full``) first for each seed.
+    """
+    records: list[BenchRecord] = []
+    reference: dict[int, BenchRecord] = {}
+    oracle = _oracle_auc(splits)
+    for seed, spec, compression in config.runs():
+        record = _run_one(splits, config, spec, compression, seed)
+        if oracle is not None:
+            record.params["oracle_auc"] = oracle
+        ref = reference.get(seed)
+        if spec == REFERENCE and record.status == "ok":
+            reference[seed] = record
+        elif ref is not None and record.status == "ok":
+            record.timing["samples_per_s_vs_full"] = (
+                record.timing["samples_per_s"] / ref.timing["samples_per_s"]
+            )
+            record.metrics["auc_delta_vs_full"] = record.metrics["auc"] - ref.metrics["auc"]
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+    return records
+
+
+def _oracle_auc(splits: CTRSplits) -> float | None:
+    test = splits.test
+    if test.oracle is None:
+        return None
+    return auc_score(test.labels, test.oracle)
+
+
+def _run_one(
+    splits: CTRSplits, config: CTRBenchConfig, spec: str, compression: float, seed: int
+) -> BenchRecord:
+    name, _ = parse_spec(spec)
+    record = BenchRecord(
+        suite="ctr",
+        dataset=splits.name,
+        model=config.model,
+        method=spec,
+        compression=compression,
+        seed=seed,
+        embedlab_version=__version__,
+    )
+    torch.manual_seed(seed)
+    build_start = time.perf_counter()
+    try:
+        table = make_table(spec, splits.fields, config.dim, compression=compression, seed=seed)
+    except BudgetError as exc:
+        record.status = "infeasible"
+        record.error = str(exc)
+        return record
+    memory = table.memory_bytes()
+    if memory > table.budget_bytes:
+        raise RuntimeError(
+            f"table {spec!r} broke its budget at compression {compression:g}: "
+            f"memory_bytes {memory} > budget {table.budget_bytes}"
+        )
+    model = make_model(config.model, table, seed=seed, **config.model_kwargs)
+    build_s = time.perf_counter() - build_start
+    trainer = CTRTrainer(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        patience=config.patience,
+        seed=seed,
+        progress=config.progress,
+    )
+    result = trainer.fit(model, splits.train, splits.valid)
+    eval_start = time.perf_counter()
+    test_metrics = trainer.evaluate(model, splits.test)
+    eval_s = time.perf_counter() - eval_start
+    record.memory_bytes = int(table.memory_bytes())  # final, deployable form
+    record.metrics = {"auc": test_metrics["auc"], "logloss": test_metrics["logloss"]}
+    if result.best_valid_auc is not None:
+        record.metrics["valid_auc"] = result.best_valid_auc
+    record.timing = {
+        "train_s": result.train_seconds,
+        "samples_per_s": result.samples_per_second,
+        "build_s": build_s,
+        "test_eval_s": eval_s,
+    }
+    record.params = {
+        "table": name,
+        "dim": config.dim,
+        "full_bytes": table.full_bytes,
+        "budget_bytes": table.budget_bytes,
+        "compression_reached": table.full_bytes / max(1, record.memory_bytes),
+        "model_dense_bytes": sum(
+            p.numel() * p.element_size()
+            for n, p in model.named_parameters()
+            if not n.startswith("table.")
+        ),
+        "epochs": config.epochs,
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "batch_size": config.batch_size,
+        "lr": config.lr,
+        "n_train": len(splits.train),
+        "n_valid": len(splits.valid),
+        "n_test": len(splits.test),
+        **{f"table_{k}": v for k, v in table.describe().items()},
+    }
+    return record

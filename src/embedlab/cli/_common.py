@@ -1,0 +1,48 @@
+"""Console output and list-option parsing shared by the CLI command groups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from embedlab._registry import split_specs
+from embedlab.bench import SUMMARY_COLUMNS, BenchRecord, summary_rows
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``message`` as an error and return the exit to raise (code 2)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def parse_floats(option: str, text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated numbers, got {text!r}") from None
+
+
+def parse_ints(option: str, text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated integers, got {text!r}") from None
+
+
+def parse_specs(text: str) -> list[str]:
+    return split_specs(text)
+
+
+def print_summary(title: str, records: Sequence[BenchRecord]) -> None:
+    table = Table(title=title, title_justify="left")
+    for col in SUMMARY_COLUMNS:
+        table.add_column(col, justify="left" if col in ("method", "status") else "right")
+    for row in summary_rows(records):
+        table.add_row(*row)
+    console.print(table)

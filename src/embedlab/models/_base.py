@@ -1,0 +1,181 @@
+"""The CTR-model base class: a head on top of an injected embedding table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from embedlab._validation import check_int
+from embedlab.tables._base import EmbeddingTable
+
+__all__ = ["CTRModel", "make_mlp"]
+
+
+class CTRModel(nn.Module):
+    """Base of every CTR model: ``logits = head(table(ids), dense)``.
+
+    The table is injected, so every model works with every table
+    (``dim = table.dim``, ``n_fields = table.n_fields``).
+
+    **The table holds every per-id parameter.** Classic CTR models keep a
+    second, scalar-per-id table for their first-order ("linear") term. Here that
+    term is a learned linear read-out of each field's embedding,
+    ``bias + sum_j <w_j, e_j>`` with one weight vector ``w_j`` of size ``dim``
+    per field (``linear_weight``, shape ``(n_fields, dim)``). Every id-indexed
+    byte therefore lives in the table, and a table's compression budget covers
+    all id storage; the model only adds dense, id-independent parameters
+    (reported by :meth:`dense_params_bytes`).
+
+    Dense (numeric) features, when ``n_dense > 0``, enter through a linear term
+    and, in deep models, the MLP input.
+
+    Subclasses build their layers inside ``with self._seeded_init():`` (so the
+    same ``seed`` gives the same weights without touching the global RNG) and
+    implement :meth:`forward_embeddings`.
+
+    Args:
+        table: any :class:`~embedlab.tables.EmbeddingTable`.
+        n_dense: number of numeric features per row (0: none).
+        seed: seeds the initialisation of the model's own (non-table) parameters.
+
+    Shapes:
+        ``forward(ids, dense)``: ids ``(batch, n_fields)`` int64, dense
+        ``(batch, n_dense)`` float32 or None -> logits ``(batch,)`` float32.
+    """
+
+    #: registry name, set by ``@register_model``
+    name: ClassVar[str] = ""
+
+    def __init__(self, table: EmbeddingTable, *, n_dense: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        if not isinstance(table, EmbeddingTable):
+            raise TypeError(f"table must be an EmbeddingTable, got {type(table).__name__}")
+        self.table = table
+        self.n_dense = check_int("n_dense", n_dense, min_value=0)
+        self.seed = check_int("seed", seed, min_value=0)
+
+    # --- shapes -------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.table.dim
+
+    @property
+    def n_fields(self) -> int:
+        return self.table.n_fields
+
+    @property
+    def flat_dim(self) -> int:
+        """Width of the flattened embeddings plus dense features: ``n_fields * dim + n_dense``."""
+        return self.n_fields * self.dim + self.n_dense
+
+    # --- construction helpers -----------------------------------------------
+    @contextmanager
+    def _seeded_init(self, stream: int = 0) -> Iterator[None]:
+        """Layers created inside get weights from ``seed`` (and ``stream``, for a second,
+        independent block); the global RNG is left as it was."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed * 1_000_003 + stream)
+            yield
+
+    def _add_first_order(self) -> None:
+        """Create the first-order read-out: ``linear_weight (n_fields, dim)``, ``bias``, dense."""
+        bound = self.dim**-0.5
+        self.linear_weight = nn.Parameter(
+            torch.empty(self.n_fields, self.dim).uniform_(-bound, bound)
+        )
+        self.bias = nn.Parameter(torch.zeros(()))
+        self.dense_linear = nn.Linear(self.n_dense, 1, bias=False) if self.n_dense else None
+
+    def first_order(self, emb: torch.Tensor, dense: torch.Tensor | None) -> torch.Tensor:
+        """``bias + sum_j <w_j, e_j> (+ <v, dense>)``: ``(batch, n_fields, dim)`` -> ``(batch,)``"""
+        out = (emb * self.linear_weight).sum(dim=(1, 2)) + self.bias
+        if self.dense_linear is not None and dense is not None:
+            out = out + self.dense_linear(dense).squeeze(-1)
+        return out
+
+    def _flat_input(self, emb: torch.Tensor, dense: torch.Tensor | None) -> torch.Tensor:
+        """``(batch, n_fields * dim [+ n_dense])``: the embeddings side by side, then dense."""
+        flat = emb.flatten(start_dim=1)
+        if dense is not None and self.n_dense:
+            flat = torch.cat([flat, dense], dim=1)
+        return flat
+
+    # --- forward ------------------------------------------------------------
+    def forward(self, ids: torch.Tensor, dense: torch.Tensor | None = None) -> torch.Tensor:
+        """Look up ``ids`` in the table and score them: -> logits ``(batch,)``."""
+        return self.forward_with_embeddings(ids, dense)[0]
+
+    def forward_with_embeddings(
+        self, ids: torch.Tensor, dense: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like :meth:`forward`, also returning the looked-up ``(batch, n_fields, dim)``
+        embeddings (the trainer's embedding L2 penalty needs them)."""
+        dense = self._check_dense(ids, dense)
+        emb = self.table(ids)
+        return self.forward_embeddings(emb, dense), emb
+
+    def forward_embeddings(self, emb: torch.Tensor, dense: torch.Tensor | None) -> torch.Tensor:
+        """The model on looked-up embeddings ``(batch, n_fields, dim)`` -> logits ``(batch,)``."""
+        raise NotImplementedError
+
+    def _check_dense(self, ids: torch.Tensor, dense: torch.Tensor | None) -> torch.Tensor | None:
+        if self.n_dense == 0:
+            if dense is not None and dense.numel():
+                raise ValueError(
+                    f"dense must be None for a model built with n_dense=0, "
+                    f"got shape {tuple(dense.shape)}"
+                )
+            return None
+        if dense is None:
+            raise ValueError(f"dense must be given for a model built with n_dense={self.n_dense}")
+        if dense.shape != (ids.shape[0], self.n_dense):
+            raise ValueError(
+                f"dense must have shape (batch={ids.shape[0]}, n_dense={self.n_dense}), "
+                f"got {tuple(dense.shape)}"
+            )
+        return dense
+
+    # --- training -----------------------------------------------------------
+    def regularization(self) -> torch.Tensor:
+        """Extra loss term; the table's (zero for most tables)."""
+        return self.table.regularization()
+
+    def dense_params_bytes(self) -> int:
+        """Bytes of the model's own (non-table) parameters at their real dtypes."""
+        table_params = {id(p) for p in self.table.parameters()}
+        return int(
+            sum(
+                p.numel() * p.element_size() for p in self.parameters() if id(p) not in table_params
+            )
+        )
+
+    def extra_repr(self) -> str:
+        return f"n_fields={self.n_fields}, dim={self.dim}, n_dense={self.n_dense}, seed={self.seed}"
+
+
+def make_mlp(
+    in_dim: int,
+    hidden: Sequence[int],
+    *,
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+) -> nn.Sequential:
+    """``[Linear -> (BatchNorm) -> ReLU -> (Dropout)] * len(hidden)``; empty when ``hidden == ()``.
+
+    Output width is ``hidden[-1]`` (or ``in_dim`` when there are no layers).
+    """
+    layers: list[nn.Module] = []
+    width = in_dim
+    for units in hidden:
+        layers.append(nn.Linear(width, units))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(units))
+        layers.append(nn.ReLU())
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = units
+    return nn.Sequential(*layers)

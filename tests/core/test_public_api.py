@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import embedlab
+
+
+def test_all_is_sorted_and_importable() -> None:
+    names = list(embedlab.__all__)
+
+    def isort_key(name: str) -> tuple[int, str]:
+        # constants, then classes, then functions (ruff RUF022 / isort order)
+        kind = 0 if name.isupper() else 1 if name[0].isupper() else 2
+        return kind, name
+
+    assert names == sorted(names, key=isort_key)
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert hasattr(embedlab, name), name
+
+
+def test_py_typed_marker_shipped() -> None:
+    from pathlib import Path
+
+    assert (Path(embedlab.__file__).parent / "py.typed").exists()
