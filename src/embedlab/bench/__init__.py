@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from embedlab.bench._record import BenchRecord, append_records, read_records, write_records
-from embedlab.bench._summary import SUMMARY_COLUMNS, format_bytes, summary_rows
+from embedlab.bench._summary import SUMMARY_COLUMNS, format_bytes, summary_notes, summary_rows
 from embedlab.bench.ctr import CTRBenchConfig, run_ctr_bench
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "format_bytes",
     "read_records",
     "run_ctr_bench",
+    "summary_notes",
     "summary_rows",
     "write_records",
 ]

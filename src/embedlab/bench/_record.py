@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from embedlab._io import atomic_write_text
 
 __all__ = ["BenchRecord", "append_records", "read_records", "write_records"]
 
@@ -68,20 +69,8 @@ def _clean(obj: Any) -> Any:
 
 
 def write_records(path: str | os.PathLike[str], records: Iterable[BenchRecord]) -> None:
-    """Write records atomically (temporary file in the same folder, fsync, replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(rec.to_json() + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write records as JSON lines, atomically (a failure keeps the old file whole)."""
+    atomic_write_text(path, "".join(rec.to_json() + "\n" for rec in records))
 
 
 def append_records(path: str | os.PathLike[str], records: Sequence[BenchRecord]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from embedlab.bench._record import BenchRecord
 
-__all__ = ["format_bytes", "summary_rows"]
+__all__ = ["SUMMARY_COLUMNS", "format_bytes", "summary_notes", "summary_rows"]
 
 SUMMARY_COLUMNS = (
     "method",
@@ -44,21 +44,7 @@ def summary_rows(records: Sequence[BenchRecord]) -> list[tuple[str, ...]]:
     for r in records:
         reached = r.params.get("compression_reached")
         if r.status != "ok":
-            reason = (r.error or "").split(":")[0]
-            rows.append(
-                (
-                    r.method,
-                    _fmt(r.compression, "g"),
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                    f"{r.status} ({reason})" if reason else r.status,
-                )
-            )
+            rows.append((r.method, _fmt(r.compression, "g"), *("-",) * 7, r.status))
             continue
         rows.append(
             (
@@ -75,3 +61,12 @@ def summary_rows(records: Sequence[BenchRecord]) -> list[tuple[str, ...]]:
             )
         )
     return rows
+
+
+def summary_notes(records: Sequence[BenchRecord]) -> list[str]:
+    """One line per run that did not finish: why (e.g. the budget a method cannot reach)."""
+    return [
+        f"{r.method} @ {_fmt(r.compression, 'g')}x: {r.error or r.status}"
+        for r in records
+        if r.status != "ok"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import typer
@@ -9,10 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from embedlab._registry import split_specs
-from embedlab.bench import SUMMARY_COLUMNS, BenchRecord, summary_rows
+from embedlab.bench import SUMMARY_COLUMNS, BenchRecord, summary_notes, summary_rows
 
-console = Console()
-err_console = Console(stderr=True)
+# Wide enough for the summary table when the output is a file or a pipe (rich's default is 80).
+console = Console(width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 
 def fail(message: str) -> typer.Exit:
@@ -46,3 +48,5 @@ def print_summary(title: str, records: Sequence[BenchRecord]) -> None:
     for row in summary_rows(records):
         table.add_row(*row)
     console.print(table)
+    for note in summary_notes(records):
+        console.print(f"  [dim]{note}[/]", highlight=False)

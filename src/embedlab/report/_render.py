@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from embedlab._io import atomic_write_text
 from embedlab._validation import check_nonempty
 from embedlab.report._html import method_styles, page_html
 from embedlab.report._summary import Group, group_records, stat
@@ -65,9 +65,9 @@ def render_report(
         n_other=len(records) - n_ok,
         styles=method_styles(methods),
     )
-    _atomic_write(out / "results.csv", results_csv(groups))
+    atomic_write_text(out / "results.csv", results_csv(groups))
     page = out / "index.html"
-    _atomic_write(page, html)
+    atomic_write_text(page, html)
     return page
 
 
@@ -109,19 +109,3 @@ def _cell(v: object) -> str:
     if s is None:
         return ""
     return str(int(s.mean)) if s.mean.is_integer() else repr(s.mean)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Temporary file in the same folder, flush + fsync, then ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file private (0600); a report is meant to be read by others
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
