@@ -2,17 +2,20 @@
 
 ``load_ctr("frappe:PATH", seed=0)`` is the one entry point for specs; the
 loaders (``load_libfm``, ``load_criteo``, ``load_avazu``, ``load_movielens``)
-read one format each into a :class:`CTRDataset`.
+read one format each into a :class:`CTRDataset`. Labelled dense data for metric
+learning and analysis: ``load_mnist`` (IDX files) and ``load_digits`` (bundled).
 """
 
 from __future__ import annotations
 
 from embedlab.data._dataset import CTRDataset, CTRSplits
 from embedlab.data._encode import DataPathError
+from embedlab.data._labeled import LabeledData
 from embedlab.data._sources import DATA_SOURCES, DataSource, load_ctr, parse_data_spec
 from embedlab.data.avazu import load_avazu
 from embedlab.data.criteo import load_criteo
 from embedlab.data.libfm import load_libfm
+from embedlab.data.mnist import load_digits, load_mnist, read_idx
 from embedlab.data.movielens import load_movielens
 from embedlab.data.synthetic import make_ctr
 
@@ -22,11 +25,15 @@ __all__ = [
     "CTRSplits",
     "DataPathError",
     "DataSource",
+    "LabeledData",
     "load_avazu",
     "load_criteo",
     "load_ctr",
+    "load_digits",
     "load_libfm",
+    "load_mnist",
     "load_movielens",
     "make_ctr",
     "parse_data_spec",
+    "read_idx",
 ]
