@@ -242,3 +242,66 @@ def check_float_in_range(name: str, value: Any, low: float, high: float) -> floa
     if v > high:
         raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value}")
     return v
+
+
+def check_points(name: str, value: Any, *, min_points: int = 1) -> np.ndarray:
+    """A point cloud ``(n_points, dim)``: a 2-D numpy array or torch tensor of finite reals.
+
+    Returns a numpy array (float32 stays float32, every other dtype becomes float64).
+    The error for a non-finite value names the first bad row.
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a 2-D array, got {type(value).__name__}") from None
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_points, dim), got shape {arr.shape}")
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.dtype != np.float32:
+        arr = arr.astype(np.float64)
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} must have at least 1 column, got shape {arr.shape}")
+    if arr.shape[0] < min_points:
+        raise ValueError(f"{name} must have at least {min_points} points, got {arr.shape[0]}")
+    bad_rows = ~np.isfinite(arr).all(axis=1)
+    if bad_rows.any():
+        first = int(np.argmax(bad_rows))
+        raise ValueError(
+            f"{name} must be finite, got NaN or inf in row {first} "
+            f"({int(bad_rows.sum())} bad rows in all)"
+        )
+    return arr
+
+
+def check_enough_points(name: str, n: int, needed: int, reason: str) -> None:
+    """``n`` points are too few for ``reason`` (e.g. ``"k=20 nearest neighbours"``)."""
+    if n < needed:
+        raise ValueError(f"{name} has {n} points but {reason} need at least {needed}")
+
+
+def check_same_rows(name_a: str, n_a: int, name_b: str, n_b: int) -> None:
+    """Two arrays whose rows pair up (the same samples) must have as many rows."""
+    if n_a != n_b:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same number of rows (paired samples), "
+            f"got {n_a} and {n_b}"
+        )
+
+
+def check_label_vector(name: str, value: Any, n: int) -> np.ndarray:
+    """Labels ``(n,)`` (class ids or values) or ``(n, m)`` (values), finite; returned as numpy."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    if arr.ndim not in (1, 2) or arr.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) or ({n}, m), got {arr.shape}")
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr.reshape(n, -1)).all(axis=1)
+        if bad.any():
+            raise ValueError(f"{name} must be finite, got NaN or inf in row {int(np.argmax(bad))}")
+    return arr

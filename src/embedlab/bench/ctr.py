@@ -49,7 +49,7 @@ class CTRBenchConfig:
         check_int("dim", self.dim, min_value=1)
         check_int("epochs", self.epochs, min_value=1)
         check_int("batch_size", self.batch_size, min_value=1)
-        check_int("patience", self.patience, min_value=0)
+        check_int("patience", self.patience, min_value=1)
         if not self.methods:
             raise ValueError("methods must not be empty")
         if not self.seeds:

@@ -24,7 +24,7 @@ def bench_ctr(
         ),
     ] = "synthetic",
     model: Annotated[
-        str, typer.Option(help="CTR model, e.g. deepfm, dcnv2, 'autoint(layers=2)'")
+        str, typer.Option(help="CTR model, e.g. deepfm, dcnv2, 'autoint(n_layers=2)'")
     ] = "deepfm",
     methods: Annotated[str, typer.Option(help="comma-separated table methods")] = ALL_CTR_METHODS,
     compression: Annotated[
