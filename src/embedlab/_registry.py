@@ -51,7 +51,8 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise ValueError(
-                f"unknown {self.family} {name!r}; valid {self.family}s: {', '.join(self.names())}"
+                f"unknown {self.family} {name!r}; valid {_plural(self.family)}: "
+                f"{', '.join(self.names())}"
             ) from None
 
     def names(self) -> list[str]:
@@ -65,6 +66,10 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _plural(word: str) -> str:
+    return word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
 
 
 def _parse_value(text: str) -> Any:

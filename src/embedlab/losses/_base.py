@@ -1,0 +1,150 @@
+"""The loss protocol (:class:`MetricLoss`) and helpers shared by every loss."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from embedlab._validation import check_batch_labels, check_choice, check_embeddings
+
+__all__ = [
+    "InputKind",
+    "MetricLoss",
+    "NoPairsWarning",
+    "Reduction",
+    "check_label_batch",
+    "label_masks",
+    "reduce_losses",
+    "zero_loss",
+]
+
+InputKind = Literal["labels", "views", "pairs"]
+Reduction = Literal["mean", "sum", "mean_nonzero"]
+REDUCTIONS = ("mean", "sum", "mean_nonzero")
+
+
+class NoPairsWarning(UserWarning):
+    """A batch has no positive (or no negative) pairs, so a pair-based loss is zero."""
+
+
+class MetricLoss(nn.Module):
+    """Base class of every loss: a module whose ``forward`` returns a scalar tensor.
+
+    ``input_kind`` says what ``forward`` takes (a class default; wrappers such as
+    :class:`~embedlab.losses.MatryoshkaLoss` copy it from the loss they wrap):
+
+    - ``"labels"``: ``forward(embeddings (batch, dim), labels (batch,))``
+    - ``"views"``: ``forward(views (batch, n_views, dim), labels (batch,) | None = None)``
+    - ``"pairs"``: ``forward(a (batch, dim), b (batch, dim))``
+
+    Losses may own parameters or buffers; a trainer adds ``loss.parameters()``
+    to its optimizer. Classifier-like losses also implement ``predict``.
+    """
+
+    name: ClassVar[str] = ""
+    input_kind: InputKind = "labels"
+    #: a batch without a positive pair gives a zero loss and a :class:`NoPairsWarning`
+    needs_positives: ClassVar[bool] = False
+    #: a batch without a negative pair gives a zero loss and a :class:`NoPairsWarning`
+    needs_negatives: ClassVar[bool] = False
+    #: labels are real-valued regression targets rather than class ids
+    float_labels: ClassVar[bool] = False
+
+    def predict(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Class ids ``(batch,)`` for ``embeddings (batch, dim)`` (classifier-like losses only)."""
+        raise NotImplementedError(f"{type(self).__name__} does not predict labels")
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.hyper_parameters().items())
+
+    def hyper_parameters(self) -> dict[str, Any]:
+        """The scalar hyper-parameters of this loss (for benchmark records)."""
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if not k.startswith("_") and isinstance(v, (int, float, str, bool, tuple))
+        }
+
+
+def zero_loss(x: torch.Tensor) -> torch.Tensor:
+    """A scalar zero that keeps ``x`` in the autograd graph (its gradient is zero)."""
+    return (x * 0).sum()
+
+
+def label_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(pos, neg)`` boolean ``(batch, batch)`` masks: same label off the diagonal, other label."""
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same
+
+
+def check_label_batch(
+    embeddings: Any,
+    labels: Any,
+    *,
+    needs_positives: bool = False,
+    needs_negatives: bool = False,
+    floating: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Validate a ``(batch, dim)`` batch and its labels.
+
+    Returns ``(embeddings, labels, ok)``; ``ok`` is False (after a
+    :class:`NoPairsWarning`) when the batch has no positive or no negative pair
+    that the loss needs, and the caller then returns :func:`zero_loss`.
+    """
+    emb = check_embeddings("embeddings", embeddings)
+    lab = check_batch_labels(labels, emb.shape[0], floating=floating)
+    lab = lab.to(emb.device)
+    return (
+        emb,
+        lab,
+        has_pairs(lab, needs_positives=needs_positives, needs_negatives=needs_negatives),
+    )
+
+
+def has_pairs(labels: torch.Tensor, *, needs_positives: bool, needs_negatives: bool) -> bool:
+    """Warn and return False when the labels give no positive / no negative pair."""
+    if needs_positives:
+        n_unique = int(torch.unique(labels).numel())
+        if n_unique == labels.shape[0]:
+            warnings.warn(
+                "no positive pairs in the batch: every label occurs once; the loss is 0. "
+                "Use a class-balanced sampler (ClassBalancedSampler) with k >= 2.",
+                NoPairsWarning,
+                stacklevel=3,
+            )
+            return False
+    if needs_negatives and labels.numel() and bool((labels == labels[0]).all()):
+        warnings.warn(
+            "no negative pairs in the batch: all labels are equal; the loss is 0",
+            NoPairsWarning,
+            stacklevel=3,
+        )
+        return False
+    return True
+
+
+def check_reduction(value: Any) -> Reduction:
+    check_choice("reduction", value, REDUCTIONS)
+    return value  # type: ignore[no-any-return]
+
+
+def reduce_losses(losses: torch.Tensor, reduction: Reduction, like: torch.Tensor) -> torch.Tensor:
+    """Reduce per-item losses: mean, sum, or mean over the non-zero ones (as PML's reducer).
+
+    An empty ``losses`` gives :func:`zero_loss` of ``like``.
+    """
+    if losses.numel() == 0:
+        return zero_loss(like)
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "mean_nonzero":
+        nonzero = losses > 0
+        n = nonzero.sum()
+        if int(n) == 0:
+            return losses.sum() * 0
+        return losses.sum() / n
+    return losses.mean()
