@@ -16,11 +16,14 @@ import torch
 
 __all__ = [
     "BudgetError",
+    "check_batch_labels",
     "check_binary_labels",
     "check_bool",
     "check_choice",
+    "check_class_ids",
     "check_compression",
     "check_divides",
+    "check_embeddings",
     "check_finite",
     "check_float_in_range",
     "check_fraction",
@@ -33,6 +36,7 @@ __all__ = [
     "check_optional_int",
     "check_positive_float",
     "check_probability",
+    "check_same_batch",
     "check_same_length",
 ]
 
@@ -305,3 +309,131 @@ def check_label_vector(name: str, value: Any, n: int) -> np.ndarray:
         if bad.any():
             raise ValueError(f"{name} must be finite, got NaN or inf in row {int(np.argmax(bad))}")
     return arr
+
+
+def check_embedding_matrix(name: str, emb: torch.Tensor) -> None:
+    """Embeddings: a non-empty, finite, floating ``(n, dim)`` tensor."""
+    if not emb.dtype.is_floating_point:
+        raise TypeError(f"{name} must hold floating-point values, got dtype {emb.dtype}")
+    if emb.dim() != 2:
+        raise ValueError(f"{name} must have shape (n, dim), got {tuple(emb.shape)}")
+    check_nonempty(name, int(emb.shape[0]))
+    if emb.shape[1] == 0:
+        raise ValueError(f"{name} must have dim >= 1, got shape {tuple(emb.shape)}")
+    check_finite(name, emb)
+
+
+def check_labels_for(name: str, labels: np.ndarray, n: int, emb_name: str) -> None:
+    """Class labels: integers of shape ``(n,)``, one per row of ``emb_name``."""
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}")
+    if labels.shape != (n,):
+        raise ValueError(
+            f"{name} must have shape ({n},) to match the {n} rows of {emb_name}, got {labels.shape}"
+        )
+
+
+def check_min_classes(name: str, labels: np.ndarray, minimum: int = 2) -> int:
+    """``labels`` must contain at least ``minimum`` distinct classes; return the count."""
+    n_classes = int(np.unique(labels).size)
+    if n_classes < minimum:
+        raise ValueError(f"{name} must contain at least {minimum} classes, got {n_classes}")
+    return n_classes
+
+
+def check_embeddings(name: str, value: Any, *, ndim: int = 2) -> torch.Tensor:
+    """A finite floating-point tensor with ``ndim`` dimensions (e.g. ``(batch, dim)``)."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+    if value.dim() != ndim:
+        shape = {2: "(batch, dim)", 3: "(batch, n_views, dim)"}.get(ndim, f"{ndim} dimensions")
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
+    check_finite(name, value.detach())
+    return value
+
+
+def check_batch_labels(
+    labels: Any, batch: int, *, name: str = "labels", floating: bool = False
+) -> torch.Tensor:
+    """Labels of a batch: a 1-d tensor with one entry per embedding row.
+
+    Integer class labels unless ``floating`` (regression targets), which must be finite.
+    """
+    if not isinstance(labels, torch.Tensor):
+        labels = torch.as_tensor(np.asarray(labels))
+    if labels.dim() != 1:
+        raise ValueError(f"{name} must have shape (batch,), got {tuple(labels.shape)}")
+    if labels.shape[0] != batch:
+        raise ValueError(
+            f"embeddings and {name} must have the same batch size, got {batch} and "
+            f"{labels.shape[0]}"
+        )
+    if floating:
+        if not labels.is_floating_point():
+            labels = labels.to(torch.get_default_dtype())
+        check_finite(name, labels)
+    elif labels.is_floating_point() or labels.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor of class ids, got dtype {labels.dtype}")
+    return labels
+
+
+def check_same_batch(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    """Two tensors that pair up row by row must have the same shape."""
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and "
+            f"{tuple(b.shape)}"
+        )
+
+
+def check_class_ids(name: str, labels: torch.Tensor, n_classes: int) -> None:
+    """Class ids must lie in ``[0, n_classes)``."""
+    if labels.numel() == 0:
+        return
+    bad = (labels < 0) | (labels >= n_classes)
+    if bool(bad.any()):
+        first = int(torch.nonzero(bad)[0, 0])
+        raise ValueError(
+            f"{name} must be in [0, {n_classes}), got {int(labels[first])} at index {first}"
+        )
+
+
+def check_adjacency(name: str, adj: Any) -> Any:
+    """A square, finite, non-negative adjacency matrix; returned as ``scipy.sparse`` CSR float64.
+
+    Dense arrays are accepted and converted; the returned matrix has sorted indices and no
+    explicit zeros.
+    """
+    import scipy.sparse as sp
+
+    if sp.issparse(adj):
+        mat = sp.csr_matrix(adj, dtype=np.float64)
+    elif isinstance(adj, (np.ndarray, list)):
+        arr = np.asarray(adj, dtype=np.float64)
+        if arr.ndim != 2:
+            raise ValueError(f"{name} must be a 2-D matrix, got {arr.ndim} dimension(s)")
+        mat = sp.csr_matrix(arr)
+    else:
+        raise TypeError(
+            f"{name} must be a scipy.sparse matrix or a numpy array, got {type(adj).__name__}"
+        )
+    if mat.shape[0] != mat.shape[1]:
+        raise ValueError(f"{name} must be square (n_nodes, n_nodes), got shape {mat.shape}")
+    if mat.nnz and not np.all(np.isfinite(mat.data)):
+        raise ValueError(f"{name} must be finite, got a non-finite edge weight")
+    if mat.nnz and mat.data.min() < 0:
+        raise ValueError(f"{name} must have non-negative edge weights, got {mat.data.min():g}")
+    mat.eliminate_zeros()
+    mat.sort_indices()
+    return mat
+
+
+def check_required_keys(where: str, present: Iterable[str], required: Iterable[str]) -> None:
+    """A file or mapping must hold every ``required`` key; the error lists the keys it has."""
+    have = sorted(present)
+    missing = [k for k in required if k not in have]
+    if missing:
+        shown = ", ".join(repr(k) for k in have) or "none"
+        raise ValueError(f"{where} has no {', '.join(repr(k) for k in missing)}; keys: {shown}")
