@@ -376,7 +376,7 @@ def check_batch_labels(
         check_finite(name, labels)
     elif labels.is_floating_point() or labels.dtype == torch.bool:
         raise TypeError(f"{name} must be an integer tensor of class ids, got dtype {labels.dtype}")
-    return labels
+    return torch.as_tensor(labels)
 
 
 def check_same_batch(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:

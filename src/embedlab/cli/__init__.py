@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from embedlab import __version__
-from embedlab.cli import bench
+from embedlab.cli import bench, graph
 from embedlab.cli.demo import demo
 from embedlab.cli.report import report
 
@@ -18,6 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(bench.app, name="bench")
+app.add_typer(graph.app, name="graph")
 app.command("report")(report)
 app.command("demo")(demo)
 

@@ -9,6 +9,7 @@ import typer
 
 from embedlab.bench import BenchRecord, CTRBenchConfig, run_ctr_bench, write_records
 from embedlab.cli._common import console, fail, parse_floats, parse_ints, parse_specs, print_summary
+from embedlab.cli.graph import bench_graph
 
 app = typer.Typer(help="Run a benchmark suite: every method side by side on the same data.")
 
@@ -85,3 +86,6 @@ def bench_ctr(
     print_summary(f"ctr · {splits.name} · {model} · dim {dim}", records)
     if json_out is not None:
         console.print(f"records written to {json_out}")
+
+
+app.command("graph")(bench_graph)

@@ -1,0 +1,118 @@
+"""``embedlab bench metric``: train one encoder per loss, unseen-class retrieval table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from embedlab.bench import BenchRecord, write_records
+from embedlab.cli._common import console, fail, parse_ints, parse_specs
+
+__all__ = ["DEFAULT_LOSSES", "bench_metric", "print_metric_summary"]
+
+DEFAULT_LOSSES = "triplet,contrastive,supcon"
+_COLUMNS = (
+    ("precision_at_1", "P@1"),
+    ("map_at_r", "MAP@R"),
+    ("r_precision", "R-prec"),
+    ("recall_at_10", "R@10"),
+    ("nmi", "NMI"),
+    ("ami", "AMI"),
+)
+
+
+def print_metric_summary(title: str, records: Sequence[BenchRecord]) -> None:
+    """One row per record: retrieval and clustering metrics, training time, status."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("method", justify="left")
+    table.add_column("seed", justify="right")
+    for _, label in _COLUMNS:
+        table.add_column(label, justify="right")
+    table.add_column("train s", justify="right")
+    table.add_column("samples/s", justify="right")
+    table.add_column("status", justify="left")
+    for r in records:
+        cells = [r.method, str(r.seed)]
+        cells += [f"{r.metrics[key]:.4f}" if key in r.metrics else "-" for key, _ in _COLUMNS]
+        train_s = r.timing.get("train_s")
+        sps = r.timing.get("samples_per_s")
+        cells.append("-" if not train_s else f"{train_s:.1f}")
+        cells.append("-" if not sps else f"{sps:,.0f}")
+        cells.append(r.status)
+        table.add_row(*cells)
+    console.print(table)
+    for r in records:
+        if r.status != "ok":
+            console.print(f"  [dim]{r.method}: {r.error}[/]", highlight=False)
+
+
+def bench_metric(
+    data: Annotated[
+        str, typer.Option(help="digits (bundled 8x8) | mnist:DIR (IDX files)")
+    ] = "digits",
+    losses: Annotated[
+        str, typer.Option(help="comma-separated loss specs, e.g. 'triplet(margin=0.1),supcon'")
+    ] = DEFAULT_LOSSES,
+    dim: Annotated[int, typer.Option(help="embedding dimension")] = 64,
+    epochs: Annotated[int, typer.Option(help="training epochs (best on held-out valid)")] = 5,
+    batch_size: Annotated[int, typer.Option(help="training batch size")] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
+    model: Annotated[
+        str | None, typer.Option(help="cnn | mlp (default: cnn for 28x28, mlp otherwise)")
+    ] = None,
+    seed: Annotated[str, typer.Option(help="seed, or comma-separated seeds")] = "0",
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="write JSON-lines records here (rewritten after each run)"),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+) -> None:
+    """Train the same encoder with each LOSS on classes 0-4; retrieval on unseen 5-9."""
+    from embedlab.bench.metric import load_labeled, metric_splits, run_metric_bench
+
+    try:
+        seeds = parse_ints("--seed", seed)
+        specs = parse_specs(losses)
+        full = load_labeled(data)
+        train, test = metric_splits(full)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    if not quiet:
+        console.print(
+            f"[bold]{full.name}[/]: {len(train):,} train samples (classes 0-4), "
+            f"{len(test):,} test samples (unseen classes 5-9); dim {dim}, {epochs} epochs"
+        )
+    done: list[BenchRecord] = []
+
+    def save(record: BenchRecord) -> None:
+        done.append(record)
+        if json_out is not None:
+            write_records(json_out, done)
+        if not quiet:
+            p1 = record.metrics.get("precision_at_1")
+            shown = f"P@1 {p1:.4f}" if p1 is not None else record.status
+            console.print(f"  {record.method} (seed {record.seed}): {shown}", highlight=False)
+
+    try:
+        records = run_metric_bench(
+            train,
+            test,
+            losses=specs,
+            dim=dim,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seeds=seeds,
+            model=model,
+            progress=not quiet,
+            on_record=save,
+        )
+    except (ValueError, TypeError) as exc:
+        raise fail(str(exc)) from None
+    print_metric_summary(f"metric · {full.name} · unseen classes 5-9 · dim {dim}", records)
+    if json_out is not None:
+        console.print(f"records written to {json_out}")

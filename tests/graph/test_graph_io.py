@@ -1,0 +1,162 @@
+"""Graph loaders: edge lists, .mat, Planetoid and the restricted unpickler."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+import scipy.sparse as sp
+
+from embedlab.graph import load_edgelist, load_graph, load_mat, load_planetoid, restricted_load
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_integer_ids_with_gaps_keep_isolated_nodes(tmp_path: Path) -> None:
+    g = load_edgelist(_write(tmp_path / "e.tsv", "# comment\n0\t1\n1 5\n\n5,0  # inline\n"))
+    assert g.adj.shape == (6, 6)
+    assert g.node_ids is None
+    assert g.n_edges == 3
+    assert g.adj[2].nnz == 0 and g.adj[3].nnz == 0 and g.adj[4].nnz == 0
+    assert (g.adj != g.adj.T).nnz == 0
+    assert g.adj[1, 5] == 1.0
+
+
+def test_string_ids_are_mapped_in_first_seen_order(tmp_path: Path) -> None:
+    g = load_edgelist(_write(tmp_path / "e.csv", "bob,alice\nalice,carol\n7,bob\n"))
+    assert g.node_ids == ["bob", "alice", "carol", "7"]
+    assert g.adj.shape == (4, 4)
+    assert g.adj[0, 1] == 1 and g.adj[1, 2] == 1 and g.adj[3, 0] == 1
+
+
+def test_duplicates_merged_last_weight_wins(tmp_path: Path) -> None:
+    g = load_edgelist(_write(tmp_path / "w.txt", "0 1 2.0\n1 0 3.5\n1 2 1\n0 1 4\n"))
+    assert g.n_edges == 2
+    assert g.adj[0, 1] == 4.0 and g.adj[1, 0] == 4.0
+    u = load_edgelist(_write(tmp_path / "u.txt", "0 1\n1 0\n0 1\n"))
+    assert u.adj.nnz == 2 and u.adj.data.max() == 1.0
+
+
+def test_self_loops_dropped_with_warning(tmp_path: Path) -> None:
+    with pytest.warns(UserWarning, match="dropped 2 self-loop"):
+        g = load_edgelist(_write(tmp_path / "l.tsv", "0 0\n0 1\n2 2\n"))
+    assert g.adj.shape == (3, 3)
+    assert g.adj.diagonal().sum() == 0
+    assert g.n_edges == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("0 1\n1 2 3 4\n", r"e.tsv line 2: expected 'u v' or 'u v weight', got 4"),
+        ("0 1\n7\n", r"e.tsv line 2: expected 'u v' or 'u v weight', got 1"),
+        ("0 1 1.0\n1 2\n", r"e.tsv line 2: every line must have a weight column"),
+        ("# h\n0 1 abc\n", r"e.tsv line 2: weight must be a number, got 'abc'"),
+        ("0 1 -1\n", r"e.tsv line 1: weight must be finite and > 0"),
+        ("# only comments\n", r"holds no edges"),
+    ],
+)
+def test_malformed_lines_name_file_and_line(tmp_path: Path, text: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        load_edgelist(_write(tmp_path / "e.tsv", text))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="edge list does not exist"):
+        load_edgelist(tmp_path / "nope.tsv")
+
+
+def test_mat_roundtrip_multilabel(tmp_path: Path) -> None:
+    net = sp.csc_matrix(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=float))
+    group = sp.csc_matrix(np.array([[1, 0], [1, 1], [0, 1]], dtype=float))
+    scipy.io.savemat(tmp_path / "g.mat", {"network": net, "group": group})
+    g = load_mat(tmp_path / "g.mat")
+    assert g.adj.format == "csr" and g.adj.shape == (3, 3)
+    assert g.labels is not None and g.labels.dtype == np.int8
+    np.testing.assert_array_equal(g.labels, group.toarray())
+
+
+def test_mat_without_keys_lists_keys(tmp_path: Path) -> None:
+    scipy.io.savemat(tmp_path / "wrong.mat", {"A": np.eye(2), "labels": np.ones(2)})
+    with pytest.raises(ValueError, match=r"wrong.mat has no 'network'; keys: 'A', 'labels'"):
+        load_mat(tmp_path / "wrong.mat")
+
+
+def test_mat_asymmetric_and_self_loops_warn(tmp_path: Path) -> None:
+    net = np.array([[1, 1, 0], [0, 0, 1], [0, 0, 0]], dtype=float)
+    scipy.io.savemat(tmp_path / "d.mat", {"network": sp.csc_matrix(net)})
+    with pytest.warns(UserWarning) as rec:
+        g = load_mat(tmp_path / "d.mat")
+    messages = " ".join(str(w.message) for w in rec)
+    assert "not symmetric" in messages and "self-loop" in messages
+    assert (g.adj != g.adj.T).nnz == 0 and g.adj.diagonal().sum() == 0
+
+
+class _Evil:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("echo pwned",))
+
+
+def test_restricted_unpickler_refuses_os_system() -> None:
+    payload = pickle.dumps(_Evil(), protocol=4)
+    with pytest.raises(ValueError, match=r"refusing to load posix\.system|refusing to load os"):
+        restricted_load(payload, where="evil")
+
+
+def test_restricted_unpickler_refuses_builtins_eval() -> None:
+    payload = b"c__builtin__\neval\n(S'1+1'\ntR."
+    with pytest.raises(ValueError, match=r"evil: refusing to load __builtin__\.eval"):
+        restricted_load(payload, where="evil")
+
+
+def test_restricted_unpickler_loads_numpy_and_scipy() -> None:
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(restricted_load(pickle.dumps(arr, protocol=4)), arr)
+    mat = sp.csr_matrix(arr)
+    back = restricted_load(pickle.dumps(mat, protocol=4))
+    assert (sp.csr_matrix(back) != mat).nnz == 0
+
+
+def _planetoid(folder: Path) -> None:
+    """A 4-node Planetoid dataset: 2 train nodes (x), 2 test nodes stored out of order."""
+    x = sp.csr_matrix(np.eye(4)[:2])
+    tx = sp.csr_matrix(np.eye(4)[[3, 2]])  # rows for test ids 3, 2 (reordered)
+    ally = np.array([[1, 0], [0, 1]])
+    ty = np.array([[0, 1], [1, 0]])  # node 3 -> class 1, node 2 -> class 0
+    graph = {0: [1], 1: [0, 2], 2: [1, 3, 3], 3: [2]}
+    for name, obj in [("x", x), ("allx", x), ("tx", tx), ("y", ally), ("ally", ally), ("ty", ty)]:
+        (folder / f"ind.toy.{name}").write_bytes(pickle.dumps(obj, protocol=4))
+    (folder / "ind.toy.graph").write_bytes(pickle.dumps(graph, protocol=4))
+    (folder / "ind.toy.test.index").write_text("3\n2\n")
+
+
+def test_planetoid_test_reordering(tmp_path: Path) -> None:
+    _planetoid(tmp_path)
+    g = load_planetoid(tmp_path, "toy")
+    assert g.adj.shape == (4, 4) and g.n_edges == 3
+    np.testing.assert_array_equal(g.labels, [0, 1, 0, 1])
+    assert g.features is not None
+    np.testing.assert_array_equal(g.features.toarray(), np.eye(4))
+
+
+def test_planetoid_refuses_malicious_file(tmp_path: Path) -> None:
+    _planetoid(tmp_path)
+    (tmp_path / "ind.toy.graph").write_bytes(pickle.dumps(_Evil(), protocol=4))
+    with pytest.raises(ValueError, match=r"ind\.toy\.graph: refusing to load"):
+        load_planetoid(tmp_path, "toy")
+
+
+def test_load_graph_spec_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="data must look like KIND:PATH"):
+        load_graph("blogcatalog")
+    with pytest.raises(ValueError, match="data kind must be one of"):
+        load_graph("pajek:x.net")
+    g = load_graph(f"edges:{_write(tmp_path / 'e.tsv', '0 1')}")
+    assert g.adj.shape == (2, 2)
