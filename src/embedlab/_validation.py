@@ -437,3 +437,12 @@ def check_required_keys(where: str, present: Iterable[str], required: Iterable[s
     if missing:
         shown = ", ".join(repr(k) for k in have) or "none"
         raise ValueError(f"{where} has no {', '.join(repr(k) for k in missing)}; keys: {shown}")
+
+
+def check_int_in_range(name: str, value: Any, low: int, high: int, *, why: str = "") -> int:
+    """An integer in the closed interval ``[low, high]``; ``why`` explains the upper bound,
+    e.g. ``" (D, the number of parameters)"``."""
+    v = check_int(name, value, min_value=low)
+    if v > high:
+        raise ValueError(f"{name} must be <= {high}{why}, got {v}")
+    return v

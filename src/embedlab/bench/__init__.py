@@ -5,6 +5,7 @@ from __future__ import annotations
 from embedlab.bench._record import BenchRecord, append_records, read_records, write_records
 from embedlab.bench._summary import SUMMARY_COLUMNS, format_bytes, summary_notes, summary_rows
 from embedlab.bench.ctr import CTRBenchConfig, run_ctr_bench
+from embedlab.bench.metric import run_metric_bench
 
 __all__ = [
     "SUMMARY_COLUMNS",
@@ -14,6 +15,7 @@ __all__ = [
     "format_bytes",
     "read_records",
     "run_ctr_bench",
+    "run_metric_bench",
     "summary_notes",
     "summary_rows",
     "write_records",

@@ -10,6 +10,7 @@ import typer
 from embedlab.bench import BenchRecord, CTRBenchConfig, run_ctr_bench, write_records
 from embedlab.cli._common import console, fail, parse_floats, parse_ints, parse_specs, print_summary
 from embedlab.cli.graph import bench_graph
+from embedlab.cli.metric import bench_metric
 
 app = typer.Typer(help="Run a benchmark suite: every method side by side on the same data.")
 
@@ -89,3 +90,4 @@ def bench_ctr(
 
 
 app.command("graph")(bench_graph)
+app.command("metric")(bench_metric)

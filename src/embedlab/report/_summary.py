@@ -28,6 +28,8 @@ __all__ = [
 PRIMARY_METRICS: dict[str, tuple[str, ...]] = {
     "ctr": ("auc",),
     "retrieval": ("recall@10",),
+    "metric": ("precision_at_1",),
+    "graph": ("micro_f1",),
 }
 # Metrics where smaller is better: the Pareto frontier flips for them.
 _LOWER_IS_BETTER = frozenset({"logloss", "loss", "mse", "rmse", "mae", "error", "latency_ms"})

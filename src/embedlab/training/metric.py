@@ -1,0 +1,532 @@
+"""Training of embedding encoders with a metric / contrastive loss.
+
+:class:`MetricTrainer` walks class-balanced (P classes x K samples) or random batches of a
+:class:`~embedlab.data.LabeledData`, feeds the loss what its ``input_kind`` asks for, keeps
+the weights of the epoch with the best validation precision@1 (leave-one-out retrieval),
+and saves them as a checkpoint without pickle (``torch.save`` of state dicts, read back with
+``torch.load(weights_only=True)``), atomically.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from embedlab._validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_min_classes,
+    check_optional_int,
+    check_positive_float,
+)
+from embedlab.data._labeled import LabeledData
+from embedlab.evaluate import retrieval_metrics
+
+__all__ = [
+    "MetricTrainResult",
+    "MetricTrainer",
+    "augment_batch",
+    "balanced_batches",
+    "embed",
+    "load_checkpoint",
+]
+
+Sampler = Literal["balanced", "random"]
+
+
+@dataclass
+class MetricTrainResult:
+    """What :meth:`MetricTrainer.fit` measured.
+
+    Attributes:
+        history: one dict per epoch: ``epoch`` (1-based), ``train_loss`` (mean over steps),
+            ``seconds`` (training time of the epoch) and, with valid data,
+            ``valid_precision_at_1`` and ``valid_map_at_r`` (leave-one-out retrieval).
+        best_epoch: the epoch whose weights the encoder (and loss) hold after ``fit``.
+        best_valid_precision_at_1: its validation precision@1 (None without valid data).
+        train_seconds: time in the training loop only (no evaluation).
+        samples_per_second: training inputs per second of ``train_seconds`` (an input
+            counts once however many views of it the loss sees).
+        epochs_run: epochs trained.
+        steps: optimizer steps taken.
+    """
+
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_valid_precision_at_1: float | None
+    train_seconds: float
+    samples_per_second: float
+    epochs_run: int
+    steps: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def balanced_batches(
+    labels: np.ndarray, batch_size: int, samples_per_class: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """One epoch of P x K index batches: ``P = min(#classes, batch_size // K)`` classes each.
+
+    ``K`` grows to ``batch_size // P`` when there are fewer classes than ``batch_size // K``
+    (5 classes, batch 128 -> 5 x 25). Within a class samples are drawn without replacement
+    from a reshuffled queue (with replacement for a class smaller than ``K``). An epoch has
+    ``ceil(n / (P * K))`` batches.
+    """
+    classes, inverse = np.unique(labels, return_inverse=True)
+    k = max(1, samples_per_class)
+    p = max(1, min(len(classes), batch_size // k))
+    k = max(k, batch_size // p)
+    members = [np.flatnonzero(inverse == c) for c in range(len(classes))]
+    queues: list[list[int]] = [[] for _ in classes]
+    out: list[np.ndarray] = []
+    for _ in range(math.ceil(len(labels) / (p * k))):
+        chosen = rng.choice(len(classes), size=p, replace=False)
+        batch: list[np.ndarray] = []
+        for c in chosen:
+            m = members[c]
+            if len(m) < k:
+                batch.append(rng.choice(m, size=k, replace=True))
+                continue
+            if len(queues[c]) < k:
+                queues[c].extend(rng.permutation(m).tolist())
+            batch.append(np.asarray(queues[c][:k]))
+            del queues[c][:k]
+        out.append(np.concatenate(batch))
+    return out
+
+
+def augment_batch(
+    x: torch.Tensor, generator: torch.Generator, *, max_shift: int, noise: float
+) -> torch.Tensor:
+    """A random view of each input: images shifted by up to ``max_shift`` pixels (zero
+    padded), then Gaussian noise of std ``noise``; flat ``(batch, d)`` inputs get noise only.
+
+    Args:
+        x: ``(batch, C, H, W)`` images or ``(batch, d)`` vectors.
+    """
+    if x.dim() == 4 and max_shift > 0:
+        b, _, h, w = x.shape
+        s = max_shift
+        padded = nn.functional.pad(x, (s, s, s, s)).permute(0, 2, 3, 1)  # (b, H+2s, W+2s, C)
+        dy = torch.randint(0, 2 * s + 1, (b,), generator=generator)
+        dx = torch.randint(0, 2 * s + 1, (b,), generator=generator)
+        rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)  # (b, H)
+        cols = (dx[:, None] + torch.arange(w)[None, :]).to(x.device)  # (b, W)
+        bi = torch.arange(b, device=x.device)[:, None, None]
+        x = padded[bi, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)  # (b, C, H, W)
+    if noise > 0:
+        x = x + noise * torch.randn(x.shape, generator=generator).to(x.device)
+    return x
+
+
+def embed(
+    encoder: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    *,
+    batch_size: int = 1024,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """``(n, dim)`` float32 embeddings of inputs ``x`` ``(n, ...)`` in eval mode, no grad."""
+    check_int("batch_size", batch_size, min_value=1)
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, dtype=np.float32))
+    was_training = encoder.training
+    encoder.eval()
+    out: list[torch.Tensor] = []
+    try:
+        with torch.no_grad():
+            for lo in range(0, t.shape[0], batch_size):
+                out.append(encoder(t[lo : lo + batch_size].to(device)).float().cpu())
+    finally:
+        encoder.train(was_training)
+    return torch.cat(out).numpy()
+
+
+class MetricTrainer:
+    """Trains an encoder ``(batch, ...) -> (batch, dim)`` with a metric-learning loss and Adam.
+
+    What the loss is given depends on its ``input_kind``:
+
+    - ``"labels"``: ``loss(encoder(view), labels)`` on one augmented view per input;
+    - ``"views"``: ``loss(stack([encoder(view_1), ..., encoder(view_V)], 1), labels)``,
+      ``(batch, n_views, dim)``, each view an independent augmentation;
+    - ``"pairs"``: ``loss(encoder(view_1), encoder(view_2))``: row ``i`` of both is a positive
+      pair (two augmentations of one input, the self-supervised two-tower setting);
+    - ``"layers"``: ``loss(encoder.forward_layers(view), labels)`` (a list of ``(batch, dim)``),
+      for layer-wise losses; the encoder must have ``forward_layers``.
+
+    Augmentation (:func:`augment_batch`) is random shifts plus Gaussian noise; pass
+    ``augment=False`` to feed the raw inputs (then every view of an input is identical).
+    Everything random draws from generators seeded by ``seed`` inside a forked RNG, so the
+    same seed gives the same history and the caller's global RNG is untouched.
+
+    Args:
+        epochs: epochs to train (the best one on valid data is kept).
+        batch_size: inputs per step.
+        lr: Adam learning rate.
+        weight_decay: Adam's L2 on encoder and loss parameters.
+        seed: sampling, augmentation and the loss's own randomness.
+        sampler: ``"balanced"`` (P classes x K samples, see :func:`balanced_batches`) or
+            ``"random"`` (a shuffled pass over the data).
+        samples_per_class: ``K`` of the balanced sampler.
+        n_views: views per input for ``"views"`` losses (``"pairs"`` always uses 2).
+        augment: random shifts and noise on every view.
+        max_shift: pixels of shift; default ``round(side / 14)`` (2 for MNIST, 1 for 8x8).
+        noise: std of the Gaussian noise added to each view.
+        progress: show a rich progress bar.
+        device: e.g. ``"cpu"`` or ``"cuda"``.
+        eval_batch_size: inputs per batch when embedding for validation.
+
+    Example:
+        >>> from embedlab.data import load_digits
+        >>> from embedlab.training.encoders import MLPEncoder
+        >>> data = load_digits().select_classes(range(5))
+        >>> from embedlab.losses import make_loss
+        >>> loss = make_loss("supcon", dim=32, n_classes=5)
+        >>> trainer = MetricTrainer(epochs=1, progress=False)
+        >>> trainer.fit(MLPEncoder(32), loss, data).epochs_run
+        1
+    """
+
+    def __init__(
+        self,
+        *,
+        epochs: int = 10,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        seed: int = 0,
+        sampler: Sampler = "balanced",
+        samples_per_class: int = 4,
+        n_views: int = 2,
+        augment: bool = True,
+        max_shift: int | None = None,
+        noise: float = 0.05,
+        progress: bool = True,
+        device: str | torch.device = "cpu",
+        eval_batch_size: int = 1024,
+    ) -> None:
+        self.epochs = check_int("epochs", epochs, min_value=1)
+        self.batch_size = check_int("batch_size", batch_size, min_value=2)
+        self.lr = check_positive_float("lr", lr)
+        self.weight_decay = check_positive_float("weight_decay", weight_decay, strict=False)
+        self.seed = check_int("seed", seed, min_value=0)
+        self.sampler = check_choice("sampler", sampler, ("balanced", "random"))
+        self.samples_per_class = check_int("samples_per_class", samples_per_class, min_value=2)
+        self.n_views = check_int("n_views", n_views, min_value=2)
+        self.augment = check_bool("augment", augment)
+        self.max_shift = check_optional_int("max_shift", max_shift, min_value=0)
+        self.noise = check_positive_float("noise", noise, strict=False)
+        self.progress = check_bool("progress", progress)
+        try:
+            self.device = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(
+                f"device must name a torch device like 'cpu' or 'cuda', got {device!r}"
+            ) from None
+        self.eval_batch_size = check_int("eval_batch_size", eval_batch_size, min_value=1)
+        self.best_state_: dict[str, Any] | None = None
+
+    # --- public API ----------------------------------------------------------
+    def fit(
+        self,
+        encoder: nn.Module,
+        loss: nn.Module,
+        train: LabeledData,
+        valid: LabeledData | None = None,
+    ) -> MetricTrainResult:
+        """Train ``encoder`` (and the loss's parameters) in place; keep the best valid epoch."""
+        kind = self._check_fit(encoder, loss, train, valid)
+        encoder.to(self.device)
+        loss.to(self.device)
+        params = [p for m in (encoder, loss) for p in m.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("encoder must have trainable parameters, got none")
+        optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        x_all = torch.from_numpy(train.x).to(self.device)
+        y_all = torch.from_numpy(train.y).to(self.device)
+        rng = np.random.default_rng(self.seed)
+        aug_gen = torch.Generator().manual_seed(self.seed + 1)
+        side = int(train.x.shape[-1]) if train.x.ndim == 4 else 0
+        shift = self.max_shift if self.max_shift is not None else round(side / 14)
+
+        history: list[dict[str, float]] = []
+        best_p1, best_epoch = -math.inf, 0
+        self.best_state_ = None
+        train_seconds = 0.0
+        samples = steps = 0
+        with self._forked_rng(), self._progress() as bar, _flush_denormal(self.device):
+            torch.manual_seed(self.seed)
+            for epoch in range(1, self.epochs + 1):
+                batches = self._batches(train.y, rng)
+                task = bar.add_task(f"epoch {epoch}/{self.epochs}", total=len(batches), info="")
+                encoder.train()
+                loss.train()
+                start = time.perf_counter()
+                losses = torch.zeros(len(batches), device=self.device)
+                for i, idx_np in enumerate(batches):
+                    idx = torch.from_numpy(idx_np).to(self.device)
+                    x, y = x_all[idx], y_all[idx]
+                    value = self._loss(encoder, loss, kind, x, y, aug_gen, shift)
+                    optimizer.zero_grad(set_to_none=True)
+                    value.backward()  # type: ignore[no-untyped-call]
+                    optimizer.step()
+                    losses[i] = value.detach()
+                    steps += 1
+                    samples += len(idx_np)
+                    if (i + 1) % 20 == 0 or i == len(batches) - 1:
+                        self._check_finite(losses[: i + 1], epoch, steps)
+                        bar.update(task, completed=i + 1, info=f"loss {float(losses[i]):.4f}")
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                seconds = time.perf_counter() - start
+                train_seconds += seconds
+                record = {
+                    "epoch": float(epoch),
+                    "train_loss": float(losses.mean()),
+                    "seconds": seconds,
+                }
+                if valid is not None:
+                    m = self._valid_metrics(encoder, valid)
+                    record["valid_precision_at_1"] = m["precision_at_1"]
+                    record["valid_map_at_r"] = m["map_at_r"]
+                    info = f"loss {record['train_loss']:.4f}  p@1 {m['precision_at_1']:.4f}"
+                    bar.update(task, info=info)
+                    if m["precision_at_1"] > best_p1:
+                        best_p1, best_epoch = m["precision_at_1"], epoch
+                        self.best_state_ = self._snapshot(encoder, loss, epoch, best_p1)
+                else:
+                    best_epoch = epoch
+                history.append(record)
+            if self.best_state_ is None:
+                self.best_state_ = self._snapshot(encoder, loss, best_epoch, None)
+            elif best_epoch != self.epochs:
+                encoder.load_state_dict(self.best_state_["encoder"])
+                loss.load_state_dict(self.best_state_["loss"])
+        return MetricTrainResult(
+            history=history,
+            best_epoch=best_epoch,
+            best_valid_precision_at_1=None if valid is None else best_p1,
+            train_seconds=train_seconds,
+            samples_per_second=samples / train_seconds if train_seconds > 0 else 0.0,
+            epochs_run=self.epochs,
+            steps=steps,
+        )
+
+    def embed(self, encoder: nn.Module, data: LabeledData | np.ndarray) -> np.ndarray:
+        """``(n, dim)`` embeddings of ``data`` (eval mode, no grad)."""
+        x = data.x if isinstance(data, LabeledData) else data
+        return embed(encoder, x, batch_size=self.eval_batch_size, device=self.device)
+
+    def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
+        """Save the kept epoch's encoder and loss weights to ``path`` (atomic, no pickle)."""
+        if self.best_state_ is None:
+            raise RuntimeError("no checkpoint to save: call fit() first")
+        return save_state(path, self.best_state_)
+
+    # --- internals -------------------------------------------------------------
+    def _loss(
+        self,
+        encoder: nn.Module,
+        loss: nn.Module,
+        kind: str,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        gen: torch.Generator,
+        shift: int,
+    ) -> torch.Tensor:
+        def view() -> torch.Tensor:
+            if not self.augment:
+                return x
+            return augment_batch(x, gen, max_shift=shift, noise=self.noise)
+
+        out: torch.Tensor
+        if kind == "labels":
+            out = loss(encoder(view()), y)
+        elif kind == "views":
+            views = torch.stack([view() for _ in range(self.n_views)], dim=1)  # (b, V, ...)
+            emb = encoder(views.flatten(0, 1))  # (b * V, dim)
+            out = loss(emb.reshape(x.shape[0], self.n_views, -1), y)
+        elif kind == "pairs":
+            both = encoder(torch.cat([view(), view()]))  # (2b, dim)
+            out = loss(both[: x.shape[0]], both[x.shape[0] :])
+        elif kind == "mix":
+            from embedlab.losses.mimix import mix_hidden
+
+            mixed, lam, perm = mix_hidden(view(), generator=gen)
+            both = encoder(torch.cat([view(), mixed]))  # (2b, dim): clean, then mixed
+            out = loss(both[: x.shape[0]], both[x.shape[0] :], lam=lam, perm=perm)
+        else:
+            out = loss(encoder.forward_layers(view()), y)  # type: ignore[operator]
+        return out
+
+    def _batches(self, labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        if self.sampler == "balanced":
+            return balanced_batches(labels, self.batch_size, self.samples_per_class, rng)
+        perm = rng.permutation(len(labels))
+        return [perm[lo : lo + self.batch_size] for lo in range(0, len(perm), self.batch_size)]
+
+    def _valid_metrics(self, encoder: nn.Module, valid: LabeledData) -> dict[str, float]:
+        emb = self.embed(encoder, valid)
+        return retrieval_metrics(emb, valid.y, k=(1,))
+
+    @staticmethod
+    def _snapshot(
+        encoder: nn.Module, loss: nn.Module, epoch: int, p1: float | None
+    ) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "encoder": copy.deepcopy(encoder.state_dict()),
+            "loss": copy.deepcopy(loss.state_dict()),
+            "epoch": epoch,
+        }
+        if p1 is not None:
+            state["valid_precision_at_1"] = float(p1)
+        return state
+
+    @staticmethod
+    def _check_finite(losses: torch.Tensor, epoch: int, steps: int) -> None:
+        bad = ~torch.isfinite(losses)
+        if bool(bad.any()):
+            first = int(torch.nonzero(bad)[0])
+            raise RuntimeError(
+                f"training loss is {float(losses[first])} at epoch {epoch}, batch {first + 1} "
+                f"(step <= {steps}); lower lr or check the loss's numerics"
+            )
+
+    def _check_fit(
+        self,
+        encoder: nn.Module,
+        loss: nn.Module,
+        train: LabeledData,
+        valid: LabeledData | None,
+    ) -> str:
+        if not isinstance(encoder, nn.Module):
+            raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
+        if not isinstance(loss, nn.Module):
+            raise TypeError(f"loss must be a torch.nn.Module, got {type(loss).__name__}")
+        kind = _input_kind(loss)
+        if kind == "layers" and not hasattr(encoder, "forward_layers"):
+            raise ValueError(
+                f"loss {type(loss).__name__} needs an encoder with forward_layers, "
+                f"got {type(encoder).__name__}"
+            )
+        for name, data in (("train", train), ("valid", valid)):
+            if data is not None and not isinstance(data, LabeledData):
+                raise TypeError(f"{name} must be a LabeledData, got {type(data).__name__}")
+        check_min_classes("train labels", train.y)
+        if valid is not None and valid.x.shape[1:] != train.x.shape[1:]:
+            raise ValueError(
+                f"valid inputs must have the train inputs' shape {train.x.shape[1:]}, "
+                f"got {valid.x.shape[1:]}"
+            )
+        return kind
+
+    def _forked_rng(self) -> AbstractContextManager[Any]:
+        devices: list[int] = []
+        if self.device.type == "cuda":
+            devices = [self.device.index if self.device.index is not None else 0]
+        return torch.random.fork_rng(devices=devices)
+
+    @contextmanager
+    def _progress(self) -> Iterator[Progress]:
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"),
+            disable=not self.progress,
+        )
+        with bar if self.progress else nullcontext(bar):
+            yield bar
+
+
+def _input_kind(loss: nn.Module) -> str:
+    """What the trainer feeds ``loss``: its ``input_kind``, except two losses that need more
+    than embeddings: layer-wise losses (``needs_layers = True``, or Starbucks) get
+    ``encoder.forward_layers(x)``, and MI-Mix gets clean and input-mixed embeddings with the
+    mixing proportions (``"mix"``: mixing at layer 0, the input, as the encoders here expose
+    no mid-network entry point)."""
+    name = getattr(loss, "name", "")
+    if getattr(loss, "needs_layers", False) or name == "starbucks":
+        return "layers"
+    if name == "mimix":
+        return "mix"
+    kind = str(getattr(loss, "input_kind", "labels"))
+    check_choice("loss.input_kind", kind, ("labels", "views", "pairs", "layers"))
+    return kind
+
+
+@contextmanager
+def _flush_denormal(device: torch.device) -> Iterator[None]:
+    """Denormal floats (tiny Adam moments, underflowing softmax tails) slow CPU math ~10x;
+    flush them to zero while training, then switch flushing off again."""
+    flush = device.type == "cpu" and torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if flush:
+            torch.set_flush_denormal(False)
+
+
+def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """``torch.save`` a dict of tensors / state dicts / numbers atomically; read it back with
+    ``torch.load(weights_only=True)``."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` via a temporary file in the same folder, fsync, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], encoder: nn.Module, loss: nn.Module | None = None
+) -> dict[str, Any]:
+    """Load a :meth:`MetricTrainer.save_checkpoint` file into ``encoder`` (and ``loss``).
+
+    Returns the metadata (``epoch``, ``valid_precision_at_1`` when known).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint does not exist: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or foreign file: a message that names it
+        raise ValueError(f"{path.name}: not a readable embedlab checkpoint ({exc})") from None
+    if not isinstance(state, dict) or "encoder" not in state:
+        raise ValueError(f"{path.name}: not an embedlab checkpoint (no 'encoder' state)")
+    encoder.load_state_dict(state["encoder"])
+    if loss is not None and "loss" in state:
+        loss.load_state_dict(state["loss"])
+    return {k: v for k, v in state.items() if k not in ("encoder", "loss")}
