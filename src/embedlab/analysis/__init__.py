@@ -1,0 +1,99 @@
+"""Measure embedding spaces: intrinsic dimension, similarity across spaces, geometry.
+
+Plain functions on arrays: they accept numpy arrays or torch tensors ``(n_points, dim)``
+and return python floats, numpy arrays or small frozen dataclasses.
+
+>>> import numpy as np
+>>> from embedlab.analysis import linear_cka, twonn
+>>> x = np.random.default_rng(0).normal(size=(1000, 3)) @ np.ones((3, 30))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from embedlab.analysis._knn import faiss_available, knn
+from embedlab.analysis.dataset import d_data, d_repr, label_sharpness, representations
+from embedlab.analysis.geometry import (
+    NeuralCollapse,
+    alignment,
+    hubness,
+    k_occurrence,
+    neural_collapse,
+    uniformity,
+)
+from embedlab.analysis.intrinsic_dim import (
+    PCADims,
+    TwoNNFit,
+    effective_rank,
+    mle_id,
+    pca_dims,
+    twonn,
+)
+from embedlab.analysis.report import (
+    AnalysisResult,
+    ComparisonResult,
+    analyze_embeddings,
+    compare_embeddings,
+    render_analysis,
+)
+from embedlab.analysis.similarity import (
+    SparseUnitMatch,
+    UnitMatch,
+    linear_cka,
+    match_units,
+    rbf_cka,
+    relative_projection,
+    sparse_match_units,
+    stitch,
+    unit_correlation,
+)
+from embedlab.analysis.space_alignment import (
+    CCAResult,
+    ProcrustesResult,
+    SubspaceAlignment,
+    cca_align,
+    mean_center_align,
+    procrustes,
+    subspace_align,
+)
+
+__all__ = [
+    "AnalysisResult",
+    "CCAResult",
+    "ComparisonResult",
+    "NeuralCollapse",
+    "PCADims",
+    "ProcrustesResult",
+    "SparseUnitMatch",
+    "SubspaceAlignment",
+    "TwoNNFit",
+    "UnitMatch",
+    "alignment",
+    "analyze_embeddings",
+    "cca_align",
+    "compare_embeddings",
+    "d_data",
+    "d_repr",
+    "effective_rank",
+    "faiss_available",
+    "hubness",
+    "k_occurrence",
+    "knn",
+    "label_sharpness",
+    "linear_cka",
+    "match_units",
+    "mean_center_align",
+    "mle_id",
+    "neural_collapse",
+    "pca_dims",
+    "procrustes",
+    "rbf_cka",
+    "relative_projection",
+    "render_analysis",
+    "representations",
+    "sparse_match_units",
+    "stitch",
+    "subspace_align",
+    "twonn",
+    "uniformity",
+    "unit_correlation",
+]
