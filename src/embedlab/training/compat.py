@@ -32,16 +32,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from embedlab._io import atomic_write_bytes
 from embedlab._validation import check_int, check_positive_float
 from embedlab.data._labeled import LabeledData
 from embedlab.evaluate import retrieval_metrics
-from embedlab.training.metric import (
-    MetricTrainer,
-    MetricTrainResult,
-    _input_kind,
-    atomic_write_bytes,
-    embed,
-)
+from embedlab.training._batches import embed
+from embedlab.training.metric import MetricTrainer, MetricTrainResult, loss_input_kind
 
 __all__ = [
     "BT2Loss",
@@ -203,7 +199,7 @@ class BT2Loss(nn.Module):
         d_new: int | None = None,
     ) -> None:
         super().__init__()
-        kind = _input_kind(task_loss)
+        kind = loss_input_kind(task_loss)
         if kind not in ("labels", "views"):
             raise ValueError(
                 f"BT2Loss needs a task loss taking labels or views, got input_kind {kind!r}"

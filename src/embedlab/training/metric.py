@@ -13,7 +13,6 @@ import copy
 import io
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -26,6 +25,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
+from embedlab._io import atomic_write_bytes
 from embedlab._validation import (
     check_bool,
     check_choice,
@@ -36,6 +36,7 @@ from embedlab._validation import (
 )
 from embedlab.data._labeled import LabeledData
 from embedlab.evaluate import retrieval_metrics
+from embedlab.training._batches import augment_batch, balanced_batches, embed
 
 __all__ = [
     "MetricTrainResult",
@@ -44,6 +45,7 @@ __all__ = [
     "balanced_batches",
     "embed",
     "load_checkpoint",
+    "loss_input_kind",
 ]
 
 Sampler = Literal["balanced", "random"]
@@ -76,85 +78,6 @@ class MetricTrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def balanced_batches(
-    labels: np.ndarray, batch_size: int, samples_per_class: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """One epoch of P x K index batches: ``P = min(#classes, batch_size // K)`` classes each.
-
-    ``K`` grows to ``batch_size // P`` when there are fewer classes than ``batch_size // K``
-    (5 classes, batch 128 -> 5 x 25). Within a class samples are drawn without replacement
-    from a reshuffled queue (with replacement for a class smaller than ``K``). An epoch has
-    ``ceil(n / (P * K))`` batches.
-    """
-    classes, inverse = np.unique(labels, return_inverse=True)
-    k = max(1, samples_per_class)
-    p = max(1, min(len(classes), batch_size // k))
-    k = max(k, batch_size // p)
-    members = [np.flatnonzero(inverse == c) for c in range(len(classes))]
-    queues: list[list[int]] = [[] for _ in classes]
-    out: list[np.ndarray] = []
-    for _ in range(math.ceil(len(labels) / (p * k))):
-        chosen = rng.choice(len(classes), size=p, replace=False)
-        batch: list[np.ndarray] = []
-        for c in chosen:
-            m = members[c]
-            if len(m) < k:
-                batch.append(rng.choice(m, size=k, replace=True))
-                continue
-            if len(queues[c]) < k:
-                queues[c].extend(rng.permutation(m).tolist())
-            batch.append(np.asarray(queues[c][:k]))
-            del queues[c][:k]
-        out.append(np.concatenate(batch))
-    return out
-
-
-def augment_batch(
-    x: torch.Tensor, generator: torch.Generator, *, max_shift: int, noise: float
-) -> torch.Tensor:
-    """A random view of each input: images shifted by up to ``max_shift`` pixels (zero
-    padded), then Gaussian noise of std ``noise``; flat ``(batch, d)`` inputs get noise only.
-
-    Args:
-        x: ``(batch, C, H, W)`` images or ``(batch, d)`` vectors.
-    """
-    if x.dim() == 4 and max_shift > 0:
-        b, _, h, w = x.shape
-        s = max_shift
-        padded = nn.functional.pad(x, (s, s, s, s)).permute(0, 2, 3, 1)  # (b, H+2s, W+2s, C)
-        dy = torch.randint(0, 2 * s + 1, (b,), generator=generator)
-        dx = torch.randint(0, 2 * s + 1, (b,), generator=generator)
-        rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)  # (b, H)
-        cols = (dx[:, None] + torch.arange(w)[None, :]).to(x.device)  # (b, W)
-        bi = torch.arange(b, device=x.device)[:, None, None]
-        x = padded[bi, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)  # (b, C, H, W)
-    if noise > 0:
-        x = x + noise * torch.randn(x.shape, generator=generator).to(x.device)
-    return x
-
-
-def embed(
-    encoder: nn.Module,
-    x: np.ndarray | torch.Tensor,
-    *,
-    batch_size: int = 1024,
-    device: str | torch.device = "cpu",
-) -> np.ndarray:
-    """``(n, dim)`` float32 embeddings of inputs ``x`` ``(n, ...)`` in eval mode, no grad."""
-    check_int("batch_size", batch_size, min_value=1)
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x, dtype=np.float32))
-    was_training = encoder.training
-    encoder.eval()
-    out: list[torch.Tensor] = []
-    try:
-        with torch.no_grad():
-            for lo in range(0, t.shape[0], batch_size):
-                out.append(encoder(t[lo : lo + batch_size].to(device)).float().cpu())
-    finally:
-        encoder.train(was_training)
-    return torch.cat(out).numpy()
 
 
 class MetricTrainer:
@@ -419,7 +342,7 @@ class MetricTrainer:
             raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
         if not isinstance(loss, nn.Module):
             raise TypeError(f"loss must be a torch.nn.Module, got {type(loss).__name__}")
-        kind = _input_kind(loss)
+        kind = loss_input_kind(loss)
         if kind == "layers" and not hasattr(encoder, "forward_layers"):
             raise ValueError(
                 f"loss {type(loss).__name__} needs an encoder with forward_layers, "
@@ -456,7 +379,7 @@ class MetricTrainer:
             yield bar
 
 
-def _input_kind(loss: nn.Module) -> str:
+def loss_input_kind(loss: nn.Module) -> str:
     """What the trainer feeds ``loss``: its ``input_kind``, except two losses that need more
     than embeddings: layer-wise losses (``needs_layers = True``, or Starbucks) get
     ``encoder.forward_layers(x)``, and MI-Mix gets clean and input-mixed embeddings with the
@@ -490,24 +413,6 @@ def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     buf = io.BytesIO()
     torch.save(state, buf)
     return atomic_write_bytes(path, buf.getvalue())
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` via a temporary file in the same folder, fsync, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def load_checkpoint(
