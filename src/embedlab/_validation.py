@@ -446,3 +446,67 @@ def check_int_in_range(name: str, value: Any, low: int, high: int, *, why: str =
     if v > high:
         raise ValueError(f"{name} must be <= {high}{why}, got {v}")
     return v
+
+
+def check_vectors(name: str, value: Any, dim: int) -> np.ndarray:
+    """Vectors ``(n, dim)`` for a vector index, returned as C-contiguous float32.
+
+    Integer and float64 input is cast; the error for NaN or inf (also from a float64 value too
+    large for float32) names the first bad row.
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a 2-D array, got {type(value).__name__}") from None
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, {dim}), got shape {arr.shape}")
+    if arr.shape[1] != dim:
+        raise ValueError(
+            f"{name} must have dim={dim} columns to match the index, got shape {arr.shape}"
+        )
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=np.float32)
+    bad_rows = ~np.isfinite(out).all(axis=1)
+    if bad_rows.any():
+        first = int(np.argmax(bad_rows))
+        raise ValueError(
+            f"{name} must be finite, got NaN or inf in row {first} "
+            f"({int(bad_rows.sum())} bad rows in all)"
+        )
+    return out
+
+
+def check_vector_ids(name: str, value: Any, n: int | None = None) -> np.ndarray:
+    """Ids of index vectors: integers ``>= 0`` of shape ``(n,)``, returned as int64.
+
+    ``-1`` is reserved for "no result", so negative ids are refused.
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
+    if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
+        want = f"({n},)" if n is not None else "(n,)"
+        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    out = arr.astype(np.int64, copy=False)
+    if out.size and bool((out < 0).any()):
+        first = int(np.argmax(out < 0))
+        raise ValueError(f"{name} must be >= 0 (-1 marks a missing result), got {out[first]}")
+    return out
+
+
+def check_unique_ids(name: str, ids: np.ndarray) -> None:
+    """Ids in one call must be distinct; the error names one repeated id."""
+    if ids.size < 2:
+        return
+    s = np.sort(ids)
+    dup = s[1:] == s[:-1]
+    if dup.any():
+        raise ValueError(f"{name} must be unique, got id {int(s[1:][dup][0])} more than once")

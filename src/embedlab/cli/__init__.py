@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from embedlab import __version__
-from embedlab.cli import bench, graph
+from embedlab.cli import bench, graph, index
 from embedlab.cli.analyze import analyze
 from embedlab.cli.demo import demo
 from embedlab.cli.report import report
@@ -20,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(bench.app, name="bench")
 app.add_typer(graph.app, name="graph")
+app.add_typer(index.app, name="index")
 app.command("report")(report)
 app.command("analyze")(analyze)
 app.command("demo")(demo)

@@ -1,0 +1,46 @@
+"""Compressed vector indexes behind one protocol: ``train / add / search / remove / save``.
+
+Example:
+    >>> import numpy as np
+    >>> from embedlab.index import index_factory, load_index
+    >>> x = np.random.default_rng(0).standard_normal((1000, 64)).astype("float32")
+    >>> index = index_factory(64, "Binary,Rerank(Flat)", metric="cos")
+    >>> index.train(x); index.add(x)
+    >>> scores, ids = index.search(x[:5], k=10)
+    >>> ids.shape
+    (5, 10)
+"""
+
+from __future__ import annotations
+
+# Importing the modules below registers their index classes in INDEXES.
+from embedlab.index._base import INDEXES, VectorIndex, register_index
+from embedlab.index.binary import Binary
+from embedlab.index.factory import index_factory, parse_index_spec
+from embedlab.index.flat import Flat
+from embedlab.index.int8 import Int8
+from embedlab.index.io import load_index, save_index
+from embedlab.index.matryoshka import Matryoshka
+from embedlab.index.rerank import Rerank
+
+# --- INTEGRATION: BEBR / PQ / OPQ (index/bebr.py, index/pq.py) -------------------------------
+# Add here once those files land (plain imports, no try/except):
+#     from embedlab.index.bebr import BEBR
+#     from embedlab.index.pq import OPQ, PQ
+# and add "BEBR", "OPQ", "PQ" to __all__ below.
+# ---------------------------------------------------------------------------------------------
+
+__all__ = [
+    "INDEXES",
+    "Binary",
+    "Flat",
+    "Int8",
+    "Matryoshka",
+    "Rerank",
+    "VectorIndex",
+    "index_factory",
+    "load_index",
+    "parse_index_spec",
+    "register_index",
+    "save_index",
+]

@@ -1,0 +1,263 @@
+"""``Rerank(Flat)`` stage: re-score an over-fetched candidate list with full vectors on disk.
+
+This is the bi-granular design (BiDR, WWW 2022): the wrapped base index keeps compact codes in
+RAM and returns ``k * k_factor`` candidates; the full float32 vectors live in a file that is
+memory-mapped (``numpy.memmap``), so only the candidate rows are read when re-scoring.
+
+The vectors file is a raw float32 file in ``storage`` (a folder; a private temporary folder
+by default, deleted with the index). ``save`` writes it into the index folder as
+``vectors.npy`` and the index then maps that file and deletes its working copy (the vectors
+"move" into the index folder). A loaded index maps the saved file read-only; adding or
+removing afterwards first copies it into a new working file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from embedlab._validation import check_choice, check_int
+from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
+from embedlab.index.flat import Flat, candidate_scores
+
+__all__ = ["Rerank", "rescore_candidates"]
+
+_BLOCK = 1 << 24  # float32 entries of gathered candidates per block (64 MiB)
+_COPY_ROWS = 65536
+
+
+def rescore_candidates(
+    q: F32,
+    positions: I64,
+    fetch: Callable[[I64], np.ndarray],
+    metric: Metric,
+    k: int,
+) -> tuple[F32, I64]:
+    """Exact scores of each query against its candidate rows, best ``k`` first.
+
+    Args:
+        q: queries ``(n_q, dim)``.
+        positions: candidate row positions ``(n_q, c)``; ``-1`` marks no candidate.
+        fetch: returns the full vectors ``(m, dim)`` of sorted unique row positions ``(m,)``.
+        metric: ``"cos"``/``"ip"`` (dot) or ``"l2"`` (negative squared distance).
+        k: results per query.
+
+    Returns:
+        ``(scores (n_q, min(k, c)), positions (n_q, min(k, c)))``.
+    """
+    n_q, c = positions.shape
+    dim = q.shape[1]
+    bq = max(1, _BLOCK // max(1, c * dim))
+    out_s, out_p = [], []
+    for start in range(0, n_q, bq):
+        pos = positions[start : start + bq]
+        valid = pos >= 0
+        uniq, inv = np.unique(np.where(valid, pos, 0), return_inverse=True)
+        rows = np.asarray(fetch(uniq), dtype=np.float32)  # (m, dim), sorted reads
+        cand = rows[inv.reshape(pos.shape)]  # (bq, c, dim)
+        s = candidate_scores(q[start : start + bq], cand, metric)
+        s[~valid] = -np.inf
+        ts, cols = topk_rows(s, k)
+        tp = np.take_along_axis(pos, cols, axis=1)
+        tp[~np.isfinite(ts)] = -1
+        out_s.append(ts)
+        out_p.append(tp)
+    return np.concatenate(out_s), np.concatenate(out_p)
+
+
+def _cleanup(path: Path | None, tmpdir: Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
+    if tmpdir is not None:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+@register_index("Rerank")
+class Rerank(VectorIndex):
+    """Wrap ``base``; re-score its ``k * k_factor`` candidates with full vectors kept on disk.
+
+    RAM holds the base index (e.g. 48-byte binary codes for 384-d) and ids; disk holds
+    ``4 * dim`` bytes per vector.
+
+    Args:
+        dim: vector dimension.
+        metric: ``"cos"``, ``"ip"`` or ``"l2"``; the base index must use the same.
+        base: the candidate index (default: a ``Flat`` index, which makes the stage a no-op).
+        k_factor: candidates fetched per wanted result (>= 1).
+        storage: folder for the working vectors file (default: a private temporary folder).
+        rescore: precision of the stored vectors; only ``"Flat"`` (float32).
+
+    Example:
+        >>> import numpy as np
+        >>> from embedlab.index.binary import Binary
+        >>> x = np.random.default_rng(0).standard_normal((500, 64)).astype("float32")
+        >>> index = Rerank(64, base=Binary(64), k_factor=10); index.add(x)
+        >>> int(index.search(x[:1], k=1)[1][0, 0]), index.disk_bytes()
+        (0, 128000)
+    """
+
+    disk_arrays = frozenset({"vectors"})
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        metric: Metric = "cos",
+        base: VectorIndex | None = None,
+        k_factor: int = 10,
+        storage: str | Path | None = None,
+        rescore: str = "Flat",
+    ) -> None:
+        super().__init__(dim, metric=metric)
+        self.base = Flat(self.dim, metric=self.metric) if base is None else base
+        if not isinstance(self.base, VectorIndex):
+            raise TypeError(f"base must be a VectorIndex, got {type(self.base).__name__}")
+        if self.base.dim != self.dim or self.base.metric != self.metric:
+            raise ValueError(
+                f"base must have dim={self.dim} and metric={self.metric!r}, got "
+                f"dim={self.base.dim} and metric={self.base.metric!r}"
+            )
+        if self.base.ntotal:
+            raise ValueError(f"base must be empty, got an index holding {self.base.ntotal}")
+        self.k_factor = check_int("k_factor", k_factor, min_value=1)
+        self.rescore = check_choice("rescore", rescore, ("Flat",))
+        self.storage = None if storage is None else Path(storage)
+        self._vectors: np.ndarray = np.zeros((0, self.dim), np.float32)
+        self._path: Path | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    # ------------------------------------------------------------ delegation
+    @property
+    def is_trained(self) -> bool:
+        return self.base.is_trained
+
+    def _min_train_points(self) -> int:
+        return self.base._min_train_points()
+
+    def spec(self) -> str:
+        return f"{self.base.spec()},Rerank({self.rescore},k_factor={self.k_factor})"
+
+    def _children(self) -> dict[str, VectorIndex]:
+        return {"base": self.base}
+
+    # ------------------------------------------------------------- storage
+    @property
+    def vectors_path(self) -> Path | None:
+        """The working vectors file, or ``None`` while the vectors are the saved file."""
+        return self._path
+
+    def _writable(self) -> Path:
+        """The working file, created (with the current vectors copied in) when missing."""
+        if self._path is not None:
+            return self._path
+        tmpdir = None
+        if self.storage is None:
+            tmpdir = Path(tempfile.mkdtemp(prefix="embedlab-rerank-"))
+            folder = tmpdir
+        else:
+            folder = self.storage
+            folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"vectors-{uuid.uuid4().hex[:12]}.f32"
+        with open(path, "wb") as fh:
+            for s in range(0, self._vectors.shape[0], _COPY_ROWS):
+                fh.write(np.ascontiguousarray(self._vectors[s : s + _COPY_ROWS]).tobytes())
+        self._set_file(path, tmpdir)
+        return path
+
+    def _set_file(self, path: Path | None, tmpdir: Path | None) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+        self._path = path
+        self._finalizer = weakref.finalize(self, _cleanup, path, tmpdir) if path else None
+
+    def _map(self, n: int) -> None:
+        assert self._path is not None
+        if n == 0:
+            self._vectors = np.zeros((0, self.dim), np.float32)
+        else:
+            self._vectors = np.memmap(self._path, dtype=np.float32, mode="r", shape=(n, self.dim))
+
+    def _fetch(self, positions: I64) -> np.ndarray:
+        return np.asarray(self._vectors[positions])
+
+    # ---------------------------------------------------------------- hooks
+    def _train(self, x: F32) -> None:
+        self.base.train(x)
+
+    def _add(self, x: F32, ids: I64) -> None:
+        self.base.add(x, ids)
+        path = self._writable()
+        n = self._vectors.shape[0] + x.shape[0]
+        with open(path, "ab") as fh:
+            fh.write(x.tobytes())
+        self._map(n)
+
+    def _search(self, q: F32, k: int) -> tuple[F32, I64]:
+        n_cand = min(k * self.k_factor, self.ntotal)
+        _, cand_ids = self.base.search(q, n_cand)
+        return rescore_candidates(q, self._idmap.lookup(cand_ids), self._fetch, self.metric, k)
+
+    def _remove(self, positions: I64) -> None:
+        self.base.remove(self._idmap.ids[positions])
+        keep = np.ones(self._vectors.shape[0], dtype=bool)
+        keep[positions] = False
+        old, old_finalizer = self._vectors, self._finalizer
+        self._finalizer = None  # keep the old file until its rows are copied
+        self._path = None
+        self._vectors = np.zeros((0, self.dim), np.float32)
+        path = self._writable()
+        kept = np.flatnonzero(keep)
+        with open(path, "ab") as fh:
+            for s in range(0, kept.size, _COPY_ROWS):
+                fh.write(np.ascontiguousarray(old[kept[s : s + _COPY_ROWS]]).tobytes())
+        del old
+        if old_finalizer is not None:
+            old_finalizer()
+        self._map(int(kept.size))
+
+    def _memory_bytes(self) -> int:
+        return self.base.memory_bytes()
+
+    def disk_bytes(self) -> int:
+        return int(self._vectors.shape[0]) * self.dim * 4 + self.base.disk_bytes()
+
+    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return {"vectors": self._vectors}, {"k_factor": self.k_factor, "rescore": self.rescore}
+
+    @classmethod
+    def _from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], folder: Path) -> Self:
+        from embedlab.index.io import load_child
+
+        base = load_child(folder, "base")
+        ntotal = base.ntotal
+        base_ids = base._idmap
+        base._idmap = type(base_ids)()  # the constructor requires an empty base
+        obj = cls(
+            meta["dim"],
+            metric=meta["metric"],
+            base=base,
+            k_factor=meta["k_factor"],
+            rescore=meta["rescore"],
+        )
+        base._idmap = base_ids
+        vectors = arrays["vectors"]
+        if vectors.shape != (ntotal, obj.dim) or vectors.dtype != np.float32:
+            raise ValueError(
+                f"{folder / 'vectors.npy'} must hold float32 ({ntotal}, {obj.dim}), got "
+                f"{vectors.dtype} {vectors.shape}"
+            )
+        obj._vectors = vectors
+        return obj
+
+    def _after_save(self, folder: Path) -> None:
+        n = self._vectors.shape[0]
+        if n:
+            self._vectors = np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False)
+        self._set_file(None, None)

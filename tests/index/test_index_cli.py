@@ -1,0 +1,102 @@
+"""``embedlab index build/search`` through Typer's CliRunner (wired as in cli/__init__.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from embedlab.cli import index as index_cli
+from embedlab.index import load_index
+
+app = typer.Typer()
+app.add_typer(index_cli.app, name="index")
+runner = CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 32)).astype(np.float32)
+    np.save(tmp_path / "vectors.npy", x)
+    np.save(tmp_path / "queries.npy", x[:4] + 0.01)
+    return tmp_path / "vectors.npy", tmp_path / "queries.npy"
+
+
+def test_build_then_search(files: tuple[Path, Path], tmp_path: Path) -> None:
+    vectors, queries = files
+    out = tmp_path / "my-index"
+    result = runner.invoke(
+        app,
+        ["index", "build", str(vectors), "--spec", "Binary,Rerank(Flat)", "--metric", "cos",
+         "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Binary,Rerank(Flat,k_factor=10)" in result.output
+    assert load_index(out).ntotal == 200
+    hits = tmp_path / "hits.json"
+    result = runner.invoke(
+        app, ["index", "search", str(out), str(queries), "-k", "5", "--json", str(hits)]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(hits.read_text())
+    assert np.array(doc["ids"]).shape == (4, 5) and np.array(doc["scores"]).shape == (4, 5)
+    assert [row[0] for row in doc["ids"]] == [0, 1, 2, 3]
+    assert "queries/s" in result.output
+
+
+def test_build_with_ids_and_padding(files: tuple[Path, Path], tmp_path: Path) -> None:
+    vectors, queries = files
+    small = tmp_path / "small.npy"
+    np.save(small, np.load(vectors)[:3])
+    np.save(tmp_path / "ids.npy", np.array([7, 8, 9]))
+    out = tmp_path / "ix"
+    args = ["index", "build", str(small), "-o", str(out), "--ids", str(tmp_path / "ids.npy")]
+    assert runner.invoke(app, args).exit_code == 0
+    hits = tmp_path / "hits.json"
+    result = runner.invoke(
+        app, ["index", "search", str(out), str(queries), "-k", "5", "--json", str(hits)]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(hits.read_text())
+    assert doc["ids"][0][3:] == [-1, -1] and doc["scores"][0][3:] == [None, None]
+    assert sorted(doc["ids"][0][:3]) == [7, 8, 9]
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--spec", "HNSW32"], "'HNSW32' does not parse"),
+        (["--metric", "dot"], "metric must be one of cos, ip, l2"),
+    ],
+)
+def test_build_bad_input(
+    files: tuple[Path, Path], tmp_path: Path, extra: list[str], match: str
+) -> None:
+    vectors, _ = files
+    result = runner.invoke(app, ["index", "build", str(vectors), "-o", str(tmp_path / "i"), *extra])
+    assert result.exit_code == 2
+    assert match in " ".join(result.output.split())
+
+
+def test_build_missing_vectors(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["index", "build", str(tmp_path / "no.npy"), "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_search_errors(files: tuple[Path, Path], tmp_path: Path) -> None:
+    vectors, queries = files
+    result = runner.invoke(app, ["index", "search", str(tmp_path / "none"), str(queries)])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    out = tmp_path / "ix"
+    assert runner.invoke(app, ["index", "build", str(vectors), "-o", str(out)]).exit_code == 0
+    result = runner.invoke(app, ["index", "search", str(out), str(queries), "-k", "0"])
+    assert result.exit_code == 2 and "k must be >= 1, got 0" in result.output
+    np.save(tmp_path / "bad.npy", np.zeros((2, 5), np.float32))
+    result = runner.invoke(app, ["index", "search", str(out), str(tmp_path / "bad.npy")])
+    assert result.exit_code == 2 and "dim=32" in " ".join(result.output.split())
