@@ -11,6 +11,7 @@ from embedlab.bench import BenchRecord, CTRBenchConfig, run_ctr_bench, write_rec
 from embedlab.cli._common import console, fail, parse_floats, parse_ints, parse_specs, print_summary
 from embedlab.cli.graph import bench_graph
 from embedlab.cli.metric import bench_metric
+from embedlab.cli.retrieval import bench_retrieval
 
 app = typer.Typer(help="Run a benchmark suite: every method side by side on the same data.")
 
@@ -91,3 +92,4 @@ def bench_ctr(
 
 app.command("graph")(bench_graph)
 app.command("metric")(bench_metric)
+app.command("retrieval")(bench_retrieval)

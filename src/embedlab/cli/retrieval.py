@@ -24,8 +24,12 @@ def print_retrieval_summary(title: str, records: Sequence[BenchRecord]) -> None:
     from embedlab.bench.retrieval import RETRIEVAL_COLUMNS, retrieval_summary_rows
 
     table = Table(title=title, title_justify="left")
+    width = max((len(r.method) for r in records), default=6)
     for col in RETRIEVAL_COLUMNS:
-        table.add_column(col, justify="left" if col in ("method", "status") else "right")
+        if col == "method":
+            table.add_column(col, justify="left", no_wrap=True, min_width=min(width, 28))
+        else:
+            table.add_column(col, justify="left" if col == "status" else "right")
     for row in retrieval_summary_rows(records):
         table.add_row(*row)
     console.print(table)

@@ -17,15 +17,18 @@ from embedlab.data.criteo import load_criteo
 from embedlab.data.libfm import load_libfm
 from embedlab.data.mnist import load_digits, load_mnist, read_idx
 from embedlab.data.movielens import load_movielens
+from embedlab.data.retrieval import RETRIEVAL_SOURCES, RetrievalData, load_retrieval
 from embedlab.data.synthetic import make_ctr
 
 __all__ = [
     "DATA_SOURCES",
+    "RETRIEVAL_SOURCES",
     "CTRDataset",
     "CTRSplits",
     "DataPathError",
     "DataSource",
     "LabeledData",
+    "RetrievalData",
     "load_avazu",
     "load_criteo",
     "load_ctr",
@@ -33,6 +36,7 @@ __all__ = [
     "load_libfm",
     "load_mnist",
     "load_movielens",
+    "load_retrieval",
     "make_ctr",
     "parse_data_spec",
     "read_idx",

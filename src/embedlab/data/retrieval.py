@@ -1,0 +1,553 @@
+"""Vectors for the retrieval suite: a corpus, queries, optional graded qrels, held-out queries.
+
+``load_retrieval(spec, seed=0, n_holdout=1000)`` is the one entry point; specs are parsed by
+:func:`parse_retrieval_spec` and each source is one entry of :data:`RETRIEVAL_SOURCES`:
+
+- ``beir:DIR`` — a BEIR folder: ``corpus.jsonl`` (``_id``, ``title``, ``text``),
+  ``queries.jsonl`` (``_id``, ``text``) and ``qrels/test.tsv`` (``query-id``, ``corpus-id``,
+  ``score``, with a header). Documents are embedded as ``title + " " + text``, queries as
+  ``text``, with the packaged MiniLM model (see :mod:`embedlab.data._embed` for the cache).
+  qrels rows naming an unknown query or document are skipped and counted in one warning.
+- ``npy:PATH`` — a ``(n, d)`` ``.npy`` of vectors; ``npy:CORPUS.npy,QUERIES.npy`` gives the
+  queries (no qrels, no hold-out: recall against exact search is measured on those queries).
+- ``docstrings`` (the embedded default) — module / class / function docstrings of the Python
+  standard library, read with :mod:`ast` from the source files (nothing is imported),
+  first paragraph, whitespace collapsed, deduplicated, at most ``max_texts`` (5,000) chosen
+  by a content hash, embedded with MiniLM. Its queries are held-out corpus vectors only
+  (there are no natural query texts with judged answers, so no qrels).
+
+**Held-out queries.** ``n_holdout`` corpus vectors, chosen by ``seed``, are removed from
+the corpus and kept as extra queries for recall against exact search (the issue's "1,000
+held-out corpus vectors in addition to the 50 BEIR queries"). For BEIR they are drawn from
+documents no qrels row names, so the judged documents all stay searchable (documents judged
+0 are used only when there are not enough unjudged ones).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import re
+import sys
+import sysconfig
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedlab._registry import Registry
+from embedlab._validation import check_finite, check_int
+from embedlab.data import _embed
+from embedlab.data._encode import check_file, check_path
+
+__all__ = [
+    "RETRIEVAL_SOURCES",
+    "RetrievalData",
+    "RetrievalSource",
+    "holdout_split",
+    "load_beir",
+    "load_docstrings",
+    "load_npy_vectors",
+    "load_retrieval",
+    "parse_retrieval_spec",
+    "read_beir_qrels",
+    "read_jsonl",
+    "stdlib_docstrings",
+]
+
+Qrels = dict[str, dict[str, int]]
+
+
+@dataclass
+class RetrievalData:
+    """A corpus to index and the queries to search it with.
+
+    Args:
+        name: dataset name used in benchmark records (``"dbpedia"``).
+        corpus: ``(n, d)`` float32 corpus vectors.
+        corpus_ids: ``n`` document ids.
+        queries: ``(n_q, d)`` real queries (``n_q`` may be 0).
+        query_ids: ``n_q`` query ids (the keys of ``qrels``).
+        qrels: ``{query_id: {doc_id: grade}}`` graded judgements, or ``None``.
+        holdout: ``(n_h, d)`` corpus vectors removed from the corpus, used as extra queries
+            for recall against exact search.
+        holdout_ids: their ``n_h`` document ids.
+        model: what made the vectors (``"minilm"`` for text, ``"vectors"`` for ``.npy``).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.eye(3, dtype=np.float32)
+        >>> d = RetrievalData("toy", x[:2], ["a", "b"], x[2:], ["q"], None)
+        >>> d.dim, d.n_corpus, d.exact_queries.shape
+        (3, 2, (1, 3))
+    """
+
+    name: str
+    corpus: np.ndarray
+    corpus_ids: list[str]
+    queries: np.ndarray
+    query_ids: list[str]
+    qrels: Qrels | None = None
+    holdout: np.ndarray | None = None
+    holdout_ids: list[str] = field(default_factory=list)
+    model: str = "vectors"
+
+    def __post_init__(self) -> None:
+        self.corpus = _as_matrix("corpus", self.corpus)
+        d = self.corpus.shape[1]
+        if self.corpus.shape[0] == 0:
+            raise ValueError("corpus must not be empty, got 0 rows")
+        self.queries = _as_matrix("queries", self.queries, dim=d)
+        self.holdout = _as_matrix(
+            "holdout", np.zeros((0, d), np.float32) if self.holdout is None else self.holdout, dim=d
+        )
+        for name, ids, n in (
+            ("corpus_ids", self.corpus_ids, self.corpus.shape[0]),
+            ("query_ids", self.query_ids, self.queries.shape[0]),
+            ("holdout_ids", self.holdout_ids, self.holdout.shape[0]),
+        ):
+            if len(ids) != n:
+                raise ValueError(f"{name} must have one id per row ({n}), got {len(ids)}")
+
+    @property
+    def dim(self) -> int:
+        return int(self.corpus.shape[1])
+
+    @property
+    def n_corpus(self) -> int:
+        return int(self.corpus.shape[0])
+
+    @property
+    def exact_queries(self) -> np.ndarray:
+        """Queries for recall against exact search: the held-out vectors, else the queries."""
+        assert self.holdout is not None
+        return self.holdout if self.holdout.shape[0] else self.queries
+
+
+def _as_matrix(name: str, value: Any, *, dim: int | None = None) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-d array (rows, dim), got shape {arr.shape}")
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if dim is not None and arr.shape[1] != dim:
+        raise ValueError(f"{name} must have dim {dim} like the corpus, got {arr.shape[1]}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    check_finite(name, arr)
+    return arr
+
+
+# -- the registry of sources ------------------------------------------------------------------
+
+Loader = Callable[..., RetrievalData]
+
+
+@dataclass(frozen=True)
+class RetrievalSource:
+    """One registered source: ``load(path, *, seed, n_holdout, progress, **options)``."""
+
+    load: Loader
+    needs_path: bool
+    summary: str
+
+
+RETRIEVAL_SOURCES: Registry[RetrievalSource] = Registry("retrieval data source")
+
+
+def parse_retrieval_spec(spec: str) -> tuple[str, str | None]:
+    """Split ``"name"`` or ``"name:PATH"``; the path is kept as text (``npy`` takes two).
+
+    Example:
+        >>> parse_retrieval_spec("npy:x.npy,q.npy")
+        ('npy', 'x.npy,q.npy')
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"data spec must look like name or name:PATH, got {spec!r}")
+    name, sep, rest = spec.strip().partition(":")
+    name = name.strip()
+    source = RETRIEVAL_SOURCES.get(name)  # unknown name: the error lists the valid ones
+    path = rest.strip() if sep else None
+    if sep and not path:
+        raise ValueError(f"data spec must give a path after ':', got {spec!r}")
+    if source.needs_path and path is None:
+        raise ValueError(f"data source {name!r} needs a path: {name}:PATH, got {spec!r}")
+    if not source.needs_path and path is not None:
+        raise ValueError(f"data source {name!r} takes no path, got {spec!r}")
+    return name, path
+
+
+def load_retrieval(
+    spec: str, *, seed: int = 0, n_holdout: int = 1000, progress: bool = True, **options: Any
+) -> RetrievalData:
+    """Load the retrieval data named by ``spec`` (see the module docstring for the sources).
+
+    Args:
+        spec: ``"docstrings"``, ``"beir:DIR"``, ``"npy:PATH"`` or ``"npy:CORPUS,QUERIES"``.
+        seed: chooses the held-out rows.
+        n_holdout: corpus vectors held out as extra queries (0 for none); capped at what
+            the source can spare, with a warning.
+        progress: progress bar while embedding text.
+        options: source-specific, e.g. ``max_texts`` for ``docstrings``.
+
+    Example:
+        >>> data = load_retrieval("beir:../shared/data/beir-mini/dbpedia")  # doctest: +SKIP
+    """
+    name, path = parse_retrieval_spec(spec)
+    check_int("seed", seed, min_value=0)
+    check_int("n_holdout", n_holdout, min_value=0)
+    source = RETRIEVAL_SOURCES.get(name)
+    return source.load(path, seed=seed, n_holdout=n_holdout, progress=progress, **options)
+
+
+def _register(name: str, *, needs_path: bool, summary: str) -> Callable[[Loader], Loader]:
+    def deco(fn: Loader) -> Loader:
+        RETRIEVAL_SOURCES.register(name)(RetrievalSource(fn, needs_path, summary))
+        return fn
+
+    return deco
+
+
+def holdout_split(
+    n: int, n_holdout: int, *, seed: int = 0, avoid: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choose ``n_holdout`` of ``n`` rows by ``seed``; return sorted (kept, held-out) rows.
+
+    Rows where ``avoid`` is True are taken only when the others run out. At least one row
+    stays in the corpus; a larger request is an error.
+    """
+    check_int("n_holdout", n_holdout, min_value=0)
+    if n_holdout >= n:
+        raise ValueError(f"n_holdout must be < the {n} corpus vectors, got {n_holdout}")
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    if avoid is not None:
+        perm = np.concatenate([perm[~avoid[perm]], perm[avoid[perm]]])
+    held = np.sort(perm[:n_holdout])
+    mask = np.ones(n, dtype=bool)
+    mask[held] = False
+    return np.flatnonzero(mask), held
+
+
+# -- BEIR ------------------------------------------------------------------------------------
+
+
+def read_jsonl(path: Path, *, required: Sequence[str] = ("_id",)) -> Iterator[dict[str, Any]]:
+    """JSON objects of a ``.jsonl`` file; a bad line raises ``ValueError`` naming file and line."""
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{path} line {lineno}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{where}: must be a JSON object, got {type(obj).__name__}")
+            for key in required:
+                if key not in obj:
+                    raise ValueError(f"{where}: missing key {key!r}")
+            obj["_id"] = str(obj["_id"])
+            yield obj
+
+
+def _read_beir_texts(path: Path, what: str, recipe: Callable[[dict[str, Any]], str]) -> Any:
+    ids: list[str] = []
+    texts: list[str] = []
+    seen: set[str] = set()
+    for obj in read_jsonl(path):
+        if obj["_id"] in seen:
+            raise ValueError(f"{path}: duplicate {what} id {obj['_id']!r}")
+        seen.add(obj["_id"])
+        ids.append(obj["_id"])
+        texts.append(recipe(obj))
+    if not ids:
+        raise ValueError(f"{path} holds no {what}s")
+    return ids, texts
+
+
+def read_beir_qrels(
+    path: Path, query_ids: Sequence[str], corpus_ids: Sequence[str]
+) -> tuple[Qrels, int]:
+    """Read a BEIR qrels TSV (header, then ``query-id corpus-id score``).
+
+    Returns:
+        ``({query_id: {doc_id: grade}}, n_skipped)``: rows naming an unknown query or
+        document are skipped and counted; a malformed row raises ``ValueError`` with its line.
+    """
+    known_q, known_d = set(query_ids), set(corpus_ids)
+    qrels: Qrels = {}
+    skipped = 0
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            parts = line.rstrip("\n").split("\t")
+            if not line.strip() or (lineno == 1 and parts[-1].strip().lower() == "score"):
+                continue
+            if len(parts) != 3:
+                raise ValueError(
+                    f"{path} line {lineno}: expected 3 tab-separated columns "
+                    f"(query-id, corpus-id, score), got {len(parts)}"
+                )
+            qid, did, score = (p.strip() for p in parts)
+            try:
+                grade = int(score)
+            except ValueError:
+                raise ValueError(
+                    f"{path} line {lineno}: score must be an integer, got {score!r}"
+                ) from None
+            if qid not in known_q or did not in known_d:
+                skipped += 1
+                continue
+            qrels.setdefault(qid, {})[did] = grade
+    return qrels, skipped
+
+
+def _beir_doc_text(obj: dict[str, Any]) -> str:
+    return f"{obj.get('title') or ''} {obj.get('text') or ''}".strip()
+
+
+def _beir_query_text(obj: dict[str, Any]) -> str:
+    return str(obj.get("text") or "").strip()
+
+
+@_register("beir", needs_path=True, summary="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
+def load_beir(
+    path: str | Path | None,
+    *,
+    seed: int = 0,
+    n_holdout: int = 1000,
+    progress: bool = True,
+    split: str = "test",
+) -> RetrievalData:
+    """Load and embed a BEIR folder (see the module docstring)."""
+    root = check_path(Path(str(path)))
+    if not root.is_dir():
+        raise ValueError(f"beir path must be a folder with corpus.jsonl, got file {root}")
+    corpus_file = check_file(root / "corpus.jsonl", "corpus.jsonl")
+    query_file = check_file(root / "queries.jsonl", "queries.jsonl")
+    qrels_file = check_file(root / "qrels" / f"{split}.tsv", f"qrels/{split}.tsv")
+    doc_ids, doc_texts = _read_beir_texts(corpus_file, "document", _beir_doc_text)
+    q_ids, q_texts = _read_beir_texts(query_file, "query", _beir_query_text)
+    qrels, skipped = read_beir_qrels(qrels_file, q_ids, doc_ids)
+    if skipped:
+        warnings.warn(
+            f"{qrels_file}: skipped {skipped} qrels rows naming a query or document "
+            f"that is not in queries.jsonl / corpus.jsonl",
+            stacklevel=2,
+        )
+    name = root.name
+    corpus = _embed.embed_texts(
+        doc_texts,
+        kind=f"{name}-corpus",
+        recipe="beir-corpus:title+' '+text",
+        content_sha256=_embed.sha256_file(corpus_file),
+        progress=progress,
+    )
+    queries = _embed.embed_texts(
+        q_texts,
+        kind=f"{name}-queries",
+        recipe="beir-queries:text",
+        content_sha256=_embed.sha256_file(query_file),
+        progress=progress,
+    )
+    judged = {d for per_q in qrels.values() for d in per_q}
+    avoid = np.array([d in judged for d in doc_ids], dtype=bool)
+    kept, held = _split_capped(len(doc_ids), n_holdout, seed, avoid, name)
+    return RetrievalData(
+        name=name,
+        corpus=corpus[kept],
+        corpus_ids=[doc_ids[i] for i in kept],
+        queries=queries,
+        query_ids=q_ids,
+        qrels=qrels,
+        holdout=corpus[held],
+        holdout_ids=[doc_ids[i] for i in held],
+        model="minilm",
+    )
+
+
+def _split_capped(
+    n: int, n_holdout: int, seed: int, avoid: np.ndarray | None, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    if n_holdout > n // 2:
+        warnings.warn(
+            f"{name}: n_holdout={n_holdout} capped at half the {n} corpus vectors ({n // 2})",
+            stacklevel=3,
+        )
+        n_holdout = n // 2
+    return holdout_split(n, n_holdout, seed=seed, avoid=avoid)
+
+
+# -- .npy vectors ----------------------------------------------------------------------------
+
+
+def _load_npy(path: Path, what: str) -> np.ndarray:
+    check_file(path, what)
+    try:
+        arr = np.load(path, allow_pickle=False, mmap_mode="r")
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a numeric .npy file ({exc})") from None
+    return _as_matrix(f"{what} {path.name}", arr)
+
+
+@_register("npy", needs_path=True, summary="npy:VECTORS.npy or npy:CORPUS.npy,QUERIES.npy")
+def load_npy_vectors(
+    path: str | Path | None, *, seed: int = 0, n_holdout: int = 1000, progress: bool = True
+) -> RetrievalData:
+    """``(n, d)`` vectors from ``.npy``; queries held out by ``seed`` or given as a 2nd file."""
+    del progress  # nothing to embed
+    parts = [p.strip() for p in str(path).split(",")]
+    if len(parts) > 2 or not all(parts):
+        raise ValueError(f"npy path must be CORPUS.npy or CORPUS.npy,QUERIES.npy, got {path!r}")
+    corpus_path = Path(parts[0]).expanduser()
+    corpus = _load_npy(corpus_path, "corpus")
+    ids = [str(i) for i in range(corpus.shape[0])]
+    if len(parts) == 2:
+        queries = _load_npy(Path(parts[1]).expanduser(), "queries")
+        if queries.shape[1] != corpus.shape[1]:
+            raise ValueError(
+                f"queries must have dim {corpus.shape[1]} like the corpus, got {queries.shape[1]}"
+            )
+        return RetrievalData(
+            corpus_path.stem, corpus, ids, queries, [f"q{i}" for i in range(queries.shape[0])]
+        )
+    kept, held = _split_capped(corpus.shape[0], n_holdout, seed, None, corpus_path.stem)
+    return RetrievalData(
+        name=corpus_path.stem,
+        corpus=corpus[kept],
+        corpus_ids=[ids[i] for i in kept],
+        queries=np.zeros((0, corpus.shape[1]), np.float32),
+        query_ids=[],
+        holdout=corpus[held],
+        holdout_ids=[ids[i] for i in held],
+    )
+
+
+# -- standard-library docstrings -------------------------------------------------------------
+
+_SKIP_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "__pycache__"})
+_MIN_CHARS = 30
+_MAX_CHARS = 600
+DOCSTRINGS_RECIPE = f"stdlib-docstrings-v1:first-paragraph,min{_MIN_CHARS},max{_MAX_CHARS}"
+
+
+def _stdlib_files(stdlib: Path) -> list[tuple[str, Path]]:
+    names = sorted(getattr(sys, "stdlib_module_names", ()))
+    out: list[tuple[str, Path]] = []
+    for name in names:
+        single = stdlib / f"{name}.py"
+        package = stdlib / name
+        if single.is_file():
+            out.append((name, single))
+        elif package.is_dir() and name not in _SKIP_DIRS:
+            for f in sorted(package.rglob("*.py")):
+                rel = f.relative_to(stdlib)
+                if _SKIP_DIRS.intersection(rel.parts[:-1]) or f.name.startswith("test_"):
+                    continue
+                module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
+                out.append((module, f))
+    return out
+
+
+def _first_paragraph(doc: str) -> str:
+    para = re.split(r"\n\s*\n", doc.strip(), maxsplit=1)[0]
+    return " ".join(para.split())[:_MAX_CHARS]
+
+
+def _docstrings_of(module: str, tree: ast.Module) -> Iterator[tuple[str, str]]:
+    stack: list[tuple[str, ast.AST]] = [(module, tree)]
+    while stack:
+        qual, node = stack.pop()
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node)
+            if doc:
+                yield qual, doc
+        children = [
+            c
+            for c in ast.iter_child_nodes(node)
+            if isinstance(c, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
+        for child in reversed(children):  # depth first, source order
+            stack.append((f"{qual}.{child.name}", child))  # type: ignore[attr-defined]
+
+
+def stdlib_docstrings(
+    max_texts: int = 5000, *, stdlib: str | Path | None = None
+) -> tuple[list[str], list[str]]:
+    """Docstrings of the standard library, read with :mod:`ast` (nothing is imported).
+
+    Each text is the first paragraph of a module, class or function docstring, whitespace
+    collapsed, cut at 600 characters; texts under 30 characters and repeats are dropped.
+    When more than ``max_texts`` remain, those with the smallest sha256 are kept (a
+    deterministic spread over all modules). The result is in source order.
+
+    Returns:
+        ``(ids, texts)`` with ids like ``"json.decoder:JSONDecoder.decode"``.
+    """
+    check_int("max_texts", max_texts, min_value=1)
+    root = Path(stdlib) if stdlib is not None else Path(sysconfig.get_paths()["stdlib"])
+    if not root.is_dir():
+        raise FileNotFoundError(f"the Python standard library sources are not at {root}")
+    seen: set[str] = set()
+    items: list[tuple[str, str]] = []
+    for module, path in _stdlib_files(root):
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError, OSError):
+            continue  # e.g. lib2to3 fixtures in Python 2 syntax
+        for qual, doc in _docstrings_of(module, tree):
+            text = _first_paragraph(doc)
+            if len(text) < _MIN_CHARS or text in seen:
+                continue
+            seen.add(text)
+            ident = module if qual == module else f"{module}:{qual[len(module) + 1 :]}"
+            items.append((ident, text))
+    if not items:
+        raise ValueError(f"no docstrings found under {root}")
+    if len(items) > max_texts:
+        ranked = sorted(
+            range(len(items)), key=lambda i: hashlib.sha256(items[i][1].encode()).hexdigest()
+        )
+        keep = sorted(ranked[:max_texts])
+        items = [items[i] for i in keep]
+    return [i for i, _ in items], [t for _, t in items]
+
+
+@_register("docstrings", needs_path=False, summary="Python standard-library docstrings (default)")
+def load_docstrings(
+    path: str | Path | None = None,
+    *,
+    seed: int = 0,
+    n_holdout: int = 1000,
+    progress: bool = True,
+    max_texts: int = 5000,
+    stdlib: str | Path | None = None,
+) -> RetrievalData:
+    """Embedded default: stdlib docstrings with MiniLM; queries are held-out vectors.
+
+    ``stdlib`` overrides the source folder (default ``sysconfig.get_paths()["stdlib"]``).
+    """
+    del path
+    ids, texts = stdlib_docstrings(max_texts, stdlib=stdlib)
+    vectors = _embed.embed_texts(
+        texts,
+        kind=f"docstrings-py{sys.version_info[0]}{sys.version_info[1]}",
+        recipe=DOCSTRINGS_RECIPE,
+        progress=progress,
+    )
+    kept, held = _split_capped(len(ids), n_holdout, seed, None, "docstrings")
+    d = vectors.shape[1]
+    return RetrievalData(
+        name="docstrings",
+        corpus=vectors[kept],
+        corpus_ids=[ids[i] for i in kept],
+        queries=np.zeros((0, d), np.float32),
+        query_ids=[],
+        holdout=vectors[held],
+        holdout_ids=[ids[i] for i in held],
+        model="minilm",
+    )
