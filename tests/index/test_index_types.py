@@ -104,7 +104,10 @@ def test_binary_uses_48_bytes_per_vector_for_384_dims() -> None:
     index = Binary(384)
     index.add(x)
     assert index.codes.dtype == np.uint64 and index.codes.nbytes == 10 * 48
-    assert index.memory_bytes() == 10 * (48 + 8)  # codes + int64 ids
+    assert index.memory_bytes() == 10 * 48  # sequential ids are implicit
+    other = Binary(384)
+    other.add(x, ids=np.arange(100, 110))
+    assert other.memory_bytes() == 10 * (48 + 8)  # codes + int64 ids the user chose
     assert pack_signs(x).shape == (10, 6)
 
 

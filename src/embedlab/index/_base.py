@@ -171,8 +171,19 @@ class IdMap:
         return int(self._ids.shape[0])
 
     @property
+    def implicit(self) -> bool:
+        """Ids equal to row numbers ``0..n-1`` need not be stored (as in faiss)."""
+        n = len(self)
+        return n == 0 or (
+            int(self._ids[0]) == 0
+            and int(self._ids[-1]) == n - 1
+            and bool(np.all(np.diff(self._ids) == 1))
+        )
+
+    @property
     def nbytes(self) -> int:
-        return int(self._ids.nbytes)
+        """RAM bytes of the id array; 0 when the ids are the row numbers (:attr:`implicit`)."""
+        return 0 if self.implicit else int(self._ids.nbytes)
 
     def new_ids(self, n: int) -> I64:
         """``n`` fresh sequential ids after the largest id this map has held."""
