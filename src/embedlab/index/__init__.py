@@ -15,23 +15,21 @@ from __future__ import annotations
 
 # Importing the modules below registers their index classes in INDEXES.
 from embedlab.index._base import INDEXES, VectorIndex, register_index
+from embedlab.index.bebr import BEBR
 from embedlab.index.binary import Binary
 from embedlab.index.factory import index_factory, parse_index_spec
 from embedlab.index.flat import Flat
 from embedlab.index.int8 import Int8
 from embedlab.index.io import load_index, save_index
 from embedlab.index.matryoshka import Matryoshka
+from embedlab.index.pq import OPQ, PQ
 from embedlab.index.rerank import Rerank
 
-# --- INTEGRATION: BEBR / PQ / OPQ (index/bebr.py, index/pq.py) -------------------------------
-# Add here once those files land (plain imports, no try/except):
-#     from embedlab.index.bebr import BEBR
-#     from embedlab.index.pq import OPQ, PQ
-# and add "BEBR", "OPQ", "PQ" to __all__ below.
-# ---------------------------------------------------------------------------------------------
-
 __all__ = [
+    "BEBR",
     "INDEXES",
+    "OPQ",
+    "PQ",
     "Binary",
     "Flat",
     "Int8",
