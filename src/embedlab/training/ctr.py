@@ -5,14 +5,13 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from torch import nn
 
 from embedlab._validation import (
@@ -23,6 +22,7 @@ from embedlab._validation import (
 )
 from embedlab.data._dataset import CTRDataset
 from embedlab.models._base import CTRModel
+from embedlab.training._common import forked_rng, progress_bar
 from embedlab.training.metrics import auc_score, log_loss
 
 __all__ = ["CTRTrainer", "TrainResult"]
@@ -372,20 +372,7 @@ class CTRTrainer:
             torch.cuda.synchronize(self.device)
 
     def _forked_rng(self) -> AbstractContextManager[Any]:
-        devices: list[int] = []
-        if self.device.type == "cuda":
-            devices = [self.device.index if self.device.index is not None else 0]
-        return torch.random.fork_rng(devices=devices)
+        return forked_rng(self.device)
 
-    @contextmanager
-    def _progress(self) -> Iterator[Progress]:
-        bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-            disable=not self.progress,
-        )
-        with bar if self.progress else nullcontext(bar):
-            yield bar
+    def _progress(self) -> AbstractContextManager[Progress]:
+        return progress_bar(self.progress)

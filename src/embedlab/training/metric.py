@@ -15,14 +15,14 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from torch import nn
 
 from embedlab._io import atomic_write_bytes
@@ -37,6 +37,7 @@ from embedlab._validation import (
 from embedlab.data._labeled import LabeledData
 from embedlab.evaluate import retrieval_metrics
 from embedlab.training._batches import augment_batch, balanced_batches, embed
+from embedlab.training._common import forked_rng, progress_bar
 
 __all__ = [
     "MetricTrainResult",
@@ -360,23 +361,10 @@ class MetricTrainer:
         return kind
 
     def _forked_rng(self) -> AbstractContextManager[Any]:
-        devices: list[int] = []
-        if self.device.type == "cuda":
-            devices = [self.device.index if self.device.index is not None else 0]
-        return torch.random.fork_rng(devices=devices)
+        return forked_rng(self.device)
 
-    @contextmanager
-    def _progress(self) -> Iterator[Progress]:
-        bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-            disable=not self.progress,
-        )
-        with bar if self.progress else nullcontext(bar):
-            yield bar
+    def _progress(self) -> AbstractContextManager[Progress]:
+        return progress_bar(self.progress)
 
 
 def loss_input_kind(loss: nn.Module) -> str:
