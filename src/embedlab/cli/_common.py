@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from embedlab._registry import split_specs
-from embedlab.bench import SUMMARY_COLUMNS, BenchRecord, summary_notes, summary_rows
+from embedlab.bench import (
+    SUMMARY_COLUMNS,
+    BenchRecord,
+    summary_notes,
+    summary_rows,
+    write_records,
+)
 
 # Wide enough for the summary table when the output is a file or a pipe (rich's default is 80).
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -50,3 +57,20 @@ def print_summary(title: str, records: Sequence[BenchRecord]) -> None:
     console.print(table)
     for note in summary_notes(records):
         console.print(f"  [dim]{note}[/]", highlight=False)
+
+
+def record_saver(
+    json_out: Path | None, *, quiet: bool, line: Callable[[BenchRecord], str]
+) -> Callable[[BenchRecord], None]:
+    """The ``on_record`` callback of a suite: rewrite ``json_out`` (atomically) with every
+    record so far, so an interrupted run keeps what it measured, and print ``line(record)``."""
+    done: list[BenchRecord] = []
+
+    def save(record: BenchRecord) -> None:
+        done.append(record)
+        if json_out is not None:
+            write_records(json_out, done)
+        if not quiet:
+            console.print(f"  {line(record)}", highlight=False)
+
+    return save

@@ -7,8 +7,16 @@ from typing import Annotated
 
 import typer
 
-from embedlab.bench import BenchRecord, CTRBenchConfig, run_ctr_bench, write_records
-from embedlab.cli._common import console, fail, parse_floats, parse_ints, parse_specs, print_summary
+from embedlab.bench import BenchRecord, CTRBenchConfig, run_ctr_bench
+from embedlab.cli._common import (
+    console,
+    fail,
+    parse_floats,
+    parse_ints,
+    parse_specs,
+    print_summary,
+    record_saver,
+)
 from embedlab.cli.graph import bench_graph
 from embedlab.cli.metric import bench_metric
 from embedlab.cli.retrieval import bench_retrieval
@@ -73,16 +81,13 @@ def bench_ctr(
             f"{len(splits.test):,} test rows, {len(splits.fields)} fields, "
             f"{sum(f.cardinality for f in splits.fields):,} ids; model {model}, dim {dim}"
         )
-    done: list[BenchRecord] = []
 
-    def save(record: BenchRecord) -> None:
-        done.append(record)
-        if json_out is not None:
-            write_records(json_out, done)
-        if not quiet:
-            auc = record.metrics.get("auc")
-            shown = f"auc {auc:.4f}" if auc is not None else record.status
-            console.print(f"  {record.method} @ {record.compression:g}x: {shown}", highlight=False)
+    def line(record: BenchRecord) -> str:
+        auc = record.metrics.get("auc")
+        shown = f"auc {auc:.4f}" if auc is not None else record.status
+        return f"{record.method} @ {record.compression:g}x: {shown}"
+
+    save = record_saver(json_out, quiet=quiet, line=line)
 
     records = run_ctr_bench(splits, config, on_record=save)
     print_summary(f"ctr · {splits.name} · {model} · dim {dim}", records)

@@ -15,7 +15,14 @@ import typer
 from rich.table import Table
 
 from embedlab._io import atomic_write_text
-from embedlab.cli._common import console, fail, parse_floats, parse_ints, parse_specs
+from embedlab.cli._common import (
+    console,
+    fail,
+    parse_floats,
+    parse_ints,
+    parse_specs,
+    record_saver,
+)
 
 __all__ = ["app", "bench_graph", "fastrp_command", "orbits_command"]
 
@@ -185,7 +192,7 @@ def bench_graph(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
 ) -> None:
     """Embed a labelled graph with each METHOD; Micro/Macro-F1 of node classification."""
-    from embedlab.bench import BenchRecord, format_bytes, write_records
+    from embedlab.bench import BenchRecord, format_bytes
     from embedlab.graph.bench import run_graph_bench
     from embedlab.graph.io import load_graph
 
@@ -193,18 +200,16 @@ def bench_graph(
         graph = load_graph(data)
         if graph.labels is None:
             raise ValueError(f"{data}: the graph has no labels (a .mat needs 'group')")
-        done: list[BenchRecord] = []
 
-        def save(record: BenchRecord) -> None:
-            done.append(record)
-            if json_out is not None:
-                write_records(json_out, done)
-            if not quiet:
-                console.print(
-                    f"  {record.method} dim {record.params['dim']}: micro-F1 "
-                    f"{record.metrics['micro_f1']:.4f}, embed {record.timing['embed_s']:.2f} s",
-                    highlight=False,
-                )
+        def line(record: BenchRecord) -> str:
+            if record.status != "ok":
+                return f"{record.method}: {record.status}"
+            return (
+                f"{record.method} dim {record.params['dim']}: micro-F1 "
+                f"{record.metrics['micro_f1']:.4f}, embed {record.timing['embed_s']:.2f} s"
+            )
+
+        save = record_saver(json_out, quiet=quiet, line=line)
 
         if not quiet:
             console.print(

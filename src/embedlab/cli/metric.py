@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from embedlab.bench import BenchRecord, write_records
-from embedlab.cli._common import console, fail, parse_ints, parse_specs
+from embedlab.bench import BenchRecord
+from embedlab.cli._common import console, fail, parse_ints, parse_specs, record_saver
 
 __all__ = ["DEFAULT_LOSSES", "bench_metric", "print_metric_summary"]
 
@@ -86,16 +86,13 @@ def bench_metric(
             f"[bold]{full.name}[/]: {len(train):,} train samples (classes 0-4), "
             f"{len(test):,} test samples (unseen classes 5-9); dim {dim}, {epochs} epochs"
         )
-    done: list[BenchRecord] = []
 
-    def save(record: BenchRecord) -> None:
-        done.append(record)
-        if json_out is not None:
-            write_records(json_out, done)
-        if not quiet:
-            p1 = record.metrics.get("precision_at_1")
-            shown = f"P@1 {p1:.4f}" if p1 is not None else record.status
-            console.print(f"  {record.method} (seed {record.seed}): {shown}", highlight=False)
+    def line(record: BenchRecord) -> str:
+        p1 = record.metrics.get("precision_at_1")
+        shown = f"P@1 {p1:.4f}" if p1 is not None else record.status
+        return f"{record.method} (seed {record.seed}): {shown}"
+
+    save = record_saver(json_out, quiet=quiet, line=line)
 
     try:
         records = run_metric_bench(

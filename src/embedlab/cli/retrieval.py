@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from embedlab.bench import BenchRecord, write_records
-from embedlab.cli._common import console, fail
+from embedlab.bench import BenchRecord
+from embedlab.cli._common import console, fail, record_saver
 
 __all__ = ["DEFAULT_RETRIEVAL_METHODS", "bench_retrieval", "print_retrieval_summary"]
 
@@ -87,16 +87,13 @@ def bench_retrieval(
             f"{' with qrels' if dataset.qrels else ''}, "
             f"{0 if dataset.holdout is None else dataset.holdout.shape[0]:,} held-out queries"
         )
-    done: list[BenchRecord] = []
 
-    def save(record: BenchRecord) -> None:
-        done.append(record)
-        if json_out is not None:
-            write_records(json_out, done)
-        if not quiet:
-            recall = record.metrics.get(f"recall@{k}")
-            shown = f"recall@{k} {recall:.4f}" if recall is not None else record.status
-            console.print(f"  {record.method}: {shown}", highlight=False)
+    def line(record: BenchRecord) -> str:
+        recall = record.metrics.get(f"recall@{k}")
+        shown = f"recall@{k} {recall:.4f}" if recall is not None else record.status
+        return f"{record.method}: {shown}"
+
+    save = record_saver(json_out, quiet=quiet, line=line)
 
     try:
         records = run_retrieval_bench(dataset, config, on_record=save)
