@@ -297,7 +297,7 @@ def _train_one(
 def run_metric_demo(
     *, progress: bool = True, on_record: Callable[[BenchRecord], None] | None = None
 ) -> list[BenchRecord]:
-    """The quick metric suite of ``embedlab demo``: bundled digits, MLP, dim 32, 5 epochs,
+    """The quick metric suite of ``embedlab demo``: bundled digits, MLP, dim 32, 30 epochs,
     the registered losses among :data:`DEMO_LOSSES` plus the two baselines."""
     from embedlab.losses import LOSSES
 
@@ -308,7 +308,7 @@ def run_metric_demo(
         test,
         losses=losses,
         dim=32,
-        epochs=5,
+        epochs=30,
         batch_size=64,
         lr=1e-3,
         seeds=(0,),

@@ -2,7 +2,8 @@
 
 :class:`MetricTrainer` walks class-balanced (P classes x K samples) or random batches of a
 :class:`~embedlab.data.LabeledData`, feeds the loss what its ``input_kind`` asks for, keeps
-the weights of the epoch with the best validation precision@1 (leave-one-out retrieval),
+the weights of the epoch with the best validation precision@1 (ties, common once it
+saturates, broken by MAP@R; leave-one-out retrieval),
 and saves them as a checkpoint without pickle (``torch.save`` of state dicts, read back with
 ``torch.load(weights_only=True)``), atomically.
 """
@@ -191,6 +192,8 @@ class MetricTrainer:
 
         history: list[dict[str, float]] = []
         best_p1, best_epoch = -math.inf, 0
+        # precision@1 saturates early on seen classes; MAP@R breaks its ties
+        best_key = (-math.inf, -math.inf)
         self.best_state_ = None
         train_seconds = 0.0
         samples = steps = 0
@@ -231,8 +234,10 @@ class MetricTrainer:
                     record["valid_map_at_r"] = m["map_at_r"]
                     info = f"loss {record['train_loss']:.4f}  p@1 {m['precision_at_1']:.4f}"
                     bar.update(task, info=info)
-                    if m["precision_at_1"] > best_p1:
-                        best_p1, best_epoch = m["precision_at_1"], epoch
+                    key = (m["precision_at_1"], m["map_at_r"])
+                    if key > best_key:
+                        best_key, best_epoch = key, epoch
+                        best_p1 = m["precision_at_1"]
                         self.best_state_ = self._snapshot(encoder, loss, epoch, best_p1)
                 else:
                     best_epoch = epoch
