@@ -73,6 +73,7 @@ def test_fit_returns_history_and_timing(splits: CTRSplits) -> None:
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
     assert set(result.history[0]) == {
         "epoch",
+        "phase",
         "train_loss",
         "valid_auc",
         "valid_logloss",
@@ -82,7 +83,9 @@ def test_fit_returns_history_and_timing(splits: CTRSplits) -> None:
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert result.epochs_run == 3 and result.stop_reason == "max_epochs"
     assert result.steps == 3 * int(np.ceil(len(splits.train) / 512))
-    assert result.train_seconds == pytest.approx(sum(h["seconds"] for h in result.history))
+    hooks = sum(p["hook_seconds"] for p in result.phases)
+    assert result.train_seconds == pytest.approx(sum(h["seconds"] for h in result.history) + hooks)
+    assert [p["name"] for p in result.phases] == ["train"]
     assert result.samples_per_second == pytest.approx(3 * len(splits.train) / result.train_seconds)
     assert result.best_valid_auc == max(h["valid_auc"] for h in result.history)
     assert result.to_dict()["best_epoch"] == result.best_epoch

@@ -25,6 +25,12 @@ class CTRDataset:
         name: a short name for reports.
         oracle: optional ``(n,)`` float32 true click probabilities (synthetic data only),
             so the best achievable AUC is known.
+        history: optional ``(n, max_len)`` int64 behaviour sequence per row: ids of field
+            ``history_field`` (e.g. the movies the user rated before), oldest first,
+            right-padded with ``-1``. A row may have an empty history (all ``-1``).
+        history_field: the column of ``ids`` whose id space the history items share;
+            required with ``history``.
+        groups: optional ``(n,)`` int64 group of each row (e.g. the user) for gAUC.
     """
 
     ids: np.ndarray
@@ -33,6 +39,9 @@ class CTRDataset:
     dense: np.ndarray | None = None
     name: str = "dataset"
     oracle: np.ndarray | None = field(default=None, repr=False)
+    history: np.ndarray | None = field(default=None, repr=False)
+    history_field: int | None = None
+    groups: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", tuple(self.fields))
@@ -74,6 +83,40 @@ class CTRDataset:
             object.__setattr__(self, "dense", dense)
         if self.oracle is not None:
             object.__setattr__(self, "oracle", np.asarray(self.oracle, dtype=np.float32))
+        self._check_history(n)
+        if self.groups is not None:
+            groups = np.asarray(self.groups)
+            if groups.shape != (n,) or groups.dtype.kind not in "iu":
+                raise ValueError(
+                    f"groups must be an integer array of shape ({n},), "
+                    f"got {groups.dtype} {groups.shape}"
+                )
+            object.__setattr__(self, "groups", groups.astype(np.int64, copy=False))
+
+    def _check_history(self, n: int) -> None:
+        if self.history is None:
+            if self.history_field is not None:
+                raise ValueError("history_field must be None when history is None")
+            return
+        hist = np.asarray(self.history)
+        if hist.ndim != 2 or hist.shape[0] != n or hist.dtype.kind not in "iu":
+            raise ValueError(
+                f"history must be an integer array of shape ({n}, max_len), "
+                f"got {hist.dtype} {hist.shape}"
+            )
+        hf = self.history_field
+        if not isinstance(hf, int) or not 0 <= hf < len(self.fields):
+            raise ValueError(
+                f"history_field must be a column index in [0, {len(self.fields)}), got {hf!r}"
+            )
+        card = self.fields[hf].cardinality
+        if hist.size and (hist.min() < -1 or hist.max() >= card):
+            bad = hist[(hist < -1) | (hist >= card)][0]
+            raise ValueError(
+                f"history ids must be -1 (padding) or in [0, {card}) "
+                f"(field {self.fields[hf].name!r}), got {bad}"
+            )
+        object.__setattr__(self, "history", hist.astype(np.int64, copy=False))
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -95,6 +138,9 @@ class CTRDataset:
             dense=None if self.dense is None else self.dense[index],
             name=name or self.name,
             oracle=None if self.oracle is None else self.oracle[index],
+            history=None if self.history is None else self.history[index],
+            history_field=self.history_field,
+            groups=None if self.groups is None else self.groups[index],
         )
 
     def split(self, fractions: Sequence[float] = (0.8, 0.1, 0.1), *, seed: int = 0) -> CTRSplits:

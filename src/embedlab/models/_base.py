@@ -9,7 +9,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from embedlab._validation import check_int
+from embedlab._validation import check_int, check_int_in_range
 from embedlab.tables._base import EmbeddingTable
 
 __all__ = ["CTRModel", "make_mlp"]
@@ -37,26 +37,48 @@ class CTRModel(nn.Module):
     same ``seed`` gives the same weights without touching the global RNG) and
     implement :meth:`forward_embeddings`.
 
+    **Behaviour sequences.** Built with ``history_field=j``, the model also takes
+    ``history`` ``(batch, max_len)``: ids of field ``j`` (``-1`` pads), looked up in
+    the same table rows as field ``j``. :meth:`pool_history` turns them into one
+    extra embedding (masked mean here; DIN attends with the candidate), appended
+    after the table's fields, so ``n_fields = table.n_fields + 1`` for the head.
+    An empty history pools to zeros.
+
     Args:
         table: any :class:`~embedlab.tables.EmbeddingTable`.
         n_dense: number of numeric features per row (0: none).
         seed: seeds the initialisation of the model's own (non-table) parameters.
+        history_field: the table field the behaviour sequence's ids belong to
+            (None: the model takes no history).
 
     Shapes:
-        ``forward(ids, dense)``: ids ``(batch, n_fields)`` int64, dense
-        ``(batch, n_dense)`` float32 or None -> logits ``(batch,)`` float32.
+        ``forward(ids, dense, history)``: ids ``(batch, table.n_fields)`` int64, dense
+        ``(batch, n_dense)`` float32 or None, history ``(batch, max_len)`` int64 or
+        None -> logits ``(batch,)`` float32.
     """
 
     #: registry name, set by ``@register_model``
     name: ClassVar[str] = ""
 
-    def __init__(self, table: EmbeddingTable, *, n_dense: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        table: EmbeddingTable,
+        *,
+        n_dense: int = 0,
+        seed: int = 0,
+        history_field: int | None = None,
+    ) -> None:
         super().__init__()
         if not isinstance(table, EmbeddingTable):
             raise TypeError(f"table must be an EmbeddingTable, got {type(table).__name__}")
         self.table = table
         self.n_dense = check_int("n_dense", n_dense, min_value=0)
         self.seed = check_int("seed", seed, min_value=0)
+        self.history_field = (
+            None
+            if history_field is None
+            else check_int_in_range("history_field", history_field, 0, table.n_fields - 1)
+        )
 
     # --- shapes -------------------------------------------------------------
     @property
@@ -65,7 +87,8 @@ class CTRModel(nn.Module):
 
     @property
     def n_fields(self) -> int:
-        return self.table.n_fields
+        """Embeddings the head sees: the table's fields, plus one pooled history."""
+        return self.table.n_fields + (self.history_field is not None)
 
     @property
     def flat_dim(self) -> int:
@@ -105,18 +128,73 @@ class CTRModel(nn.Module):
         return flat
 
     # --- forward ------------------------------------------------------------
-    def forward(self, ids: torch.Tensor, dense: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        ids: torch.Tensor,
+        dense: torch.Tensor | None = None,
+        history: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Look up ``ids`` in the table and score them: -> logits ``(batch,)``."""
-        return self.forward_with_embeddings(ids, dense)[0]
+        return self.forward_with_embeddings(ids, dense, history)[0]
 
     def forward_with_embeddings(
-        self, ids: torch.Tensor, dense: torch.Tensor | None = None
+        self,
+        ids: torch.Tensor,
+        dense: torch.Tensor | None = None,
+        history: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Like :meth:`forward`, also returning the looked-up ``(batch, n_fields, dim)``
-        embeddings (the trainer's embedding L2 penalty needs them)."""
+        """Like :meth:`forward`, also returning the ``(batch, n_fields, dim)`` embeddings
+        the head saw (the trainer's embedding L2 penalty needs them)."""
         dense = self._check_dense(ids, dense)
         emb = self.table(ids)
+        if self.history_field is not None:
+            if history is None:
+                raise ValueError(
+                    f"history must be given for a model built with "
+                    f"history_field={self.history_field}"
+                )
+            hist_emb, mask = self.embed_history(history, ids.shape[0])
+            pooled = self.pool_history(emb[:, self.history_field], hist_emb, mask)
+            emb = torch.cat([emb, pooled.unsqueeze(1)], dim=1)
+        elif history is not None:
+            raise ValueError("history must be None for a model built with history_field=None")
         return self.forward_embeddings(emb, dense), emb
+
+    def embed_history(self, history: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Look up ``history`` ``(batch, max_len)`` (``-1`` pads) in the history field's rows.
+
+        Returns:
+            ``(batch, max_len, dim)`` embeddings (zeros at pads) and the ``(batch, max_len)``
+            bool mask of real items.
+        """
+        if history.ndim != 2 or history.shape[0] != batch:
+            raise ValueError(
+                f"history must have shape (batch={batch}, max_len), got {tuple(history.shape)}"
+            )
+        assert self.history_field is not None
+        mask = history >= 0
+        max_len = history.shape[1]
+        if max_len == 0:
+            return torch.zeros(batch, 0, self.dim, device=history.device), mask
+        rows = torch.zeros(
+            batch * max_len, self.table.n_fields, dtype=torch.int64, device=history.device
+        )
+        rows[:, self.history_field] = history.clamp(min=0).reshape(-1)
+        looked = self.table(rows)[:, self.history_field].reshape(batch, max_len, self.dim)
+        return looked * mask.unsqueeze(-1), mask
+
+    def pool_history(
+        self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Masked mean of the history embeddings: ``(batch, dim)``; zeros for an empty one.
+
+        Args:
+            query: ``(batch, dim)`` the candidate's embedding (unused here; DIN attends with it).
+            keys: ``(batch, max_len, dim)`` history embeddings, zero at pads.
+            mask: ``(batch, max_len)`` bool, True for real items.
+        """
+        count = mask.sum(dim=1, keepdim=True).clamp(min=1).to(keys.dtype)
+        return keys.sum(dim=1) / count
 
     def forward_embeddings(self, emb: torch.Tensor, dense: torch.Tensor | None) -> torch.Tensor:
         """The model on looked-up embeddings ``(batch, n_fields, dim)`` -> logits ``(batch,)``."""
@@ -154,7 +232,11 @@ class CTRModel(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return f"n_fields={self.n_fields}, dim={self.dim}, n_dense={self.n_dense}, seed={self.seed}"
+        hist = "" if self.history_field is None else f", history_field={self.history_field}"
+        return (
+            f"n_fields={self.n_fields}, dim={self.dim}, n_dense={self.n_dense}, "
+            f"seed={self.seed}{hist}"
+        )
 
 
 def make_mlp(

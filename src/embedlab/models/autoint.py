@@ -117,8 +117,9 @@ class AutoInt(CTRModel):
         use_scale: bool = False,
         n_dense: int = 0,
         seed: int = 0,
+        history_field: int | None = None,
     ) -> None:
-        super().__init__(table, n_dense=n_dense, seed=seed)
+        super().__init__(table, n_dense=n_dense, seed=seed, history_field=history_field)
         self.n_layers = check_int("n_layers", n_layers, min_value=1)
         self.n_heads = check_int("n_heads", n_heads, min_value=1)
         self.head_dim = check_int("head_dim", head_dim, min_value=1)
@@ -199,9 +200,11 @@ class AutoIntPlus(AutoInt):
         use_scale: bool = False,
         n_dense: int = 0,
         seed: int = 0,
+        history_field: int | None = None,
     ) -> None:
         super().__init__(
             table,
+            history_field=history_field,
             n_layers=n_layers,
             n_heads=n_heads,
             head_dim=head_dim,

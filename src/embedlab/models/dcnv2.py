@@ -106,8 +106,9 @@ class DCNv2(CTRModel):
         structure: Structure = "parallel",
         n_dense: int = 0,
         seed: int = 0,
+        history_field: int | None = None,
     ) -> None:
-        super().__init__(table, n_dense=n_dense, seed=seed)
+        super().__init__(table, n_dense=n_dense, seed=seed, history_field=history_field)
         self.n_cross = check_int("n_cross", n_cross, min_value=0)
         self.low_rank = check_optional_int("low_rank", low_rank, min_value=1)
         self.hidden = check_int_tuple("hidden", hidden)

@@ -56,8 +56,9 @@ class DeepFM(CTRModel):
         batch_norm: bool = False,
         n_dense: int = 0,
         seed: int = 0,
+        history_field: int | None = None,
     ) -> None:
-        super().__init__(table, n_dense=n_dense, seed=seed)
+        super().__init__(table, n_dense=n_dense, seed=seed, history_field=history_field)
         self.hidden = check_int_tuple("hidden", hidden)
         self.dropout = check_probability("dropout", dropout)
         self.batch_norm = check_bool("batch_norm", batch_norm)

@@ -31,8 +31,15 @@ class LR(CTRModel):
         torch.Size([2])
     """
 
-    def __init__(self, table: EmbeddingTable, *, n_dense: int = 0, seed: int = 0) -> None:
-        super().__init__(table, n_dense=n_dense, seed=seed)
+    def __init__(
+        self,
+        table: EmbeddingTable,
+        *,
+        n_dense: int = 0,
+        seed: int = 0,
+        history_field: int | None = None,
+    ) -> None:
+        super().__init__(table, n_dense=n_dense, seed=seed, history_field=history_field)
         with self._seeded_init():
             self._add_first_order()
 

@@ -15,6 +15,7 @@ from embedlab._validation import (
     check_int,
 )
 from embedlab.tables._field import Field
+from embedlab.tables._phases import PhaseContext
 
 __all__ = ["FLOAT32_BYTES", "EmbeddingTable", "full_table_bytes"]
 
@@ -41,12 +42,21 @@ class EmbeddingTable(nn.Module):
 
     Shapes:
         ``forward(ids)``: ids ``(batch, n_fields)`` int64 -> ``(batch, n_fields, dim)`` float32.
+
+    Memory: :meth:`memory_bytes` reports the final, deployable form. A table that
+    learns its structure (declares several :attr:`phases`) may hold more while it
+    searches; the budget is checked after its last phase.
     """
 
     #: registry name, set by ``@TABLES.register``-decorated subclasses
     name: ClassVar[str] = ""
     #: whether ids >= cardinality are an error (False for hashing methods by design)
     strict_ids: ClassVar[bool] = True
+    #: training phases, in order; the trainer runs one full training (fresh optimizer,
+    #: early stopping, best-epoch restore) per phase and calls :meth:`start_phase` /
+    #: :meth:`end_phase` around each. Methods that learn their structure use e.g.
+    #: ``("search", "retrain")``.
+    phases: ClassVar[tuple[str, ...]] = ("train",)
 
     def __init__(
         self, fields: Sequence[Field], dim: int, *, compression: float = 1.0, seed: int = 0
@@ -118,6 +128,17 @@ class EmbeddingTable(nn.Module):
 
     def on_epoch_end(self, epoch: int) -> None:
         """Called by the trainer after every epoch."""
+
+    def start_phase(self, phase: str, ctx: PhaseContext) -> None:
+        """Called before phase ``phase`` (one of :attr:`phases`) trains."""
+
+    def end_phase(self, phase: str, ctx: PhaseContext) -> None:
+        """Called after phase ``phase`` trained and its best epoch was restored.
+
+        Methods that search cut themselves to the budget here (their time is charged
+        to the method). After the last phase :meth:`memory_bytes` must be within
+        :attr:`budget_bytes`.
+        """
 
     def describe(self) -> dict[str, object]:
         """The hyper-parameters the budget resolved to (recorded by the benchmark)."""

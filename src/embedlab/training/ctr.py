@@ -6,8 +6,8 @@ import copy
 import math
 import time
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,45 +22,12 @@ from embedlab._validation import (
 )
 from embedlab.data._dataset import CTRDataset
 from embedlab.models._base import CTRModel
+from embedlab.tables._phases import PhaseContext
 from embedlab.training._common import forked_rng, progress_bar
+from embedlab.training._ctr_result import StopReason, TrainResult
 from embedlab.training.metrics import auc_score, log_loss
 
 __all__ = ["CTRTrainer", "TrainResult"]
-
-StopReason = Literal["max_epochs", "early_stopping", "time_limit"]
-
-
-@dataclass
-class TrainResult:
-    """What :meth:`CTRTrainer.fit` measured.
-
-    Attributes:
-        history: one dict per epoch: ``epoch`` (1-based), ``train_loss`` (mean training
-            objective: BCE + regularisation), ``seconds`` (training time of the epoch),
-            ``eval_seconds``, and ``valid_auc`` / ``valid_logloss`` when valid data was given.
-        best_epoch: the epoch whose weights the model holds after ``fit`` (1-based).
-        best_valid_auc: its validation AUC (None without valid data).
-        train_seconds: time in the training loop only (no evaluation).
-        samples_per_second: training samples processed / ``train_seconds``.
-        epochs_run: number of epochs started (the last may be partial on a time limit).
-        eval_seconds: time spent evaluating and checkpointing.
-        steps: optimizer steps taken.
-        stop_reason: ``"max_epochs"``, ``"early_stopping"`` or ``"time_limit"``.
-    """
-
-    history: list[dict[str, float]]
-    best_epoch: int
-    best_valid_auc: float | None
-    train_seconds: float
-    samples_per_second: float
-    epochs_run: int
-    eval_seconds: float = 0.0
-    steps: int = 0
-    stop_reason: StopReason = "max_epochs"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy."""
-        return asdict(self)
 
 
 @dataclass
@@ -68,6 +35,7 @@ class _Tensors:
     ids: torch.Tensor  # (n, n_fields) int64
     labels: torch.Tensor  # (n,) float32
     dense: torch.Tensor | None  # (n, n_dense) float32
+    history: torch.Tensor | None  # (n, max_len) int64, -1 pads
 
 
 class CTRTrainer:
@@ -160,99 +128,178 @@ class CTRTrainer:
     def fit(
         self, model: CTRModel, train: CTRDataset, valid: CTRDataset | None = None
     ) -> TrainResult:
-        """Train ``model`` in place on ``train``; early-stop and select the epoch on ``valid``."""
+        """Train ``model`` in place on ``train``; early-stop and select the epoch on ``valid``.
+
+        A table with several :attr:`~embedlab.tables.EmbeddingTable.phases` (e.g. a search
+        then a retraining) is trained once per phase, each with a fresh optimizer,
+        early stopping and best-epoch restore; ``table.start_phase`` / ``end_phase``
+        run around each and their time is counted in ``train_seconds``.
+        """
         self._check_data(model, train, "train")
         if valid is not None:
             self._check_data(model, valid, "valid")
         model.to(self.device)
         data = self._tensors(train)
         valid_data = None if valid is None else self._tensors(valid)
+        table = model.table
+
+        def evaluate() -> float:
+            if valid_data is None:
+                raise ValueError(
+                    f"valid data must be given to train table {table.name!r}: "
+                    "its search scores candidates on validation AUC"
+                )
+            return self._evaluate_tensors(model, valid_data)["auc"]
+
+        ctx = PhaseContext(
+            train=train,
+            valid=valid,
+            evaluate=evaluate,
+            steps_per_epoch=math.ceil(len(train) / self.batch_size),
+            max_epochs=self.epochs,
+            seed=self.seed,
+        )
+        total = TrainResult(
+            history=[],
+            best_epoch=0,
+            best_valid_auc=None,
+            train_seconds=0.0,
+            samples_per_second=0.0,
+            epochs_run=0,
+        )
+        samples = 0
+        with self._forked_rng(), self._progress() as bar:
+            torch.manual_seed(self.seed)
+            for index, phase in enumerate(table.phases):
+                start = time.perf_counter()
+                table.start_phase(phase, ctx)
+                hook_seconds = time.perf_counter() - start
+                part, part_samples = self._fit_phase(
+                    model, data, valid_data, bar, first_step=total.steps, label=phase
+                )
+                start = time.perf_counter()
+                table.end_phase(phase, ctx)
+                hook_seconds += time.perf_counter() - start
+                samples += part_samples
+                for record in part.history:
+                    record["phase"] = float(index)
+                total.history.extend(part.history)
+                total.epochs_run += part.epochs_run
+                total.steps = part.steps
+                total.train_seconds += part.train_seconds + hook_seconds
+                total.eval_seconds += part.eval_seconds
+                total.best_epoch, total.best_valid_auc = part.best_epoch, part.best_valid_auc
+                total.stop_reason = part.stop_reason
+                total.phases.append(
+                    {
+                        "name": phase,
+                        "epochs_run": part.epochs_run,
+                        "best_epoch": part.best_epoch,
+                        "best_valid_auc": part.best_valid_auc,
+                        "train_seconds": part.train_seconds,
+                        "hook_seconds": hook_seconds,
+                    }
+                )
+        if total.train_seconds > 0:
+            total.samples_per_second = samples / total.train_seconds
+        return total
+
+    def _fit_phase(
+        self,
+        model: CTRModel,
+        data: _Tensors,
+        valid_data: _Tensors | None,
+        bar: Progress,
+        *,
+        first_step: int,
+        label: str,
+    ) -> tuple[TrainResult, int]:
+        """One training run (the whole of ``fit`` for a single-phase table)."""
         optimizer = self._optimizer(model)
-        n, bs = len(train), self.batch_size
+        n, bs = data.ids.shape[0], self.batch_size
         n_steps = math.ceil(n / bs)
         sizes = torch.full((n_steps,), float(bs), device=self.device)
         sizes[-1] = n - bs * (n_steps - 1)
         losses = torch.zeros(n_steps, device=self.device)
         shuffle = torch.Generator().manual_seed(self.seed)
+        prefix = "" if label == "train" else f"{label} "
 
         history: list[dict[str, float]] = []
         best_auc, best_epoch, best_state, bad_epochs = -math.inf, 0, None, 0
         train_seconds = eval_seconds = 0.0
-        samples = step = epochs_run = 0
+        samples = epochs_run = 0
+        step = first_step
         stop_reason: StopReason = "max_epochs"
-        with self._forked_rng(), self._progress() as bar:
-            torch.manual_seed(self.seed)
-            for epoch in range(1, self.epochs + 1):
-                epochs_run = epoch
-                task = bar.add_task(f"epoch {epoch}/{self.epochs}", total=n_steps, info="")
-                model.train()
-                start = time.perf_counter()
-                perm = torch.randperm(n, generator=shuffle).to(self.device)
-                ids, labels = data.ids[perm], data.labels[perm]
-                dense = None if data.dense is None else data.dense[perm]
-                checked = 0
-                done = n_steps
-                for i in range(n_steps):
-                    lo, hi = i * bs, min((i + 1) * bs, n)
-                    loss = self._step(
-                        model,
-                        optimizer,
-                        ids[lo:hi],
-                        labels[lo:hi],
-                        None if dense is None else dense[lo:hi],
-                    )
-                    step += 1
-                    model.table.on_step(step)
-                    losses[i] = loss
-                    samples += hi - lo
-                    last = i == n_steps - 1
-                    if (i + 1) % self.log_every == 0 or last:
+        for epoch in range(1, self.epochs + 1):
+            epochs_run = epoch
+            task = bar.add_task(f"{prefix}epoch {epoch}/{self.epochs}", total=n_steps, info="")
+            model.train()
+            start = time.perf_counter()
+            perm = torch.randperm(n, generator=shuffle).to(self.device)
+            ids, labels = data.ids[perm], data.labels[perm]
+            dense = None if data.dense is None else data.dense[perm]
+            history_ids = None if data.history is None else data.history[perm]
+            checked = 0
+            done = n_steps
+            for i in range(n_steps):
+                lo, hi = i * bs, min((i + 1) * bs, n)
+                loss = self._step(
+                    model,
+                    optimizer,
+                    ids[lo:hi],
+                    labels[lo:hi],
+                    None if dense is None else dense[lo:hi],
+                    None if history_ids is None else history_ids[lo:hi],
+                )
+                step += 1
+                model.table.on_step(step)
+                losses[i] = loss
+                samples += hi - lo
+                last = i == n_steps - 1
+                if (i + 1) % self.log_every == 0 or last:
+                    self._check_finite(losses, checked, i + 1, epoch, step)
+                    checked = i + 1
+                    bar.update(task, completed=i + 1, info=f"loss {float(losses[i]):.4f}")
+                limit = self.max_train_seconds
+                if limit is not None and train_seconds + time.perf_counter() - start >= limit:
+                    if not last:
                         self._check_finite(losses, checked, i + 1, epoch, step)
-                        checked = i + 1
-                        bar.update(task, completed=i + 1, info=f"loss {float(losses[i]):.4f}")
-                    limit = self.max_train_seconds
-                    if limit is not None and train_seconds + time.perf_counter() - start >= limit:
-                        if not last:
-                            self._check_finite(losses, checked, i + 1, epoch, step)
-                        stop_reason, done = "time_limit", i + 1
-                        break
-                model.table.on_epoch_end(epoch)
-                self._synchronize()
-                epoch_seconds = time.perf_counter() - start
-                train_seconds += epoch_seconds
-                train_loss = float((losses[:done] * sizes[:done]).sum()) / float(sizes[:done].sum())
-                record = {"epoch": float(epoch), "train_loss": train_loss, "seconds": epoch_seconds}
+                    stop_reason, done = "time_limit", i + 1
+                    break
+            model.table.on_epoch_end(epoch)
+            self._synchronize()
+            epoch_seconds = time.perf_counter() - start
+            train_seconds += epoch_seconds
+            train_loss = float((losses[:done] * sizes[:done]).sum()) / float(sizes[:done].sum())
+            record = {"epoch": float(epoch), "train_loss": train_loss, "seconds": epoch_seconds}
 
-                start = time.perf_counter()
-                if valid_data is not None:
-                    metrics = self._evaluate_tensors(model, valid_data)
-                    record["valid_auc"], record["valid_logloss"] = (
-                        metrics["auc"],
-                        metrics["logloss"],
-                    )
-                    if metrics["auc"] > best_auc:
-                        best_auc, best_epoch, bad_epochs = metrics["auc"], epoch, 0
-                        best_state = copy.deepcopy(model.state_dict())
-                    else:
-                        bad_epochs += 1
-                    bar.update(task, info=f"loss {train_loss:.4f}  valid auc {metrics['auc']:.4f}")
+            start = time.perf_counter()
+            if valid_data is not None:
+                metrics = self._evaluate_tensors(model, valid_data)
+                record["valid_auc"], record["valid_logloss"] = metrics["auc"], metrics["logloss"]
+                if metrics["auc"] > best_auc:
+                    best_auc, best_epoch, bad_epochs = metrics["auc"], epoch, 0
+                    best_state = copy.deepcopy(model.state_dict())
                 else:
-                    best_epoch = epoch
-                    bar.update(task, info=f"loss {train_loss:.4f}")
-                record["eval_seconds"] = time.perf_counter() - start
-                eval_seconds += record["eval_seconds"]
-                history.append(record)
-                if stop_reason == "time_limit":
-                    break
-                if self.patience is not None and bad_epochs >= self.patience:
-                    stop_reason = "early_stopping"
-                    break
-            if best_state is not None and best_epoch != epochs_run:
-                model.load_state_dict(best_state)
-        return TrainResult(
+                    bad_epochs += 1
+                bar.update(task, info=f"loss {train_loss:.4f}  valid auc {metrics['auc']:.4f}")
+            else:
+                best_epoch = epoch
+                bar.update(task, info=f"loss {train_loss:.4f}")
+            record["eval_seconds"] = time.perf_counter() - start
+            eval_seconds += record["eval_seconds"]
+            history.append(record)
+            if stop_reason == "time_limit":
+                break
+            if self.patience is not None and bad_epochs >= self.patience:
+                stop_reason = "early_stopping"
+                break
+        if best_state is not None and best_epoch != epochs_run:
+            model.load_state_dict(best_state)
+        result = TrainResult(
             history=history,
             best_epoch=best_epoch,
-            best_valid_auc=None if valid is None else best_auc,
+            best_valid_auc=None if valid_data is None else best_auc,
             train_seconds=train_seconds,
             samples_per_second=samples / train_seconds if train_seconds > 0 else 0.0,
             epochs_run=epochs_run,
@@ -260,6 +307,7 @@ class CTRTrainer:
             steps=step,
             stop_reason=stop_reason,
         )
+        return result, samples
 
     def evaluate(self, model: CTRModel, data: CTRDataset) -> dict[str, float]:
         """``{"auc": ..., "logloss": ...}`` of ``model`` on ``data`` (eval mode, no grad)."""
@@ -281,12 +329,13 @@ class CTRTrainer:
         ids: torch.Tensor,
         labels: torch.Tensor,
         dense: torch.Tensor | None,
+        history: torch.Tensor | None,
     ) -> torch.Tensor:
         if self.embedding_l2 > 0:
-            logits, emb = model.forward_with_embeddings(ids, dense)
+            logits, emb = model.forward_with_embeddings(ids, dense, history)
             penalty = self.embedding_l2 * emb.square().sum(dim=-1).mean()
         else:
-            logits, penalty = model(ids, dense), None
+            logits, penalty = model(ids, dense, history), None
         loss = nn.functional.binary_cross_entropy_with_logits(logits, labels)
         loss = loss + model.regularization()
         if penalty is not None:
@@ -336,7 +385,8 @@ class CTRTrainer:
             with torch.no_grad():
                 for lo in range(0, n, bs):
                     dense = None if data.dense is None else data.dense[lo : lo + bs]
-                    out.append(model(data.ids[lo : lo + bs], dense))
+                    hist = None if data.history is None else data.history[lo : lo + bs]
+                    out.append(model(data.ids[lo : lo + bs], dense, hist))
         finally:
             model.train(was_training)
         logits = torch.cat(out).double().cpu().numpy()
@@ -344,10 +394,12 @@ class CTRTrainer:
 
     def _tensors(self, data: CTRDataset) -> _Tensors:
         dense = None if data.dense is None else torch.from_numpy(data.dense).to(self.device)
+        hist = None if data.history is None else torch.from_numpy(data.history).to(self.device)
         return _Tensors(
             ids=torch.from_numpy(data.ids).to(self.device),
             labels=torch.from_numpy(data.labels).to(self.device),
             dense=dense,
+            history=hist,
         )
 
     @staticmethod
@@ -356,9 +408,15 @@ class CTRTrainer:
             raise TypeError(f"model must be a CTRModel, got {type(model).__name__}")
         if not isinstance(data, CTRDataset):
             raise TypeError(f"{name} must be a CTRDataset, got {type(data).__name__}")
-        if data.n_fields != model.n_fields:
+        if data.n_fields != model.table.n_fields:
             raise ValueError(
-                f"{name} must have the model table's {model.n_fields} fields, got {data.n_fields}"
+                f"{name} must have the model table's {model.table.n_fields} fields, "
+                f"got {data.n_fields}"
+            )
+        if (data.history is None) != (model.history_field is None):
+            raise ValueError(
+                f"{name} must {'' if model.history_field is not None else 'not '}carry a "
+                f"behaviour history for a model built with history_field={model.history_field}"
             )
         n_dense = 0 if data.dense is None else int(data.dense.shape[1])
         if n_dense != model.n_dense:

@@ -1,0 +1,34 @@
+"""What the trainer hands a multi-phase table between its training phases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the data package imports tables (Field); avoid the cycle at run time
+    from embedlab.data._dataset import CTRDataset
+
+__all__ = ["PhaseContext"]
+
+
+@dataclass
+class PhaseContext:
+    """The training run as a table sees it in ``start_phase`` / ``end_phase``.
+
+    Attributes:
+        train: the training rows (e.g. to count id frequencies).
+        valid: the validation rows, or None.
+        evaluate: validation AUC of the whole model in its current state (eval mode, no
+            grad); raises ``ValueError`` when the trainer has no validation data.
+        steps_per_epoch: optimizer steps in one epoch of a phase.
+        max_epochs: the most epochs one phase trains (early stopping may end it sooner).
+        seed: the trainer's seed, for searches that draw random numbers.
+    """
+
+    train: CTRDataset
+    valid: CTRDataset | None
+    evaluate: Callable[[], float]
+    steps_per_epoch: int
+    max_epochs: int
+    seed: int
