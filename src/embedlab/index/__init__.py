@@ -15,8 +15,10 @@ from __future__ import annotations
 
 # Importing the modules below registers their index classes in INDEXES.
 from embedlab.index._base import INDEXES, VectorIndex, register_index
+from embedlab.index.aspects import MultiAspectIndex
 from embedlab.index.bebr import BEBR
 from embedlab.index.binary import Binary
+from embedlab.index.compat import CompatIndex, bt2_transform, procrustes_transform
 from embedlab.index.factory import index_factory, parse_index_spec
 from embedlab.index.flat import Flat
 from embedlab.index.int8 import Int8
@@ -31,14 +33,18 @@ __all__ = [
     "OPQ",
     "PQ",
     "Binary",
+    "CompatIndex",
     "Flat",
     "Int8",
     "Matryoshka",
+    "MultiAspectIndex",
     "Rerank",
     "VectorIndex",
+    "bt2_transform",
     "index_factory",
     "load_index",
     "parse_index_spec",
+    "procrustes_transform",
     "register_index",
     "save_index",
 ]
