@@ -14,6 +14,9 @@ from embedlab._validation import BudgetError
 from embedlab.tables._base import EmbeddingTable, full_table_bytes
 from embedlab.tables._field import Field
 from embedlab.tables._registry import TABLES, make_table, register_table
+from embedlab.tables.adaemb import AdaEmbTable
+from embedlab.tables.alpt import ALPTTable
+from embedlab.tables.dedup import DedupTable
 from embedlab.tables.dhe import DHETable
 from embedlab.tables.full import FullTable
 from embedlab.tables.hashing import HashTable
@@ -26,8 +29,11 @@ from embedlab.tables.tt import TTTable
 
 __all__ = [
     "TABLES",
+    "ALPTTable",
+    "AdaEmbTable",
     "BudgetError",
     "DHETable",
+    "DedupTable",
     "EmbeddingTable",
     "Field",
     "FullTable",
