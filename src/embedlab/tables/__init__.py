@@ -17,11 +17,14 @@ from embedlab.tables._registry import TABLES, make_table, register_table
 from embedlab.tables.adaemb import AdaEmbTable
 from embedlab.tables.alpt import ALPTTable
 from embedlab.tables.dedup import DedupTable
+from embedlab.tables.deeplight import DeepLightTable
 from embedlab.tables.dhe import DHETable
 from embedlab.tables.full import FullTable
 from embedlab.tables.hashing import HashTable
 from embedlab.tables.mixed_dim import MixedDimTable
 from embedlab.tables.multiplexed import UnifiedEmbeddingTable
+from embedlab.tables.optembed import OptEmbedTable
+from embedlab.tables.pep import PEPTable
 from embedlab.tables.qr import QRTable
 from embedlab.tables.quantized import Int8Table, Int16Table, QuantizedTable
 from embedlab.tables.robe import ROBETable
@@ -34,6 +37,7 @@ __all__ = [
     "BudgetError",
     "DHETable",
     "DedupTable",
+    "DeepLightTable",
     "EmbeddingTable",
     "Field",
     "FullTable",
@@ -41,6 +45,8 @@ __all__ = [
     "Int8Table",
     "Int16Table",
     "MixedDimTable",
+    "OptEmbedTable",
+    "PEPTable",
     "QRTable",
     "QuantizedTable",
     "ROBETable",
