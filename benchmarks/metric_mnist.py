@@ -7,7 +7,7 @@ views of each image (self-supervised); see MetricTrainer.
 
 Usage:
     python benchmarks/metric_mnist.py [--data ../shared/data/mnist-t10k] [--epochs 5]
-        [--losses triplet,supcon] [--json out.jsonl]
+        [--losses triplet,supcon] [--threads 1] [--json out.jsonl]
 """
 
 from __future__ import annotations
@@ -28,22 +28,28 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if not args.data.exists():
         print(f"skipped: {args.data} not found (MNIST t10k IDX files)")
         return 0
 
+    import torch
+
     from embedlab._registry import split_specs
     from embedlab.bench import write_records
     from embedlab.bench.metric import load_labeled, metric_splits, run_metric_bench
     from embedlab.losses import LOSSES
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     losses = split_specs(args.losses) if args.losses else LOSSES.names()
     train, test = metric_splits(load_labeled(f"mnist:{args.data}"))
     print(
         f"mnist t10k: {len(train)} train (0-4), {len(test)} test (5-9); cnn dim {args.dim}, "
-        f"{args.epochs} epochs, batch {args.batch_size}, seed {args.seed}"
+        f"{args.epochs} epochs, batch {args.batch_size}, seed {args.seed}, "
+        f"{torch.get_num_threads()} torch thread(s)"
     )
     print(f"losses: {', '.join(losses)}")
     start = time.perf_counter()

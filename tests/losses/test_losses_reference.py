@@ -133,9 +133,11 @@ def test_contrastive(seed: int, dtype: torch.dtype) -> None:
             pos.append(max(0.0, d - 0.1))
         elif y[i] != y[j]:
             neg.append(max(0.0, 1.2 - d))
-    ours = ContrastiveLoss(pos_margin=0.1, neg_margin=1.2)(x, y)
+    ours = ContrastiveLoss(pos_margin=0.1, neg_margin=1.2, reduction="mean")(x, y)
     close(ours, sum(pos) / len(pos) + sum(neg) / len(neg), dtype)
-    cos = ContrastiveLoss(pos_margin=0.9, neg_margin=0.1, distance=CosineSimilarity())(x, y)
+    cos = ContrastiveLoss(
+        pos_margin=0.9, neg_margin=0.1, distance=CosineSimilarity(), reduction="mean"
+    )(x, y)
     pos, neg = [], []
     for i, j in itertools.product(range(n), repeat=2):
         s = dot(unit(x[i]), unit(x[j]))
@@ -201,7 +203,7 @@ def test_metrix_contrastive(seed: int, dtype: torch.dtype) -> None:
     pairs = torch.randint(0, n, (5, 2), generator=gen)
     lam = torch.rand(5, generator=gen, dtype=torch.float64)
     mixed = torch.randn(5, x.shape[1], generator=gen, dtype=torch.float64).to(dtype)
-    base = ContrastiveLoss(pos_margin=0.0, neg_margin=1.0)
+    base = ContrastiveLoss(pos_margin=0.0, neg_margin=1.0, reduction="mean")
     ours = MetrixLoss(base, weight=0.7)(x, y, mixed=mixed, pairs=pairs, lam=lam)
     clean = float(base(x, y))
     terms = []

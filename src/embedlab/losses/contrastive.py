@@ -28,7 +28,10 @@ class ContrastiveLoss(MetricLoss):
     For a distance: ``[d - pos_margin]_+`` on positive pairs and
     ``[neg_margin - d]_+`` on negative pairs; for a similarity the signs flip
     (``[pos_margin - s]_+``, ``[s - neg_margin]_+``). The loss is the reduced
-    positive term plus the reduced negative term (as pytorch-metric-learning).
+    positive term plus the reduced negative term, each by default averaged over its
+    non-zero pairs (as pytorch-metric-learning's ``AvgNonZeroReducer``): a plain mean
+    over all negative pairs shrinks the push term as negatives clear the margin and
+    lets the pull term (``pos_margin = 0``) dominate.
 
     Hadsell, Chopra, LeCun, "Dimensionality Reduction by Learning an Invariant
     Mapping", CVPR 2006.
@@ -38,7 +41,7 @@ class ContrastiveLoss(MetricLoss):
         neg_margin: margin of negative pairs, ``>= 0``.
         distance: default ``LpDistance()`` (L2 on normalised embeddings).
         miner: a pair miner; default all pairs (:class:`AllPairsMiner`).
-        reduction: ``mean``, ``sum`` or ``mean_nonzero`` (per term).
+        reduction: ``mean_nonzero`` (default, PML's), ``mean`` or ``sum`` (per term).
 
     Shapes:
         ``forward(embeddings (batch, dim), labels (batch,)) -> ()``.
@@ -60,7 +63,7 @@ class ContrastiveLoss(MetricLoss):
         neg_margin: float = 1.0,
         distance: Distance | str | None = None,
         miner: Miner | str | None = None,
-        reduction: Reduction = "mean",
+        reduction: Reduction = "mean_nonzero",
     ) -> None:
         super().__init__()
         self.pos_margin = check_positive_float("pos_margin", pos_margin, strict=False)

@@ -15,7 +15,7 @@ import io
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,6 +41,7 @@ from embedlab.training._batches import augment_batch, balanced_batches, embed
 from embedlab.training._common import forked_rng, progress_bar
 
 __all__ = [
+    "LossFn",
     "MetricTrainResult",
     "MetricTrainer",
     "augment_batch",
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 Sampler = Literal["balanced", "random"]
+#: a plain loss function ``(embeddings (batch, dim), labels (batch,)) -> ()``
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -94,6 +97,10 @@ class MetricTrainer:
       pair (two augmentations of one input, the self-supervised two-tower setting);
     - ``"layers"``: ``loss(encoder.forward_layers(view), labels)`` (a list of ``(batch, dim)``),
       for layer-wise losses; the encoder must have ``forward_layers``.
+
+    ``loss`` may also be any callable ``(embeddings, labels) -> scalar`` that is not a module
+    (e.g. another library's loss and miner combined in a closure); it is fed as ``"labels"``
+    and has no trainable parameters of its own (pass a module for a loss that has some).
 
     Augmentation (:func:`augment_batch`) is random shifts plus Gaussian noise; pass
     ``augment=False`` to feed the raw inputs (then every view of an input is identical).
@@ -171,11 +178,12 @@ class MetricTrainer:
     def fit(
         self,
         encoder: nn.Module,
-        loss: nn.Module,
+        loss: nn.Module | LossFn,
         train: LabeledData,
         valid: LabeledData | None = None,
     ) -> MetricTrainResult:
         """Train ``encoder`` (and the loss's parameters) in place; keep the best valid epoch."""
+        loss = _as_loss_module(loss)
         kind = self._check_fit(encoder, loss, train, valid)
         encoder.to(self.device)
         loss.to(self.device)
@@ -346,8 +354,6 @@ class MetricTrainer:
     ) -> str:
         if not isinstance(encoder, nn.Module):
             raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
-        if not isinstance(loss, nn.Module):
-            raise TypeError(f"loss must be a torch.nn.Module, got {type(loss).__name__}")
         kind = loss_input_kind(loss)
         if kind == "layers" and not hasattr(encoder, "forward_layers"):
             raise ValueError(
@@ -370,6 +376,30 @@ class MetricTrainer:
 
     def _progress(self) -> AbstractContextManager[Progress]:
         return progress_bar(self.progress)
+
+
+class _CallableLoss(nn.Module):
+    """A plain ``(embeddings, labels) -> scalar`` callable as a parameterless labels loss."""
+
+    input_kind = "labels"
+
+    def __init__(self, fn: LossFn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.fn(embeddings, labels)
+
+
+def _as_loss_module(loss: nn.Module | LossFn) -> nn.Module:
+    if isinstance(loss, nn.Module):
+        return loss
+    if not callable(loss):
+        raise TypeError(
+            "loss must be a torch.nn.Module or a callable (embeddings, labels) -> scalar "
+            f"tensor, got {type(loss).__name__}"
+        )
+    return _CallableLoss(loss)
 
 
 def loss_input_kind(loss: nn.Module) -> str:
