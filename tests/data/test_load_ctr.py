@@ -43,7 +43,16 @@ def same(a: CTRSplits, b: CTRSplits) -> bool:
 
 
 def test_registry_names() -> None:
-    assert DATA_SOURCES.names() == ["avazu", "criteo", "frappe", "libfm", "movielens", "synthetic"]
+    assert DATA_SOURCES.names() == [
+        "avazu",
+        "criteo",
+        "frappe",
+        "libfm",
+        "movielens",
+        "movielens_seq",
+        "synthetic",
+        "synthetic_seq",
+    ]
     assert "min_count" in DATA_SOURCES.get("criteo").options
     assert "n_samples" in DATA_SOURCES.get("synthetic").options
     assert not DATA_SOURCES.get("synthetic").needs_path

@@ -20,11 +20,28 @@ SMALL: dict[str, dict[str, Any]] = {
     "dcnv2": {"hidden": (16,), "n_cross": 2},
     "autoint": {"head_dim": 8},
     "autoint_plus": {"head_dim": 8, "hidden": (16,)},
+    "din": {"attention_hidden": (8,), "hidden": (16,)},
 }
 
 
 def small(name: str) -> dict[str, Any]:
-    return dict(SMALL.get(name, {}))
+    """Tiny hyper-parameters; models that need a history attend over field 0's ids."""
+    kwargs = dict(SMALL.get(name, {}))
+    if MODELS.get(name).requires_history:
+        kwargs["history_field"] = 0
+    return kwargs
+
+
+def run(model: CTRModel, ids: torch.Tensor, dense: torch.Tensor | None = None) -> torch.Tensor:
+    """``model(ids, dense)``, with a fixed random history (pads, an empty row) if it takes one."""
+    history = None
+    if model.history_field is not None:
+        card = model.table.fields[model.history_field].cardinality
+        gen = torch.Generator().manual_seed(0)
+        history = torch.randint(0, card, (ids.shape[0], 5), generator=gen)
+        history[::2, 3:] = -1
+        history[0] = -1
+    return model(ids, dense, history)
 
 
 MODEL_NAMES = MODELS.names()
@@ -50,7 +67,7 @@ def test_shape_finite_and_gradients(
 ) -> None:
     model = make_model(model_name, build_table(table_name, fields), **small(model_name))
     ids = random_ids(fields, 32)
-    logits = model(ids)
+    logits = run(model, ids)
     assert logits.shape == (32,)
     assert logits.dtype == torch.float32
     assert torch.isfinite(logits).all()
@@ -69,7 +86,7 @@ def test_dense_features_reach_the_output(
     model.eval()
     ids = random_ids(fields, 16)
     dense = torch.randn(16, 3, requires_grad=True)
-    logits = model(ids, dense)
+    logits = run(model, ids, dense)
     assert logits.shape == (16,)
     logits.sum().backward()
     assert dense.grad is not None and bool(dense.grad.abs().sum() > 0)
@@ -86,7 +103,7 @@ def test_same_seed_same_weights(
     for seed in (3, 3, 4):
         model = make_model(model_name, build_table("full", fields), seed=seed, **small(model_name))
         model.eval()
-        outs.append(model(ids))
+        outs.append(run(model, ids))
     assert torch.equal(torch.random.get_rng_state(), state), "model init touched the global RNG"
     assert torch.equal(outs[0], outs[1])
     assert not torch.equal(outs[0], outs[2])
@@ -104,7 +121,7 @@ def test_state_dict_round_trip(
     ids = random_ids(fields, 8)
     model.eval()
     other.eval()
-    assert torch.equal(model(ids), other(ids))
+    assert torch.equal(run(model, ids), run(other, ids))
 
 
 @pytest.mark.parametrize("model_name", MODEL_NAMES)
@@ -115,7 +132,7 @@ def test_out_of_range_ids_raise(
     ids = random_ids(fields, 4)
     ids[2, 1] = fields[1].cardinality
     with pytest.raises(ValueError, match="ids of field 'b' must be in"):
-        model(ids)
+        run(model, ids)
 
 
 @pytest.mark.parametrize("model_name", MODEL_NAMES)

@@ -22,7 +22,7 @@ from embedlab.bench._record import BenchRecord
 from embedlab.data import CTRSplits
 from embedlab.models import MODELS, make_model
 from embedlab.tables import TABLES, EmbeddingTable, make_table
-from embedlab.training import CTRTrainer, auc_score
+from embedlab.training import CTRTrainer, auc_score, gauc_score
 
 __all__ = ["CTRBenchConfig", "run_ctr_bench"]
 
@@ -142,7 +142,10 @@ def _run_one(
         return record
     if len(table.phases) == 1:  # learned-structure tables reach the budget in their phases
         _check_budget(table, spec, compression)
-    model = make_model(config.model, table, seed=seed, **config.model_kwargs)
+    model_kwargs = dict(config.model_kwargs)
+    if splits.train.history_field is not None:  # sequence data: every model takes the history
+        model_kwargs.setdefault("history_field", splits.train.history_field)
+    model = make_model(config.model, table, seed=seed, **model_kwargs)
     build_s = time.perf_counter() - build_start
     trainer = CTRTrainer(
         epochs=config.epochs,
@@ -159,6 +162,9 @@ def _run_one(
     eval_s = time.perf_counter() - eval_start
     record.memory_bytes = int(table.memory_bytes())  # final, deployable form
     record.metrics = {"auc": test_metrics["auc"], "logloss": test_metrics["logloss"]}
+    if splits.test.groups is not None:  # per-user AUC, as in DIN (not timed)
+        test = splits.test
+        record.metrics["gauc"] = gauc_score(test.labels, trainer.predict(model, test), test.groups)
     if result.best_valid_auc is not None:
         record.metrics["valid_auc"] = result.best_valid_auc
     record.timing = {

@@ -32,6 +32,7 @@ def bench_ctr(
         str,
         typer.Option(
             help="synthetic | frappe:DIR | libfm:PATH | criteo:PATH | avazu:PATH | movielens:PATH"
+            " | synthetic-seq | movielens-seq:DIR (behaviour sequences, records gAUC)"
         ),
     ] = "synthetic",
     model: Annotated[

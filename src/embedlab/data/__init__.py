@@ -2,8 +2,10 @@
 
 ``load_ctr("frappe:PATH", seed=0)`` is the one entry point for specs; the
 loaders (``load_libfm``, ``load_criteo``, ``load_avazu``, ``load_movielens``)
-read one format each into a :class:`CTRDataset`. Labelled dense data for metric
-learning and analysis: ``load_mnist`` (IDX files) and ``load_digits`` (bundled).
+read one format each into a :class:`CTRDataset`. Behaviour-sequence data (a
+``history`` per row, for DIN): ``load_movielens_sequences``, ``make_sequence_ctr``.
+Labelled dense data for metric learning and analysis: ``load_mnist`` (IDX files)
+and ``load_digits`` (bundled).
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from embedlab.data.libfm import load_libfm
 from embedlab.data.mnist import load_digits, load_mnist, read_idx
 from embedlab.data.movielens import load_movielens
 from embedlab.data.retrieval import RETRIEVAL_SOURCES, RetrievalData, load_retrieval
+from embedlab.data.sequences import (
+    behaviour_histories,
+    load_movielens_sequences,
+    make_sequence_ctr,
+    temporal_split,
+)
 from embedlab.data.synthetic import make_ctr
 
 __all__ = [
@@ -29,6 +37,7 @@ __all__ = [
     "DataSource",
     "LabeledData",
     "RetrievalData",
+    "behaviour_histories",
     "load_avazu",
     "load_criteo",
     "load_ctr",
@@ -36,8 +45,11 @@ __all__ = [
     "load_libfm",
     "load_mnist",
     "load_movielens",
+    "load_movielens_sequences",
     "load_retrieval",
     "make_ctr",
+    "make_sequence_ctr",
     "parse_data_spec",
     "read_idx",
+    "temporal_split",
 ]

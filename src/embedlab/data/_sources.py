@@ -21,6 +21,7 @@ from embedlab.data.avazu import load_avazu
 from embedlab.data.criteo import load_criteo
 from embedlab.data.libfm import load_libfm
 from embedlab.data.movielens import load_movielens
+from embedlab.data.sequences import load_movielens_sequences, make_sequence_ctr, temporal_split
 from embedlab.data.synthetic import make_ctr
 from embedlab.tables._field import Field
 
@@ -98,7 +99,7 @@ def parse_data_spec(spec: str) -> tuple[str, Path | None]:
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"data spec must look like name or name:PATH, got {spec!r}")
     name, sep, rest = spec.strip().partition(":")
-    name = name.strip()
+    name = name.strip().replace("-", "_")  # "movielens-seq" is "movielens_seq"
     DATA_SOURCES.get(name)  # unknown name: the error lists the valid ones
     if sep and not rest.strip():
         raise ValueError(f"data spec must give a path after ':', got {spec!r}")
@@ -124,6 +125,14 @@ def load_ctr(spec: str, *, seed: int = 0, **options: Any) -> CTRSplits:
       MovieLens is split at random, not by time: the benchmark compares
       embedding tables on one shared split, where a random split is the
       common protocol (FuxiCTR / BARS) and keeps every user in train.
+    - ``synthetic-seq``, ``movielens-seq:DIR``: behaviour-sequence data (each
+      row carries the user's previous items as ``history``, and ``groups`` for
+      gAUC), split per user in time by :func:`~embedlab.data.temporal_split`
+      (each user's last 10% of rows is test, the 10% before valid; ``seed`` is
+      unused). ``synthetic-seq`` is :func:`~embedlab.data.make_sequence_ctr`;
+      ``movielens-seq`` is :func:`~embedlab.data.load_movielens_sequences`
+      (options ``max_len``, ``valid_fraction``, ``test_fraction``). Hyphens in a
+      source name are read as underscores (``movielens_seq`` is the same source).
 
     Every split has ``name`` set to the source name.
 
@@ -236,3 +245,23 @@ def _avazu(path: Path, *, seed: int, **options: Any) -> CTRSplits:
 @_register("movielens", needs_path=True, summary="MovieLens ratings (>= 4 is a click)")
 def _movielens(path: Path, *, seed: int) -> CTRSplits:
     return _random_split(load_movielens(path, name="movielens"), seed)
+
+
+@_register(
+    "synthetic_seq",
+    needs_path=False,
+    summary="planted behaviour sequences (click ~ similarity to history)",
+    options_of=make_sequence_ctr,
+)
+def _synthetic_seq(path: Path | None, *, seed: int, **options: Any) -> CTRSplits:
+    return temporal_split(make_sequence_ctr(seed=seed, **options))
+
+
+@_register(
+    "movielens_seq",
+    needs_path=True,
+    summary="MovieLens ratings with each user's previous movies (time split per user)",
+    options_of=load_movielens_sequences,
+)
+def _movielens_seq(path: Path, *, seed: int, **options: Any) -> CTRSplits:
+    return load_movielens_sequences(path, name="movielens-seq", **options)

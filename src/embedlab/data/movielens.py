@@ -70,30 +70,10 @@ def _first_genre(genres: pd.Series) -> pd.Series:
     return first.where(first != "", _UNKNOWN_GENRE)
 
 
-def load_movielens(path: PathLike, *, name: str = "movielens") -> CTRDataset:
-    """Read MovieLens ratings as a click dataset with fields user, movie, genre, hour, weekday.
-
-    Label is ``rating >= 4``. ``genre`` is the first genre of the movie's
-    pipe-separated list (``"(no genres listed)"`` is a value of its own; a
-    movie missing from ``movies.csv`` gets ``"(unknown)"``); ``hour`` (0-23)
-    and ``weekday`` (0 = Monday) are read from the UTC timestamp. User, movie
-    and genre ids are remapped to ``0..n-1`` in order of their original value;
-    hour and weekday keep their value as id (cardinality 24 and 7).
-
-    Args:
-        path: a directory with ``ratings.csv`` and ``movies.csv``, or one
-            joined CSV with ``user_id, movie_id, rating, timestamp, genres``.
-        name: ``name`` of the dataset.
-
-    Returns:
-        :class:`CTRDataset` with ``ids`` ``(n_ratings, 5)`` int64.
-
-    Example:
-        >>> ds = load_movielens("ml-latest-small")  # doctest: +SKIP
-        >>> [(f.name, f.cardinality) for f in ds.fields][:2]  # doctest: +SKIP
-        [('user', 610), ('movie', 9724)]
-    """
-    p = check_path(path)
+def _read_ratings(
+    p: Path,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.Series]:
+    """Users, movies, ratings, timestamps (numpy, file order) and first genres of either layout."""
     if p.is_dir():
         ratings_path, movies_path = p / "ratings.csv", p / "movies.csv"
         for f in (ratings_path, movies_path):
@@ -117,7 +97,33 @@ def load_movielens(path: PathLike, *, name: str = "movielens") -> CTRDataset:
         rating = _numbers(joined, "rating", p, integer=False)
         stamp = _numbers(joined, "timestamp", p, integer=True)
         genre = _first_genre(joined["genres"])
+    return users, items, rating, stamp, genre
 
+
+def load_movielens(path: PathLike, *, name: str = "movielens") -> CTRDataset:
+    """Read MovieLens ratings as a click dataset with fields user, movie, genre, hour, weekday.
+
+    Label is ``rating >= 4``. ``genre`` is the first genre of the movie's
+    pipe-separated list (``"(no genres listed)"`` is a value of its own; a
+    movie missing from ``movies.csv`` gets ``"(unknown)"``); ``hour`` (0-23)
+    and ``weekday`` (0 = Monday) are read from the UTC timestamp. User, movie
+    and genre ids are remapped to ``0..n-1`` in order of their original value;
+    hour and weekday keep their value as id (cardinality 24 and 7).
+
+    Args:
+        path: a directory with ``ratings.csv`` and ``movies.csv``, or one
+            joined CSV with ``user_id, movie_id, rating, timestamp, genres``.
+        name: ``name`` of the dataset.
+
+    Returns:
+        :class:`CTRDataset` with ``ids`` ``(n_ratings, 5)`` int64.
+
+    Example:
+        >>> ds = load_movielens("ml-latest-small")  # doctest: +SKIP
+        >>> [(f.name, f.cardinality) for f in ds.fields][:2]  # doctest: +SKIP
+        [('user', 610), ('movie', 9724)]
+    """
+    users, items, rating, stamp, genre = _read_ratings(check_path(path))
     user_ids, user_vocab = pd.factorize(users, sort=True)
     movie_ids, movie_vocab = pd.factorize(items, sort=True)
     genre_ids, genre_vocab = pd.factorize(genre.to_numpy(dtype=object), sort=True)

@@ -9,14 +9,17 @@ out of the embeddings rather than stored per id.
 from __future__ import annotations
 
 from embedlab.models._base import CTRModel
+from embedlab.models._dice import Dice
 from embedlab.models._registry import MODELS, make_model, register_model
 from embedlab.models.autoint import AutoInt, AutoIntPlus
 from embedlab.models.dcnv2 import DCNv2
 from embedlab.models.deepfm import DeepFM
+from embedlab.models.din import DIN, count_ids
 from embedlab.models.fm import FM
 from embedlab.models.lr import LR
 
 __all__ = [
+    "DIN",
     "FM",
     "LR",
     "MODELS",
@@ -25,6 +28,8 @@ __all__ = [
     "CTRModel",
     "DCNv2",
     "DeepFM",
+    "Dice",
+    "count_ids",
     "make_model",
     "register_model",
 ]

@@ -59,6 +59,8 @@ class CTRModel(nn.Module):
 
     #: registry name, set by ``@register_model``
     name: ClassVar[str] = ""
+    #: True for models that cannot be built without ``history_field`` (DIN)
+    requires_history: ClassVar[bool] = False
 
     def __init__(
         self,

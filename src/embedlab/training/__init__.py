@@ -10,7 +10,7 @@ from __future__ import annotations
 from embedlab.training.ctr import CTRTrainer, TrainResult
 from embedlab.training.encoders import ConvEncoder, MLPEncoder, make_encoder
 from embedlab.training.metric import MetricTrainer, MetricTrainResult, embed, load_checkpoint
-from embedlab.training.metrics import auc_score, log_loss
+from embedlab.training.metrics import auc_score, gauc_score, log_loss
 
 __all__ = [
     "CTRTrainer",
@@ -21,6 +21,7 @@ __all__ = [
     "TrainResult",
     "auc_score",
     "embed",
+    "gauc_score",
     "load_checkpoint",
     "log_loss",
     "make_encoder",
