@@ -30,3 +30,22 @@ def test_data_without_groups_has_no_gauc() -> None:
     config = CTRBenchConfig(model="fm", methods=["full"], dim=4, epochs=1, progress=False)
     (record,) = run_ctr_bench(data, config)
     assert "gauc" not in record.metrics
+
+
+def test_din_on_data_without_history_is_a_clear_error() -> None:
+    flat = make_ctr(500, (20, 10), seed=0).split(seed=0)
+    config = CTRBenchConfig(model="din", methods=["full"], epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"model 'din' needs behaviour-sequence data"):
+        run_ctr_bench(flat, config)
+
+
+def test_cli_din_without_history_exits_cleanly() -> None:
+    from typer.testing import CliRunner
+
+    from embedlab.cli import app
+
+    result = CliRunner().invoke(
+        app, ["bench", "ctr", "--data", "synthetic", "--model", "din", "--methods", "full"]
+    )
+    assert result.exit_code != 0 and "needs behaviour-sequence data" in result.output
+    assert "Traceback" not in result.output

@@ -63,6 +63,15 @@ class CTRBenchConfig:
             TABLES.get(parse_spec(spec)[0])  # unknown names fail before any training
         MODELS.get(parse_spec(self.model)[0])
 
+    def check_data(self, splits: CTRSplits) -> None:
+        """Raise ``ValueError`` when the model needs inputs ``splits`` does not carry."""
+        model = MODELS.get(parse_spec(self.model)[0])
+        if model.requires_history and splits.train.history is None:
+            raise ValueError(
+                f"model {self.model!r} needs behaviour-sequence data (a history per row), "
+                f"e.g. --data movielens-seq:DIR or synthetic-seq; {splits.name!r} has none"
+            )
+
     def runs(self) -> list[tuple[int, str, float]]:
         """(seed, method spec, compression) in run order; the reference runs once per seed."""
         out: list[tuple[int, str, float]] = []
@@ -91,6 +100,7 @@ def run_ctr_bench(
     Returns:
         One :class:`BenchRecord` per run, the reference (``full``) first for each seed.
     """
+    config.check_data(splits)
     records: list[BenchRecord] = []
     reference: dict[int, BenchRecord] = {}
     oracle = _oracle_auc(splits)

@@ -74,6 +74,7 @@ def bench_ctr(
             progress=not quiet,
         )
         splits = load_ctr(data, seed=seeds[0])
+        config.check_data(splits)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
     if not quiet:
