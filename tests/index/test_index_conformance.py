@@ -173,8 +173,9 @@ def test_rerank_does_not_lose_recall(base: str, data: tuple) -> None:
     assert recall_at(reranked, truth) >= recall_at(plain, truth)
 
 
-# Wrappers built from other indexes, not from a factory spec; see test_index_compat_aspects.py.
-WRAPPERS = {"CompatIndex", "MultiAspect"}
+# Wrappers built from other indexes, not from a factory spec (tested in
+# test_index_compat_aspects.py and test_filtered.py).
+WRAPPERS = {"CompatIndex", "MultiAspect", "Filtered"}
 
 
 def test_every_registered_class_is_covered() -> None:

@@ -20,6 +20,7 @@ from embedlab.index.bebr import BEBR
 from embedlab.index.binary import Binary
 from embedlab.index.compat import CompatIndex, bt2_transform, procrustes_transform
 from embedlab.index.factory import index_factory, parse_index_spec
+from embedlab.index.filtered import FilteredIndex, load_filtered
 from embedlab.index.flat import Flat
 from embedlab.index.int8 import Int8
 from embedlab.index.io import load_index, save_index
@@ -34,6 +35,7 @@ __all__ = [
     "PQ",
     "Binary",
     "CompatIndex",
+    "FilteredIndex",
     "Flat",
     "Int8",
     "Matryoshka",
@@ -42,6 +44,7 @@ __all__ = [
     "VectorIndex",
     "bt2_transform",
     "index_factory",
+    "load_filtered",
     "load_index",
     "parse_index_spec",
     "procrustes_transform",

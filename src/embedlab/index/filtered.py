@@ -1,0 +1,576 @@
+"""Filtered vector search: attribute predicates with pre-, post- and in-graph filtering.
+
+``FilteredIndex`` keeps, next to the vectors, one attribute row per vector (see
+:mod:`embedlab.index.attributes`) and answers ``search(q, k, filter=...)`` with one of three
+strategies, compared in "Benchmarking Filtered Approximate Nearest Neighbor Search" (2025),
+whose finding is that none is best at every selectivity:
+
+- ``"pre"``: evaluate the predicate, then an exact scan of the matching rows. Exact; its cost
+  grows with the number of matching rows.
+- ``"post"``: search the *unfiltered* base index with an over-fetch of ``~k / selectivity``
+  candidates, keep the matching ones, and grow the fetch (x ``post_growth``) for the queries
+  that found fewer than ``k`` until the whole index was fetched. Cheap for permissive filters.
+- ``"acorn"``: the predicate-aware graph of :mod:`embedlab.index.acorn` (ACORN-gamma), which
+  only visits matching nodes. Good in between.
+- ``"auto"``: a per-query planner. It estimates the selectivity from the attribute
+  statistics (no scan); a permissive estimate (``>= post_min_selectivity``) goes to post
+  without evaluating the predicate on every row. Otherwise the mask is evaluated (pre and
+  acorn need it anyway), which gives the exact count for free, and the plan is: pre when at
+  most ``pre_max_rows`` rows match (times the number of queries sharing the filter in the
+  call, up to 8: they share one gather and one matmul) or the share is below
+  ``acorn_min_selectivity`` (where the graph's recall drops), post when the exact share is
+  permissive after all, else acorn.
+
+  Defaults, from ``benchmarks/filtered_search.py`` on 100k x 384 (2 shared cores, k=10):
+  pre-filtering one query costs about ``rows * dim`` flops plus the gather, ~1 ms per 10k
+  rows, while a graph query costs 1-3 ms whatever the selectivity, so pre wins up to a few
+  thousand rows for a lone query and up to ~15-20k rows for batches of queries sharing a
+  filter (``pre_max_rows=2000``, x8); ACORN's recall holds (>= 0.98) down to 1-2%
+  selectivity and falls below (0.17 at 0.1%), hence ``acorn_min_selectivity=0.02``;
+  post-filtering matched ACORN from 30% on (within 10%) and needs no mask evaluation
+  (``post_min_selectivity=0.3``).
+
+The plan taken for each query of the last call is in :attr:`FilteredIndex.last_plan`.
+
+Storage: the index keeps the float32 vectors (``4 * dim`` bytes per vector; shared with the
+base when the base is a ``Flat`` index) because pre-filtering and the graph need exact
+distances; the base index (any :class:`VectorIndex`, e.g. ``Binary,Rerank(Flat)``) serves
+post-filtering, whose candidates are then re-scored exactly. Without a base, post-filtering
+and unfiltered search use the ACORN graph without a predicate (an HNSW-like index).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Self, cast
+
+import numpy as np
+
+from embedlab._validation import check_choice, check_int, check_positive_float, check_vectors
+from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
+from embedlab.index.acorn import AcornGraph
+from embedlab.index.attributes import AttributeStore, Predicate, Selectivity
+from embedlab.index.flat import Flat, pairwise_scores
+from embedlab.index.rerank import rescore_candidates
+
+__all__ = ["STRATEGIES", "FilteredIndex", "Plan", "Strategy", "load_filtered"]
+
+Strategy = Literal["auto", "pre", "post", "acorn"]
+STRATEGIES: tuple[str, ...] = ("acorn", "auto", "post", "pre")
+_BLOCK = 1 << 24  # score-matrix entries per block (64 MiB of float32)
+_PRE_BATCH_GAIN = 8  # pre_max_rows is multiplied by min(queries sharing the filter, this)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one query was answered.
+
+    Args:
+        strategy: ``"pre"``, ``"post"``, ``"acorn"``, or ``"none"`` (no filter, or an empty
+            index).
+        selectivity: share of rows the filter keeps, estimated or exact (1.0 without filter).
+        rows: matching rows, estimated or exact.
+        exact: whether ``selectivity``/``rows`` are exact counts.
+        fetched: for post-filtering, the candidates fetched in the last round (else 0).
+    """
+
+    strategy: str
+    selectivity: float
+    rows: int
+    exact: bool
+    fetched: int = 0
+
+
+@register_index("Filtered")
+class FilteredIndex(VectorIndex):
+    """Vector index with attribute filters and a per-query choice of filtering strategy.
+
+    Args:
+        dim: vector dimension.
+        metric: ``"cos"``, ``"ip"`` or ``"l2"`` (negative squared distance).
+        base: the unfiltered index used by post-filtering (must be empty, same dim/metric);
+            ``None`` uses the ACORN graph without a predicate.
+        strategy: default strategy, ``"auto"``, ``"pre"``, ``"post"`` or ``"acorn"``.
+        columns: optional attribute schema ``{name: "categorical" | "numeric"}``.
+        m, gamma, ef_search: ACORN graph parameters (filtered neighbourhood ``m``, lists of
+            ``m * gamma``, search width).
+        pre_max_rows: the planner pre-filters when at most this many rows match (times the
+            number of queries in the call sharing the filter, up to 8).
+        acorn_min_selectivity: ... and when the share of matching rows is below this.
+        post_min_selectivity: the planner post-filters from this share of matching rows on.
+        post_growth: factor by which post-filtering grows its fetch between rounds.
+        seed: seeds the graph.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.standard_normal((1000, 16)).astype("float32")
+        >>> index = FilteredIndex(16, metric="l2")
+        >>> index.add(x, attrs={"lang": rng.choice(["en", "de"], 1000),
+        ...                     "year": rng.integers(2000, 2025, 1000)})
+        >>> scores, ids = index.search(x[:2], 5, filter={"lang": "en", "year": (2019, None)})
+        >>> ids.shape, index.last_plan[0].strategy in ("pre", "post", "acorn")
+        ((2, 5), True)
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        metric: Metric = "cos",
+        base: VectorIndex | None = None,
+        strategy: Strategy = "auto",
+        columns: Mapping[str, str] | None = None,
+        m: int = 32,
+        gamma: int = 4,
+        ef_search: int = 64,
+        pre_max_rows: int = 2000,
+        acorn_min_selectivity: float = 0.02,
+        post_min_selectivity: float = 0.3,
+        post_growth: int = 4,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(dim, metric=metric)
+        if base is not None:
+            if not isinstance(base, VectorIndex):
+                raise TypeError(f"base must be a VectorIndex or None, got {type(base).__name__}")
+            if base.dim != self.dim or base.metric != self.metric:
+                raise ValueError(
+                    f"base must have dim={self.dim} and metric={self.metric!r}, got "
+                    f"dim={base.dim} and metric={base.metric!r}"
+                )
+            if base.ntotal:
+                raise ValueError(f"base must be empty, got an index holding {base.ntotal}")
+        self.base = base
+        self.strategy: Strategy = cast(Strategy, check_choice("strategy", strategy, STRATEGIES))
+        self.pre_max_rows = check_int("pre_max_rows", pre_max_rows, min_value=0)
+        self.acorn_min_selectivity = self._share("acorn_min_selectivity", acorn_min_selectivity)
+        self.post_min_selectivity = self._share("post_min_selectivity", post_min_selectivity)
+        self.post_growth = check_int("post_growth", post_growth, min_value=2)
+        self.seed = check_int("seed", seed, min_value=0)
+        self.attributes = AttributeStore(columns)
+        self._graph_params: dict[str, Any] = {
+            "m": m,
+            "gamma": gamma,
+            "ef_search": ef_search,
+            "seed": self.seed,
+        }
+        # Validate the graph parameters now, not at the first add.
+        AcornGraph(self.dim, metric=self.metric, **self._graph_params)
+        self.graph: AcornGraph | None = None
+        self._x: F32 = np.zeros((0, self.dim), np.float32)
+        self._sq: F32 = np.zeros(0, np.float32)
+        self._pending: dict[str, Any] | None = None
+        self.last_plan: tuple[Plan, ...] = ()
+
+    @staticmethod
+    def _share(name: str, value: Any) -> float:
+        v = check_positive_float(name, value, strict=False)
+        if v > 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
+        return v
+
+    # ------------------------------------------------------------ delegation
+    @property
+    def is_trained(self) -> bool:
+        return True if self.base is None else self.base.is_trained
+
+    def _min_train_points(self) -> int:
+        return 0 if self.base is None else self.base._min_train_points()
+
+    def spec(self) -> str:
+        own = f"Filtered(strategy={self.strategy})"
+        return own if self.base is None else f"{self.base.spec()},{own}"
+
+    def _children(self) -> dict[str, VectorIndex]:
+        return {} if self.base is None else {"base": self.base}
+
+    @property
+    def vectors(self) -> F32:
+        """The stored vectors ``(ntotal, dim)`` (normalised for cosine)."""
+        if isinstance(self.base, Flat):
+            return self.base.vectors
+        return self._x
+
+    @property
+    def _shares_vectors(self) -> bool:
+        return isinstance(self.base, Flat)
+
+    def _needs_graph(self) -> bool:
+        return self.graph is not None or self.base is None or self.strategy in ("auto", "acorn")
+
+    def build_graph(self) -> AcornGraph:
+        """Build the ACORN graph now (it is otherwise built at the first search that needs it,
+        or on add when the strategy or a missing base needs it) and return it."""
+        if self.graph is None:
+            self.graph = AcornGraph(self.dim, metric=self.metric, **self._graph_params)
+        if self.graph.n != self.ntotal:
+            self.graph.extend(self.vectors)
+        return self.graph
+
+    # ------------------------------------------------------------ public protocol
+    def add(self, x: Any, ids: Any = None, attrs: Mapping[str, Any] | None = None) -> None:
+        """Add vectors ``x (n, dim)`` with ``ids (n,)`` and ``attrs {column: (n,) values}``.
+
+        Every column of the index must be given on every add; the first add with attributes
+        fixes the columns (unless a schema was given).
+        """
+        arr = check_vectors("x", x, self.dim)
+        encoded = self.attributes._encode(attrs, arr.shape[0])
+        self._pending = encoded
+        try:
+            super().add(arr, ids)
+        finally:
+            self._pending = None
+        if arr.shape[0] == 0:
+            self.attributes._append(encoded, 0)
+
+    def search(
+        self,
+        q: Any,
+        k: int,
+        filter: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        strategy: Strategy | None = None,
+    ) -> tuple[F32, I64]:
+        """The ``k`` best vectors per query that pass ``filter``.
+
+        Args:
+            q: queries ``(n_q, dim)``.
+            k: results per query.
+            filter: one filter dict for every query, a list of ``n_q`` filters (``None``
+                entries mean no filter), or ``None``.
+            strategy: overrides the index's strategy for this call.
+
+        Returns:
+            ``(scores (n_q, k) float32, ids (n_q, k) int64)``, best first; ``-1`` / ``-inf``
+            where fewer than ``k`` vectors pass (a filter matching nothing gives all ``-1``).
+        """
+        k = check_int("k", k, min_value=1)
+        strat = cast(
+            Strategy,
+            self.strategy if strategy is None else check_choice("strategy", strategy, STRATEGIES),
+        )
+        qn = self._prepare(q, "queries")
+        n_q = qn.shape[0]
+        preds = self._compile_filters(filter, n_q)
+        out_s = np.full((n_q, k), -np.inf, np.float32)
+        out_p = np.full((n_q, k), -1, np.int64)
+        plans: list[Plan] = [Plan("none", 1.0, self.ntotal, True)] * n_q
+        groups: dict[Any, tuple[Predicate | None, list[int]]] = {}
+        for i, pred in enumerate(preds):
+            key = None if pred is None or pred.matches_all else pred.key
+            groups.setdefault(key, (None if key is None else pred, []))[1].append(i)
+        kk = min(k, self.ntotal)
+        if kk and n_q:
+            for pred, members in groups.values():
+                idx = np.asarray(members, dtype=np.int64)
+                s, p, plan = self._search_group(qn[idx], kk, pred, strat)
+                out_s[idx, : s.shape[1]] = s
+                out_p[idx, : p.shape[1]] = p
+                for i in members:
+                    plans[i] = plan
+        self.last_plan = tuple(plans)
+        if not self.ntotal:
+            return out_s, out_p
+        ids = np.where(out_p >= 0, self._idmap.ids[np.maximum(out_p, 0)], -1)
+        out_s[ids < 0] = -np.inf
+        return out_s, ids.astype(np.int64)
+
+    def estimate(self, filter: Mapping[str, Any]) -> Selectivity:
+        """Selectivity of ``filter`` from the attribute statistics (no scan)."""
+        return self.attributes.estimate(filter)
+
+    def plan(self, filter: Mapping[str, Any] | None, n_queries: int = 1) -> Plan:
+        """The plan ``"auto"`` would take for ``filter`` shared by ``n_queries`` queries."""
+        pred = None if filter is None else self.attributes.compile(filter)
+        if pred is None or pred.matches_all or not self.ntotal:
+            return Plan("none", 1.0, self.ntotal, True)
+        return self._plan(pred, n_queries)[0]
+
+    # ------------------------------------------------------------ planning
+    def _compile_filters(self, filter: Any, n_q: int) -> list[Predicate | None]:
+        if filter is None:
+            return [None] * n_q
+        if isinstance(filter, Mapping):
+            pred = self.attributes.compile(filter)
+            return [pred] * n_q
+        if isinstance(filter, Sequence) and not isinstance(filter, (str, bytes)):
+            if len(filter) != n_q:
+                raise ValueError(
+                    f"filter must be one dict or a list of one filter per query ({n_q}), "
+                    f"got a list of {len(filter)}"
+                )
+            cache: dict[int, Predicate | None] = {}
+            out: list[Predicate | None] = []
+            for f in filter:
+                if f is None:
+                    out.append(None)
+                    continue
+                if id(f) not in cache:
+                    cache[id(f)] = self.attributes.compile(f)
+                out.append(cache[id(f)])
+            return out
+        raise TypeError(
+            f"filter must be a dict, a list of dicts (one per query) or None, got "
+            f"{type(filter).__name__}"
+        )
+
+    def _plan(self, pred: Predicate, n_queries: int = 1) -> tuple[Plan, np.ndarray | None]:
+        n = self.ntotal
+        # Queries sharing a filter share one gather of the matching rows and one matmul, so
+        # pre-filtering pays off for more rows (measured: x8 at 100k x 384, see the module).
+        pre_rows = self.pre_max_rows * min(max(n_queries, 1), _PRE_BATCH_GAIN)
+        est = self.attributes.estimate(pred)
+        if est.rows > pre_rows and est.fraction >= self.post_min_selectivity:
+            return Plan("post", est.fraction, est.rows, est.exact), None
+        mask = self.attributes.mask(pred)
+        rows = int(np.count_nonzero(mask))
+        frac = rows / n
+        if rows <= pre_rows or frac < self.acorn_min_selectivity:
+            strategy = "pre"
+        elif frac >= self.post_min_selectivity:
+            strategy = "post"
+        else:
+            strategy = "acorn"
+        return Plan(strategy, frac, rows, True), mask
+
+    def _search_group(
+        self, q: F32, k: int, pred: Predicate | None, strategy: Strategy
+    ) -> tuple[F32, I64, Plan]:
+        if pred is None:
+            s, p = self._unfiltered(q, k)
+            return s, p, Plan("none", 1.0, self.ntotal, True)
+        mask: np.ndarray | None = None
+        if strategy == "auto":
+            plan, mask = self._plan(pred, q.shape[0])
+        else:
+            est = self.attributes.estimate(pred)
+            plan = Plan(strategy, est.fraction, est.rows, est.exact)
+        if plan.strategy == "post":
+            s, p, fetched = self._post(q, k, pred, plan.selectivity, mask)
+            return s, p, Plan("post", plan.selectivity, plan.rows, plan.exact, fetched)
+        if mask is None:
+            mask = self.attributes.mask(pred)
+        if plan.strategy == "pre":
+            s, p = self._pre(q, k, mask)
+        else:
+            s, p = self._acorn(q, k, mask)
+        return s, p, plan
+
+    # ------------------------------------------------------------ strategies
+    def _unfiltered(self, q: F32, k: int) -> tuple[F32, I64]:
+        if self.base is not None:
+            s, ids = self.base.search(q, k)
+            return s, self._idmap.lookup(ids)
+        g = self.build_graph()
+        s, p = g.search(self.vectors, q, k, x_sq=self._sq_or_none())
+        return s, p.astype(np.int64)
+
+    def _sq_or_none(self) -> F32 | None:
+        return self._sq if self.metric == "l2" else None
+
+    def _pre(self, q: F32, k: int, mask: np.ndarray) -> tuple[F32, I64]:
+        """Exact top-``k`` among the rows where ``mask`` is True."""
+        n = self.ntotal
+        rows = np.flatnonzero(mask)
+        n_q = q.shape[0]
+        if rows.size == 0:
+            return np.full((n_q, 0), -np.inf, np.float32), np.full((n_q, 0), -1, np.int64)
+        x = self.vectors
+        sq = self._sq_or_none()
+        dense = rows.size > n // 4  # gathering most rows costs more than scoring them all
+        sub = x if dense else x[rows]
+        sub_sq = None if sq is None else (sq if dense else sq[rows])
+        kk = min(k, rows.size)
+        bq = max(1, _BLOCK // max(1, sub.shape[0]))
+        out_s, out_p = [], []
+        for start in range(0, n_q, bq):
+            s = pairwise_scores(q[start : start + bq], sub, self.metric, sub_sq)
+            if dense:
+                s[:, ~mask] = -np.inf
+                ts, tp = topk_rows(s, kk)
+            else:
+                ts, cols = topk_rows(s, kk)
+                tp = rows[cols]
+            out_s.append(ts)
+            out_p.append(tp)
+        return np.concatenate(out_s), np.concatenate(out_p)
+
+    def _acorn(self, q: F32, k: int, mask: np.ndarray) -> tuple[F32, I64]:
+        g = self.build_graph()
+        s, p = g.search(self.vectors, q, k, mask=mask, x_sq=self._sq_or_none())
+        return s, p.astype(np.int64)
+
+    def _post(
+        self, q: F32, k: int, pred: Predicate, selectivity: float, mask: np.ndarray | None
+    ) -> tuple[F32, I64, int]:
+        """Over-fetch from the unfiltered index, growing the fetch until ``k`` pass."""
+        n = self.ntotal
+        n_q = q.shape[0]
+        out_s = np.full((n_q, k), -np.inf, np.float32)
+        out_p = np.full((n_q, k), -1, np.int64)
+        fetch = min(n, max(2 * k, math.ceil(1.5 * k / max(selectivity, 1.0 / n))))
+        pending = np.arange(n_q)
+        exact_base = self.base is None or isinstance(self.base, Flat)
+        while pending.size:
+            if self.base is None and fetch > n // 2:
+                # Fetching most of the graph: an exact scan of the matching rows is cheaper.
+                if mask is None:
+                    mask = self.attributes.mask(pred)
+                s, p = self._pre(q[pending], k, mask)
+                out_s[pending, : s.shape[1]] = s
+                out_p[pending, : p.shape[1]] = p
+                break
+            qp = q[pending]
+            if self.base is None:
+                g = self.build_graph()
+                ef = max(g.ef_search, fetch)
+                s, p32 = g.search(self.vectors, qp, fetch, ef=ef, x_sq=self._sq_or_none())
+                pos = p32.astype(np.int64)
+            else:
+                s, ids = self.base.search(qp, fetch)
+                pos = self._idmap.lookup(ids)
+            ok = self.attributes.mask_rows(pred, pos)
+            done = (ok.sum(axis=1) >= k) | (fetch >= n)
+            if done.any():
+                d_pos = np.where(ok[done], pos[done], -1)
+                if exact_base:
+                    d_s = np.where(ok[done], s[done], -np.inf).astype(np.float32)
+                    ts, cols = topk_rows(d_s, k)
+                    tp = np.take_along_axis(d_pos, cols, axis=1)
+                else:
+                    ts, tp = rescore_candidates(qp[done], d_pos, self._fetch_rows, self.metric, k)
+                tp = np.where(np.isfinite(ts), tp, -1)
+                out_s[pending[done], : ts.shape[1]] = ts
+                out_p[pending[done], : tp.shape[1]] = tp
+            pending = pending[~done]
+            if pending.size:
+                fetch = min(n, fetch * self.post_growth)
+        return out_s, out_p, fetch
+
+    def _fetch_rows(self, positions: I64) -> np.ndarray:
+        return self.vectors[positions]
+
+    # ------------------------------------------------------------ hooks
+    def _train(self, x: F32) -> None:
+        if self.base is not None:
+            self.base.train(x)
+
+    def _add(self, x: F32, ids: I64) -> None:
+        encoded = self._pending if self._pending is not None else self.attributes._encode(
+            None, x.shape[0]
+        )  # fmt: skip
+        if self.base is not None:
+            self.base.add(x, ids)
+        if not self._shares_vectors:
+            self._x = np.concatenate([self._x, x])
+        if self.metric == "l2":
+            self._sq = np.concatenate([self._sq, np.einsum("ij,ij->i", x, x)])
+        self.attributes._append(encoded, x.shape[0])
+        if self._needs_graph():
+            if self.graph is None:
+                self.graph = AcornGraph(self.dim, metric=self.metric, **self._graph_params)
+            self.graph.extend(self.vectors)
+
+    def _remove(self, positions: I64) -> None:
+        if self.graph is not None:
+            self.graph.remove(self.vectors, positions)
+        if self.base is not None:
+            self.base.remove(self._idmap.ids[positions])
+        if not self._shares_vectors:
+            self._x = np.delete(self._x, positions, axis=0)
+        if self.metric == "l2":
+            self._sq = np.delete(self._sq, positions)
+        self.attributes.remove(positions)
+
+    def _memory_bytes(self) -> int:
+        total = self.attributes.memory_bytes() + int(self._sq.nbytes)
+        total += 0 if self.base is None else self.base.memory_bytes()
+        total += 0 if self._shares_vectors else int(self._x.nbytes)
+        total += 0 if self.graph is None else self.graph.memory_bytes()
+        return total
+
+    def disk_bytes(self) -> int:
+        return 0 if self.base is None else self.base.disk_bytes()
+
+    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, attr_meta = self.attributes.state()
+        if not self._shares_vectors:
+            arrays["vectors"] = self._x
+        graph_meta: dict[str, Any] | None = None
+        if self.graph is not None:
+            graph_meta = self.graph.params()
+            for name, arr in self.graph.state().items():
+                arrays[f"graph_{name}"] = arr
+        meta = {
+            "strategy": self.strategy,
+            "has_base": self.base is not None,
+            "pre_max_rows": self.pre_max_rows,
+            "acorn_min_selectivity": self.acorn_min_selectivity,
+            "post_min_selectivity": self.post_min_selectivity,
+            "post_growth": self.post_growth,
+            "graph_params": self._graph_params,
+            "graph": graph_meta,
+            "attributes": attr_meta,
+        }
+        return arrays, meta
+
+    @classmethod
+    def _from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], folder: Path) -> Self:
+        from embedlab.index.io import load_child
+
+        gp = dict(meta["graph_params"])
+        obj = cls(
+            meta["dim"],
+            metric=meta["metric"],
+            strategy=meta["strategy"],
+            m=gp["m"],
+            gamma=gp["gamma"],
+            ef_search=gp["ef_search"],
+            seed=gp["seed"],
+            pre_max_rows=meta["pre_max_rows"],
+            acorn_min_selectivity=meta["acorn_min_selectivity"],
+            post_min_selectivity=meta["post_min_selectivity"],
+            post_growth=meta["post_growth"],
+        )
+        if meta["has_base"]:
+            obj.base = load_child(folder, "base")
+        obj.attributes = AttributeStore.from_state(arrays, meta["attributes"])
+        n = len(obj.attributes)
+        if not obj._shares_vectors:
+            vec = np.ascontiguousarray(arrays["vectors"], dtype=np.float32)
+            obj._x = vec
+        if obj.vectors.shape != (n, obj.dim):
+            raise ValueError(
+                f"{folder}: the vectors hold {obj.vectors.shape}, the attributes {n} rows"
+            )
+        if obj.metric == "l2":
+            obj._sq = np.einsum("ij,ij->i", obj.vectors, obj.vectors).astype(np.float32)
+        if meta["graph"] is not None:
+            graph_arrays = {"nbrs": arrays["graph_nbrs"], "nbr_scores": arrays["graph_nbr_scores"]}
+            obj.graph = AcornGraph.from_state(obj.dim, obj.metric, meta["graph"], graph_arrays)
+            if obj.graph.n != n:
+                raise ValueError(f"{folder}: the graph has {obj.graph.n} nodes, expected {n}")
+        return obj
+
+    @classmethod
+    def load(cls, path: str | Path) -> FilteredIndex:
+        """Load an index saved with :meth:`save` (checksums verified, no pickle)."""
+        return load_filtered(path)
+
+
+def load_filtered(path: str | Path) -> FilteredIndex:
+    """Load a :class:`FilteredIndex` saved with ``save`` (same as :func:`load_index`)."""
+    from embedlab.index.io import load_index
+
+    index = load_index(path)
+    if not isinstance(index, FilteredIndex):
+        raise ValueError(
+            f"{path} holds a {type(index).__name__} index, not a FilteredIndex; "
+            "use embedlab.index.load_index"
+        )
+    return index
