@@ -19,8 +19,10 @@ from embedlab.tables.alpt import ALPTTable
 from embedlab.tables.dedup import DedupTable
 from embedlab.tables.deeplight import DeepLightTable
 from embedlab.tables.dhe import DHETable
+from embedlab.tables.dpq import DPQTable
 from embedlab.tables.full import FullTable
 from embedlab.tables.hashing import HashTable
+from embedlab.tables.mgqe import MGQETable
 from embedlab.tables.mixed_dim import MixedDimTable
 from embedlab.tables.multiplexed import UnifiedEmbeddingTable
 from embedlab.tables.optembed import OptEmbedTable
@@ -36,6 +38,7 @@ __all__ = [
     "AdaEmbTable",
     "BudgetError",
     "DHETable",
+    "DPQTable",
     "DedupTable",
     "DeepLightTable",
     "EmbeddingTable",
@@ -44,6 +47,7 @@ __all__ = [
     "HashTable",
     "Int8Table",
     "Int16Table",
+    "MGQETable",
     "MixedDimTable",
     "OptEmbedTable",
     "PEPTable",
