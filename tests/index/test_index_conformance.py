@@ -28,6 +28,7 @@ SPECS = [
     "OPQ8",
     "BEBR1,Rerank(Flat)",
     "PQ8,Rerank(Flat)",
+    "MUVERA(r=4,k=3,p=8),Rerank(Chamfer)",
 ]
 # recall@10 against exact cosine search on clustered(seed), seeds 0, 1, 2 (mean over queries).
 RECALL_FLOORS = {

@@ -18,6 +18,7 @@ from embedlab.index._base import INDEXES, VectorIndex, register_index
 from embedlab.index.aspects import MultiAspectIndex
 from embedlab.index.bebr import BEBR
 from embedlab.index.binary import Binary
+from embedlab.index.chamfer import TokenHeuristic, chamfer, chamfer_search
 from embedlab.index.compat import CompatIndex, bt2_transform, procrustes_transform
 from embedlab.index.factory import index_factory, parse_index_spec
 from embedlab.index.filtered import FilteredIndex, load_filtered
@@ -25,12 +26,15 @@ from embedlab.index.flat import Flat
 from embedlab.index.int8 import Int8
 from embedlab.index.io import load_index, save_index
 from embedlab.index.matryoshka import Matryoshka
+from embedlab.index.muvera import FDE, MUVERA, load_muvera
 from embedlab.index.pq import OPQ, PQ
 from embedlab.index.rerank import Rerank
 
 __all__ = [
     "BEBR",
+    "FDE",
     "INDEXES",
+    "MUVERA",
     "OPQ",
     "PQ",
     "Binary",
@@ -41,11 +45,15 @@ __all__ = [
     "Matryoshka",
     "MultiAspectIndex",
     "Rerank",
+    "TokenHeuristic",
     "VectorIndex",
     "bt2_transform",
+    "chamfer",
+    "chamfer_search",
     "index_factory",
     "load_filtered",
     "load_index",
+    "load_muvera",
     "parse_index_spec",
     "procrustes_transform",
     "register_index",

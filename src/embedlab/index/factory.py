@@ -6,6 +6,16 @@ The first token is the base index, each later one a stage wrapping what came bef
     Flat | Int8 | Binary | BEBR{bits} | PQ{m}[x{nbits}] | OPQ{m}[x{nbits}] | Matryoshka{d}
     stages: Rerank | Rerank(Flat[, k_factor=N])
 
+Multi-vector (MUVERA) specs put a ``MUVERA(r=R, k=K_SIM, p=D_PROJ[, d_final=N, seed=S,
+fill_empty=false])`` token first; the FDEs go into the single-vector index described by the
+tokens after it (default ``Flat``; built with ``dim`` = the FDE dimension and metric ``ip``),
+and an optional last stage ``Rerank(Chamfer[, k_factor=N])`` re-scores the candidates with
+exact Chamfer on the stored vectors::
+
+    MUVERA(r=20,k=5,p=16),Rerank(Chamfer)          # FDEs in Flat, exact re-ranking
+    MUVERA(r=20,k=5,p=16),PQ32,Rerank(Chamfer)     # FDEs product-quantised
+    MUVERA(r=10,k=4,p=8),Binary                    # sign bits of the FDEs, no re-ranking
+
 Any token may carry keyword hyper-parameters in parentheses, ``Int8(calibration=percentile)``,
 ``BEBR2(seed=3)``. Parametric tokens map to constructor keywords: ``BEBR2`` -> ``bits=2``,
 ``PQ48x4`` -> ``m=48, nbits=4``, ``Matryoshka64`` -> ``d=64``.
@@ -24,7 +34,9 @@ __all__ = ["VALID_FORMS", "index_factory", "parse_index_spec"]
 
 VALID_FORMS = (
     "Flat, Int8, Binary, BEBR{bits}, PQ{m}[x{nbits}], OPQ{m}[x{nbits}], Matryoshka{d} "
-    "as the first token; Rerank(Flat[,k_factor=N]) as a later stage"
+    "as the first token; Rerank(Flat[,k_factor=N]) as a later stage; "
+    "MUVERA(r=R,k=K,p=P) before a base index (multi-vector) with Rerank(Chamfer[,k_factor=N]) "
+    "as its last stage"
 )
 
 # token name -> (index class name, keyword names of its numeric groups)
@@ -38,6 +50,8 @@ _BASE_TOKENS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     (re.compile(r"^Matryoshka(\d+)$"), "Matryoshka", ("d",)),
 ]
 _STAGES = ("Rerank",)
+_MULTI = "MUVERA"
+_MUVERA_KEYS = ("d_final", "fill_empty", "k", "p", "r", "seed")
 _TOKEN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 
 
@@ -51,6 +65,9 @@ def _bad(token: str, why: str = "") -> ValueError:
 def parse_index_spec(spec: str) -> list[tuple[str, dict[str, Any]]]:
     """Parse ``"Binary,Rerank(Flat,k_factor=20)"`` into ``[(class name, kwargs), ...]``.
 
+    A multi-vector spec starts with ``("MUVERA", {...})``; its ``Rerank(Chamfer)`` stage is
+    ``("Rerank", {"rescore": "Chamfer", ...})``.
+
     Raises:
         ValueError: a token does not parse, a stage comes first, or a base comes later;
             the message lists the valid forms.
@@ -62,6 +79,7 @@ def parse_index_spec(spec: str) -> list[tuple[str, dict[str, Any]]]:
     except ValueError as exc:
         raise ValueError(f"index spec {spec!r} does not parse: {exc}") from None
     out: list[tuple[str, dict[str, Any]]] = []
+    multi = False  # the spec starts with MUVERA: its inner base index comes at position 1
     for pos, token in enumerate(tokens):
         m = _TOKEN.match(token)
         if m is None:
@@ -70,6 +88,18 @@ def parse_index_spec(spec: str) -> list[tuple[str, dict[str, Any]]]:
         args = [] if body is None or not body.strip() else [a.strip() for a in body.split(",")]
         positional = [a for a in args if "=" not in a]
         keywords = [a for a in args if "=" in a]
+        if name == _MULTI:
+            if pos > 0:
+                raise _bad(token, f"{_MULTI} must be the first token")
+            if positional:
+                raise _bad(token, "arguments must be key=value")
+            try:
+                _, kwargs = parse_spec(f"{name}({', '.join(keywords)})")
+            except ValueError as exc:
+                raise _bad(token, str(exc)) from None
+            out.append((_MULTI, kwargs))
+            multi = True
+            continue
         if name in _STAGES:
             if pos == 0:
                 raise _bad(token, f"{name} is a stage: it must follow a base index")
@@ -79,13 +109,30 @@ def parse_index_spec(spec: str) -> list[tuple[str, dict[str, Any]]]:
                 _, kwargs = parse_spec(f"{name}({', '.join(keywords)})")
             except ValueError as exc:
                 raise _bad(token, str(exc)) from None
+            rescore = positional[0] if positional else "Flat"
+            if rescore == "Chamfer":
+                if not multi:
+                    raise _bad(
+                        token,
+                        f"{name}(Chamfer) re-scores vector sets: the spec must start with "
+                        f"{_MULTI}(...), e.g. MUVERA(r=20,k=5,p=16),Rerank(Chamfer)",
+                    )
+                if pos != len(tokens) - 1:
+                    raise _bad(token, f"{name}(Chamfer) must be the last stage")
+            elif rescore != "Flat":
+                also = " or Chamfer (after MUVERA)" if multi else ""
+                raise _bad(token, f"{name} re-scores with Flat{also}, got {rescore!r}")
+            elif multi and pos == 1:
+                raise _bad(
+                    token,
+                    f"{name}(Flat) after {_MULTI} needs an inner base index first, "
+                    "e.g. MUVERA(r=20,k=5,p=16),PQ32,Rerank(Flat)",
+                )
             if positional:
-                if positional[0] != "Flat":
-                    raise _bad(token, f"{name} re-scores with Flat, got {positional[0]!r}")
-                kwargs["rescore"] = positional[0]
+                kwargs["rescore"] = rescore
             out.append((name, kwargs))
             continue
-        if pos > 0:
+        if pos > 0 and not (multi and pos == 1):
             raise _bad(token, "only Rerank stages may follow the base index")
         if positional:
             raise _bad(token, "arguments must be key=value")
@@ -118,37 +165,91 @@ def index_factory(dim: int, spec: str, *, metric: Metric = "cos", **kwargs: Any)
     """Build the index described by ``spec`` (see the module docstring for the grammar).
 
     Extra ``kwargs`` go to every stage whose constructor takes them (``storage=PATH`` to
-    ``Rerank``, ``seed=`` to trained indexes); a keyword no stage takes is an error. Keywords
-    written in the spec win over ``kwargs``.
+    ``Rerank`` and to ``MUVERA``, ``seed=`` to trained indexes and to ``MUVERA``); a keyword
+    no stage takes is an error. Keywords written in the spec win over ``kwargs``.
+
+    A ``MUVERA(...)`` spec returns a :class:`embedlab.index.muvera.MUVERA` (a ``VectorIndex``
+    with ``add_multi`` / ``search_multi``); ``metric`` is then that of the set vectors
+    (``cos`` or ``ip``) and the inner index always uses ``ip`` on the FDEs.
 
     Example:
         >>> index = index_factory(64, "Binary,Rerank(Flat,k_factor=20)", metric="cos")
         >>> index.spec()
         'Binary,Rerank(Flat,k_factor=20)'
+        >>> index_factory(384, "MUVERA(r=20,k=5,p=16),Rerank(Chamfer)").spec()
+        'MUVERA(r=20,k=5,p=16),Flat,Rerank(Chamfer,k_factor=10)'
     """
     metric = normalize_metric(metric)
     parsed = parse_index_spec(spec)
-    classes = [INDEXES.get(name) for name, _ in parsed]
     used: set[str] = set()
+    if parsed[0][0] == _MULTI:
+        index: VectorIndex = _build_muvera(dim, parsed, metric, kwargs, used)
+    else:
+        index = _build_chain(dim, parsed, metric, kwargs, used)
+    unused = sorted(set(kwargs) - used)
+    if unused:
+        raise ValueError(f"keyword {unused[0]!r} is taken by no stage of the index spec {spec!r}")
+    return index
+
+
+def _check_token_keys(name: str, given: dict[str, Any], accepted: set[str]) -> None:
+    bad = sorted(set(given) - accepted)
+    if bad:
+        raise ValueError(
+            f"unknown hyper-parameter {bad[0]!r} for {name}; "
+            f"valid: {', '.join(sorted(accepted)) or 'none'}"
+        )
+
+
+def _build_chain(
+    dim: int,
+    parsed: list[tuple[str, dict[str, Any]]],
+    metric: Metric,
+    kwargs: dict[str, Any],
+    used: set[str],
+) -> VectorIndex:
+    """A base index and its ``Rerank(Flat)`` stages; records the ``kwargs`` it used."""
+    classes = [INDEXES.get(name) for name, _ in parsed]
     index: VectorIndex | None = None
     for cls, (_, token_kwargs) in zip(classes, parsed, strict=True):
         accepted = _accepted(cls) - {"metric", "base"}
         extra = {k: v for k, v in kwargs.items() if k in accepted}
         used.update(extra)
-        bad = sorted(set(token_kwargs) - accepted)
-        if bad:
-            raise ValueError(
-                f"unknown hyper-parameter {bad[0]!r} for {cls.index_name}; "
-                f"valid: {', '.join(sorted(accepted)) or 'none'}"
-            )
+        _check_token_keys(cls.index_name, token_kwargs, accepted)
         args = {**extra, **token_kwargs}
         if index is None:
             index = cls(dim, metric=metric, **args)
         else:
             args["base"] = index
             index = cls(dim, metric=metric, **args)
-    unused = sorted(set(kwargs) - used)
-    if unused:
-        raise ValueError(f"keyword {unused[0]!r} is taken by no stage of the index spec {spec!r}")
     assert index is not None
     return index
+
+
+def _build_muvera(
+    dim: int,
+    parsed: list[tuple[str, dict[str, Any]]],
+    metric: Metric,
+    kwargs: dict[str, Any],
+    used: set[str],
+) -> VectorIndex:
+    """``MUVERA(...)``, the inner chain on the FDEs (default Flat), ``Rerank(Chamfer)``."""
+    from embedlab.index.muvera import FDE, MUVERA
+
+    token_kwargs = dict(parsed[0][1])
+    _check_token_keys(_MULTI, token_kwargs, set(_MUVERA_KEYS))
+    rest = parsed[1:]
+    stage: dict[str, Any] = {}
+    if rest and rest[-1][0] == "Rerank" and rest[-1][1].get("rescore") == "Chamfer":
+        stage = {k: v for k, v in rest[-1][1].items() if k != "rescore"}
+        _check_token_keys("Rerank(Chamfer)", stage, {"k_factor"})
+        stage["rerank"] = "Chamfer"
+        rest = rest[:-1]
+    extra: dict[str, Any] = {k: kwargs[k] for k in ("seed", "storage") if k in kwargs}
+    used.update(extra)
+    encoder_args: dict[str, Any] = {
+        k: v for k, v in {**extra, **token_kwargs}.items() if k in _MUVERA_KEYS
+    }
+    fde_dim = FDE(dim, **encoder_args).output_dim  # validates r, k, p, ... early
+    inner = _build_chain(fde_dim, rest or [("Flat", {})], "ip", kwargs, used)
+    return MUVERA(dim, metric=metric, inner=inner, **{**extra, **token_kwargs, **stage})
