@@ -26,7 +26,7 @@ def saved(tmp_path: Path, x: np.ndarray, spec: str = "Int8,Rerank(Flat)") -> Pat
 def test_layout_and_json(tmp_path: Path, x: np.ndarray) -> None:
     path = saved(tmp_path, x)
     doc = json.loads((path / "index.json").read_text())
-    assert doc["class"] == "Rerank" and doc["spec"] == "Int8,Rerank(Flat,k_factor=10)"
+    assert doc["class"] == "Rerank" and doc["spec"] == "Int8,Rerank(Flat,k_factor=20)"
     assert doc["dim"] == 32 and doc["metric"] == "cos" and doc["version"] == 1
     assert set(doc["arrays"]) == {"ids", "vectors"} and len(doc["arrays"]["ids"]["sha256"]) == 64
     assert sorted(p.name for p in (path / "base").iterdir()) == [

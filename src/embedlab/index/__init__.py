@@ -18,7 +18,7 @@ from embedlab.index._base import INDEXES, VectorIndex, register_index
 from embedlab.index.aspects import MultiAspectIndex
 from embedlab.index.bebr import BEBR
 from embedlab.index.binary import Binary
-from embedlab.index.chamfer import TokenHeuristic, chamfer, chamfer_search
+from embedlab.index.chamfer import TokenHeuristic, chamfer_search
 from embedlab.index.compat import CompatIndex, bt2_transform, procrustes_transform
 from embedlab.index.factory import index_factory, parse_index_spec
 from embedlab.index.filtered import FilteredIndex, load_filtered
@@ -48,7 +48,6 @@ __all__ = [
     "TokenHeuristic",
     "VectorIndex",
     "bt2_transform",
-    "chamfer",
     "chamfer_search",
     "index_factory",
     "load_filtered",

@@ -90,7 +90,9 @@ class Rerank(VectorIndex):
         dim: vector dimension.
         metric: ``"cos"``, ``"ip"`` or ``"l2"``; the base index must use the same.
         base: the candidate index (default: a ``Flat`` index, which makes the stage a no-op).
-        k_factor: candidates fetched per wanted result (>= 1).
+        k_factor: candidates fetched per wanted result (>= 1). The default 20 is measured:
+            on MiniLM DBpedia (384-d) ``Binary,Rerank(Flat)`` keeps recall@10 0.977 at 20
+            against 0.931 at 10 (0.989 at 30); cheaper codes than 1 bit/dim need more.
         storage: folder for the working vectors file (default: a private temporary folder).
         rescore: precision of the stored vectors; only ``"Flat"`` (float32).
 
@@ -111,7 +113,7 @@ class Rerank(VectorIndex):
         *,
         metric: Metric = "cos",
         base: VectorIndex | None = None,
-        k_factor: int = 10,
+        k_factor: int = 20,
         storage: str | Path | None = None,
         rescore: str = "Flat",
     ) -> None:
