@@ -4,8 +4,11 @@ Every table is a :class:`torch.nn.Module` built for a memory budget:
 ``make_table(name, fields, dim, compression=c)`` uses at most
 ``sum(cardinalities) * dim * 4 / c`` bytes, reported by ``memory_bytes()``.
 
-Importing a method module registers it in ``TABLES``. Registered methods:
-``full``, ``hash``, ``qr``, ``ue``, ``mde``, ``tt``, ``dhe``, ``robe``, ``int8``, ``int16``.
+Importing a method module registers it in ``TABLES``. Registered methods: ``full``,
+``hash``, ``qr``, ``ue``, ``mde``, ``tt``, ``dhe``, ``robe``, ``int8``, ``int16`` (structure
+fixed before training) and ``dnis``, ``autodim``, ``autosrh``, ``optembed``, ``pep``,
+``deeplight``, ``alpt``, ``dpq``, ``mgqe``, ``adaemb``, ``dedup`` (structure learned in
+training; multi-phase ones declare ``phases``).
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from embedlab.tables._field import Field
 from embedlab.tables._registry import TABLES, make_table, register_table
 from embedlab.tables.adaemb import AdaEmbTable
 from embedlab.tables.alpt import ALPTTable
+from embedlab.tables.autodim import AutoDimTable
+from embedlab.tables.autosrh import AutoSrhTable
 from embedlab.tables.dedup import DedupTable
 from embedlab.tables.deeplight import DeepLightTable
 from embedlab.tables.dhe import DHETable
+from embedlab.tables.dnis import DNISTable
 from embedlab.tables.dpq import DPQTable
 from embedlab.tables.full import FullTable
 from embedlab.tables.hashing import HashTable
@@ -36,8 +42,11 @@ __all__ = [
     "TABLES",
     "ALPTTable",
     "AdaEmbTable",
+    "AutoDimTable",
+    "AutoSrhTable",
     "BudgetError",
     "DHETable",
+    "DNISTable",
     "DPQTable",
     "DedupTable",
     "DeepLightTable",
