@@ -11,11 +11,10 @@ and saves them as a checkpoint without pickle (``torch.save`` of state dicts, re
 from __future__ import annotations
 
 import copy
-import io
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +25,6 @@ import torch
 from rich.progress import Progress
 from torch import nn
 
-from embedlab._io import atomic_write_bytes
 from embedlab._validation import (
     check_bool,
     check_choice,
@@ -38,7 +36,9 @@ from embedlab._validation import (
 from embedlab.data._labeled import LabeledData
 from embedlab.evaluate import retrieval_metrics
 from embedlab.training._batches import augment_batch, balanced_batches, embed
+from embedlab.training._checkpoint import load_checkpoint, save_state
 from embedlab.training._common import forked_rng, progress_bar
+from embedlab.training._loss_inputs import LossFn, as_loss_module, loss_input_kind
 
 __all__ = [
     "LossFn",
@@ -52,8 +52,6 @@ __all__ = [
 ]
 
 Sampler = Literal["balanced", "random"]
-#: a plain loss function ``(embeddings (batch, dim), labels (batch,)) -> ()``
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -183,7 +181,7 @@ class MetricTrainer:
         valid: LabeledData | None = None,
     ) -> MetricTrainResult:
         """Train ``encoder`` (and the loss's parameters) in place; keep the best valid epoch."""
-        loss = _as_loss_module(loss)
+        loss = as_loss_module(loss)
         kind = self._check_fit(encoder, loss, train, valid)
         encoder.to(self.device)
         loss.to(self.device)
@@ -378,46 +376,6 @@ class MetricTrainer:
         return progress_bar(self.progress)
 
 
-class _CallableLoss(nn.Module):
-    """A plain ``(embeddings, labels) -> scalar`` callable as a parameterless labels loss."""
-
-    input_kind = "labels"
-
-    def __init__(self, fn: LossFn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.fn(embeddings, labels)
-
-
-def _as_loss_module(loss: nn.Module | LossFn) -> nn.Module:
-    if isinstance(loss, nn.Module):
-        return loss
-    if not callable(loss):
-        raise TypeError(
-            "loss must be a torch.nn.Module or a callable (embeddings, labels) -> scalar "
-            f"tensor, got {type(loss).__name__}"
-        )
-    return _CallableLoss(loss)
-
-
-def loss_input_kind(loss: nn.Module) -> str:
-    """What the trainer feeds ``loss``: its ``input_kind``, except two losses that need more
-    than embeddings: layer-wise losses (``needs_layers = True``, or Starbucks) get
-    ``encoder.forward_layers(x)``, and MI-Mix gets clean and input-mixed embeddings with the
-    mixing proportions (``"mix"``: mixing at layer 0, the input, as the encoders here expose
-    no mid-network entry point)."""
-    name = getattr(loss, "name", "")
-    if getattr(loss, "needs_layers", False) or name == "starbucks":
-        return "layers"
-    if name == "mimix":
-        return "mix"
-    kind = str(getattr(loss, "input_kind", "labels"))
-    check_choice("loss.input_kind", kind, ("labels", "views", "pairs", "layers"))
-    return kind
-
-
 @contextmanager
 def _flush_denormal(device: torch.device) -> Iterator[None]:
     """Denormal floats (tiny Adam moments, underflowing softmax tails) slow CPU math ~10x;
@@ -428,33 +386,3 @@ def _flush_denormal(device: torch.device) -> Iterator[None]:
     finally:
         if flush:
             torch.set_flush_denormal(False)
-
-
-def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """``torch.save`` a dict of tensors / state dicts / numbers atomically; read it back with
-    ``torch.load(weights_only=True)``."""
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    return atomic_write_bytes(path, buf.getvalue())
-
-
-def load_checkpoint(
-    path: str | os.PathLike[str], encoder: nn.Module, loss: nn.Module | None = None
-) -> dict[str, Any]:
-    """Load a :meth:`MetricTrainer.save_checkpoint` file into ``encoder`` (and ``loss``).
-
-    Returns the metadata (``epoch``, ``valid_precision_at_1`` when known).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint does not exist: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or foreign file: a message that names it
-        raise ValueError(f"{path.name}: not a readable embedlab checkpoint ({exc})") from None
-    if not isinstance(state, dict) or "encoder" not in state:
-        raise ValueError(f"{path.name}: not an embedlab checkpoint (no 'encoder' state)")
-    encoder.load_state_dict(state["encoder"])
-    if loss is not None and "loss" in state:
-        loss.load_state_dict(state["loss"])
-    return {k: v for k, v in state.items() if k not in ("encoder", "loss")}
