@@ -15,9 +15,11 @@ a batch holds many different filters (as in a real workload) and the planner dec
 query.
 
 Each strategy answers the whole batch in one call (``FilteredIndex.search(q, 10, filter=
-[...], strategy=...)``); recall@10 is against exact filtered search (the ``pre`` strategy,
-whose equality with brute force is tested), QPS = queries / wall time of that call on the
-machine's cores. ``auto`` is the planner; the last column says what it chose.
+[...], strategy=...)``); recall@10 is against exact filtered search (brute force on each
+filter's rows), QPS = queries / wall time of that call on the machine's cores. ``auto`` is
+the planner; the last column says what it chose. The sweep itself is
+``embedlab.bench.retrieval_extra.run_filtered_bench`` (also ``embedlab bench retrieval
+--filters``); this script adds the data sets, the printout and the kernel check.
 
 How the planner's defaults were set (``FilteredIndex``): ``post_min_selectivity=0.3`` and
 ``acorn_min_selectivity=0.02`` / ``pre_max_rows=2000`` come from the synthetic sweep with
@@ -37,22 +39,19 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-import time
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from embedlab.index.filtered import FilteredIndex
+from embedlab.bench import BenchRecord, write_records
+from embedlab.bench.retrieval_extra import run_filtered_bench
+from embedlab.data.retrieval import RetrievalData
 
 ROOT = Path(__file__).resolve().parents[1]
 DBPEDIA = ROOT.parent / "shared" / "data" / "beir-mini" / "dbpedia"
-STRATEGIES = ("pre", "post", "acorn", "auto")
 
 
 def synthetic(n: int, n_q: int, dim: int = 384, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -69,81 +68,30 @@ def synthetic(n: int, n_q: int, dim: int = 384, seed: int = 0) -> tuple[np.ndarr
     return draw(n), draw(n_q)
 
 
-def column_name(s: float) -> str:
-    return "s" + f"{s:g}".replace(".", "_")
-
-
-def attributes(n: int, sels: list[float], seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed + 1)
-    return {column_name(s): rng.integers(0, max(1, round(1 / s)), n) for s in sels}
-
-
-def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
-    hits = []
-    for f, t in zip(found, truth, strict=True):
-        t = t[t >= 0]
-        if t.size:
-            hits.append(len(set(f[f >= 0].tolist()) & set(t.tolist())) / t.size)
-    return float(np.mean(hits)) if hits else 1.0
-
-
 def run_dataset(
     name: str, x: np.ndarray, q: np.ndarray, sels: list[float], seed: int
-) -> list[dict[str, Any]]:
-    n = x.shape[0]
-    columns = {column_name(s): "categorical" for s in sels}
-    index = FilteredIndex(x.shape[1], metric="cos", columns=columns, seed=seed)
-    t0 = time.perf_counter()
-    index.add(x, attrs=attributes(n, sels, seed))
-    build_s = time.perf_counter() - t0
-    print(
-        f"\n## {name}: {n} x {x.shape[1]} indexed, {q.shape[0]} queries, k=10; "
-        f"add + ACORN build {build_s:.1f} s (m={index.graph.m if index.graph else '-'}, "
-        f"gamma={index.graph.gamma if index.graph else '-'}), "
-        f"memory {index.memory_bytes() / 2**20:.1f} MiB"
+) -> list[BenchRecord]:
+    """The sweep of ``embedlab.bench.retrieval_extra.run_filtered_bench``, printed."""
+    data = RetrievalData(
+        name, x, [str(i) for i in range(x.shape[0])], q, [f"q{i}" for i in range(q.shape[0])]
     )
-    rng = np.random.default_rng(seed + 2)
-    # Warm-up: compile / load the numba kernels outside the timings.
-    warm = {column_name(sels[0]): 0}
-    for strategy in STRATEGIES:
-        index.search(q[:4], 10, filter=warm, strategy=strategy)  # type: ignore[arg-type]
-    records = []
+    records = run_filtered_bench(data, sels, k=10, seed=seed)
+    build_s = records[0].timing["build_s"] if records else 0.0
+    ram = records[0].params["ram_bytes_total"] / 2**20 if records else 0.0
+    print(
+        f"\n## {name}: {x.shape[0]} x {x.shape[1]} indexed, {q.shape[0]} queries, k=10; "
+        f"add + ACORN build {build_s:.1f} s, memory {ram:.1f} MiB"
+    )
     header = f"{'selectivity':>11} {'strategy':>8} {'recall@10':>9} {'QPS':>9}  planner chose"
     print(header)
     print("-" * len(header))
-    for s in sels:
-        col = column_name(s)
-        values = rng.integers(0, max(1, round(1 / s)), q.shape[0])
-        filters = [{col: int(v)} for v in values]
-        real = float(np.mean([index.attributes.count(f) for f in filters[:50]]) / n)
-        results: dict[str, tuple[np.ndarray, float, str]] = {}
-        for strategy in STRATEGIES:
-            t0 = time.perf_counter()
-            _, ids = index.search(q, 10, filter=filters, strategy=strategy)  # type: ignore[arg-type]
-            dt = time.perf_counter() - t0
-            chose = ""
-            if strategy == "auto":
-                counts = Counter(p.strategy for p in index.last_plan)
-                chose = ", ".join(f"{k} {v}" for k, v in counts.most_common())
-            results[strategy] = (ids, q.shape[0] / dt, chose)
-        truth = results["pre"][0]
-        for strategy in STRATEGIES:
-            ids, qps, chose = results[strategy]
-            rec = recall_at(ids, truth)
-            print(f"{s:>11.3%} {strategy:>8} {rec:>9.3f} {qps:>9.0f}  {chose}")
-            records.append(
-                {
-                    "suite": "filtered",
-                    "dataset": name,
-                    "method": strategy,
-                    "selectivity": s,
-                    "measured_selectivity": real,
-                    "metrics": {"recall@10": rec},
-                    "timing": {"qps": qps, "build_s": build_s},
-                    "params": {"n": n, "n_queries": int(q.shape[0]), "planner": chose},
-                    "seed": seed,
-                }
-            )
+    for rec in records:
+        planner = rec.params.get("planner", {})
+        chose = ", ".join(f"{k} {v}" for k, v in planner.items())
+        print(
+            f"{rec.params['selectivity']:>11.3%} {rec.params['strategy']:>8} "
+            f"{rec.metrics['recall@10']:>9.3f} {rec.timing['qps']:>9.0f}  {chose}"
+        )
     return records
 
 
@@ -198,7 +146,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     sels = [float(s) for s in args.selectivities.split(",")]
-    records: list[dict[str, Any]] = []
+    records: list[BenchRecord] = []
     if not args.skip_dbpedia:
         if not args.data.exists():
             print(f"skipping dbpedia: {args.data} not found")
@@ -214,9 +162,7 @@ def main() -> int:
     if args.kernel_check:
         kernel_check()
     if args.json:
-        with open(args.json, "w") as fh:
-            for rec in records:
-                fh.write(json.dumps(rec) + "\n")
+        write_records(args.json, records)
     return 0
 
 

@@ -22,6 +22,10 @@ fetches its k' nearest document vectors; the distinct documents (the candidates)
 re-ranked with exact Chamfer; k' swept over (1, 2, 4, ..., 256). Its candidate count is the
 mean number of distinct documents re-ranked per query.
 
+The measurements are ``embedlab.bench.retrieval_extra.run_multivector_bench`` (also
+``embedlab bench retrieval --multivector``); this script adds the refinement of C, the
+crossings, the head-to-head timing and the printout.
+
 Usage:
     python benchmarks/muvera_dbpedia.py [--data DIR] [--n-holdout 200] [--json OUT.jsonl]
 """
@@ -37,9 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from embedlab.bench import BenchRecord, write_records
+from embedlab.bench.retrieval_extra import concat_sets, run_multivector_bench
 from embedlab.data.multivector import TokenSets, load_multivector
-from embedlab.index import index_factory
-from embedlab.index.chamfer import TokenHeuristic, chamfer_search, pack_sets
+from embedlab.index.chamfer import chamfer_search, pack_sets
 from embedlab.index.muvera import MUVERA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,13 +96,6 @@ def crossing(points: list[Point], beir: bool = False) -> float | None:
     return None
 
 
-def concat(a: TokenSets, b: TokenSets) -> TokenSets:
-    return TokenSets(
-        np.concatenate([a.vectors, b.vectors]),
-        np.concatenate([a.offsets, b.offsets[1:] + a.offsets[-1]]),
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DBPEDIA)
@@ -115,7 +112,7 @@ def main() -> int:
     data = load_multivector(f"beir:{args.data}", seed=args.seed, n_holdout=args.n_holdout)
     load_s = time.perf_counter() - t0
     assert data.holdout is not None
-    queries = concat(data.queries, data.holdout)
+    queries = concat_sets(data.queries, data.holdout)
     n_beir = len(data.queries)
     corpus = pack_sets(data.corpus, name="corpus")  # validated once, float32
     print(
@@ -126,118 +123,70 @@ def main() -> int:
         f"{data.holdout.lengths.mean():.1f}, cap {data.query_cap}); loaded in {load_s:.1f} s"
     )
 
-    t0 = time.perf_counter()
-    _, truth = chamfer_search(queries, corpus, k)
-    brute_s = time.perf_counter() - t0
-    brute_qps = len(queries) / brute_s
-    print(f"brute-force Chamfer top-{k}: {brute_s:.1f} s, {brute_qps:.1f} queries/s")
-    records: list[BenchRecord] = [
-        BenchRecord(
-            suite="multivector",
-            dataset=data.name,
-            method="Chamfer brute force",
-            model="minilm-tokens",
-            metrics={f"recall@{k}": 1.0},
-            timing={"search_s": brute_s, "qps": brute_qps},
-            params={"n_queries": len(queries), "n_docs": len(corpus)},
-            seed=args.seed,
-        )
-    ]
-
-    def beir_recall(ids: np.ndarray) -> float:
-        return recall_at(ids[:n_beir], truth[:n_beir])
-
-    def measure_muvera(index: MUVERA, c: int) -> tuple[Point, float]:
-        t0 = time.perf_counter()
-        _, ids = index.search_multi(queries, k, candidates=c)
-        search_s = time.perf_counter() - t0
-        return Point(c, recall_at(ids, truth), beir_recall(ids), len(queries) / search_s), search_s
-
-    results: dict[str, list[Point]] = {}
-    refined: dict[str, Point] = {}
     indexes: dict[str, MUVERA] = {}
-    for r, ks, p in GRID:
-        spec = f"MUVERA(r={r},k={ks},p={p}),Rerank(Chamfer)"
-        index = index_factory(corpus.dim, spec, seed=args.seed)
-        assert isinstance(index, MUVERA)
-        t0 = time.perf_counter()
-        index.add_multi(corpus)
-        build_s = time.perf_counter() - t0
-        points = []
-        for c in CANDIDATES:
-            pt, search_s = measure_muvera(index, c)
-            points.append(pt)
-            records.append(
-                BenchRecord(
-                    suite="multivector",
-                    dataset=data.name,
-                    method=index.spec(),
-                    model="minilm-tokens",
-                    memory_bytes=index.memory_bytes(),
-                    metrics={f"recall@{k}": pt.recall, f"recall@{k}_beir": pt.recall_beir},
-                    timing={"build_s": build_s, "search_s": search_s, "qps": pt.qps},
-                    params={
-                        "candidates": c,
-                        "fde_dim": index.encoder.output_dim,
-                        "disk_bytes": index.disk_bytes(),
-                    },
-                    seed=args.seed,
-                )
-            )
-        name = f"MUVERA R={r} k_sim={ks} d_proj={p} (d_FDE={index.encoder.output_dim})"
-        results[name] = points
-        indexes[name] = index
-        # refine: from the interpolated crossing, grow C by 10% until recall >= TARGET
-        cross = crossing(points)
-        if cross is not None:
-            c = int(np.ceil(cross))
-            while True:
-                pt, _ = measure_muvera(index, c)
-                if pt.recall >= TARGET or c >= CANDIDATES[-1]:
-                    break
-                c = int(np.ceil(c * 1.1))
-            refined[name] = pt
+    exact: list[np.ndarray] = []
+
+    def keep(index: MUVERA, _queries: TokenSets, truth: np.ndarray) -> None:
+        indexes[index.spec()] = index
+        exact[:] = [truth]
         ram, disk = index.memory_bytes() / 2**20, index.disk_bytes() / 2**20
         print(
-            f"built {spec} in {build_s:.1f} s: FDE dim {index.encoder.output_dim}, "
+            f"built {index.spec()}: FDE dim {index.encoder.output_dim}, "
             f"RAM {ram:.0f} MiB, disk {disk:.0f} MiB"
         )
 
-    heuristic = TokenHeuristic(corpus.dim, index="Flat")
-    t0 = time.perf_counter()
-    heuristic.add_multi(corpus)
-    h_build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    cands = heuristic.candidates(queries, K_PRIMES)
-    h_token_s = time.perf_counter() - t0  # one vector search at max(k'), shared by all k'
-    h_points = []
-    for kp, cand in zip(K_PRIMES, cands, strict=True):
-        t0 = time.perf_counter()
-        _, ids = heuristic.rerank(queries, cand, k)
-        rerank_s = time.perf_counter() - t0
-        mean_c = float(np.mean([c.size for c in cand]))
-        # a search at this k' costs one vector search (timed once, at the largest k') + re-ranking
-        qps = len(queries) / (h_token_s + rerank_s)
-        pt = Point(mean_c, recall_at(ids, truth), beir_recall(ids), qps)
-        h_points.append(pt)
-        records.append(
-            BenchRecord(
-                suite="multivector",
-                dataset=data.name,
-                method="single-vector heuristic (Flat)",
-                model="minilm-tokens",
-                metrics={f"recall@{k}": pt.recall, f"recall@{k}_beir": pt.recall_beir},
-                timing={
-                    "build_s": h_build,
-                    "token_search_s": h_token_s,
-                    "rerank_s": rerank_s,
-                    "qps": qps,
-                },
-                params={"k_prime": kp, "mean_candidates": mean_c},
-                seed=args.seed,
-            )
+    records = run_multivector_bench(
+        data, GRID, CANDIDATES, k, k_primes=K_PRIMES, seed=args.seed, on_index=keep
+    )
+    truth = exact[0]  # exact Chamfer top-k, for the refinement
+    brute = records[0]
+    brute_qps = brute.timing["qps"]
+    print(f"brute-force Chamfer top-{k}: {brute.timing['search_s']:.1f} s, {brute_qps:.1f} q/s")
+
+    def point(rec: BenchRecord, candidates: float) -> Point:
+        return Point(
+            candidates,
+            rec.metrics[f"recall@{k}"],
+            rec.metrics.get(f"recall@{k}_beir", float("nan")),
+            rec.timing["qps"],
         )
-    del heuristic
+
+    def measure_muvera(index: MUVERA, c: int) -> Point:
+        t0 = time.perf_counter()
+        _, ids = index.search_multi(queries, k, candidates=c)
+        search_s = time.perf_counter() - t0
+        return Point(
+            c,
+            recall_at(ids, truth),
+            recall_at(ids[:n_beir], truth[:n_beir]),
+            len(queries) / search_s,
+        )
+
+    results: dict[str, list[Point]] = {}
+    refined: dict[str, Point] = {}
+    by_name: dict[str, MUVERA] = {}
+    h_points: list[Point] = []
+    for rec in records[1:]:
+        if "k_prime" in rec.params:
+            h_points.append(point(rec, rec.params["mean_candidates"]))
+            continue
+        r, ks, p = rec.params["grid"]
+        name = f"MUVERA R={r} k_sim={ks} d_proj={p} (d_FDE={rec.params['fde_dim']})"
+        results.setdefault(name, []).append(point(rec, rec.params["candidates"]))
+        by_name[name] = indexes[rec.params["spec"]]
+    for name, points in results.items():
+        # refine: from the interpolated crossing, grow C by 10% until recall >= TARGET
+        cross = crossing(points)
+        if cross is None:
+            continue
+        c = int(np.ceil(cross))
+        while True:
+            pt = measure_muvera(by_name[name], c)
+            if pt.recall >= TARGET or c >= CANDIDATES[-1]:
+                break
+            c = int(np.ceil(c * 1.1))
+        refined[name] = pt
+    indexes = by_name
 
     print(
         f"\nrecall@{k} vs exact Chamfer (all {len(queries)} queries | {n_beir} BEIR only) and "

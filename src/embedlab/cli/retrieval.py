@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from embedlab.bench import BenchRecord
-from embedlab.cli._common import console, fail, record_saver
+from embedlab.cli._common import console, fail, parse_floats, parse_ints, record_saver
 
-__all__ = ["DEFAULT_RETRIEVAL_METHODS", "bench_retrieval", "print_retrieval_summary"]
+if TYPE_CHECKING:
+    from embedlab.bench.retrieval import RetrievalBenchConfig
+    from embedlab.data.retrieval import RetrievalData
+
+__all__ = [
+    "DEFAULT_RETRIEVAL_METHODS",
+    "bench_retrieval",
+    "print_extra_summary",
+    "print_retrieval_summary",
+]
 
 DEFAULT_RETRIEVAL_METHODS = (
     "flat,int8,binary,binary_rerank,bebr1,bebr2,pq48,opq48,bigranular,matryoshka"
@@ -38,6 +47,18 @@ def print_retrieval_summary(title: str, records: Sequence[BenchRecord]) -> None:
             console.print(f"  [dim]{r.method}: {r.error}[/]", highlight=False)
 
 
+def print_extra_summary(title: str, records: Sequence[BenchRecord]) -> None:
+    """The table of the ``--filters`` / ``--multivector`` records."""
+    from embedlab.bench.retrieval_extra import EXTRA_COLUMNS, extra_summary_rows
+
+    table = Table(title=title, title_justify="left")
+    for col in EXTRA_COLUMNS:
+        table.add_column(col, justify="right" if col in ("R@k", "QPS") else "left")
+    for row in extra_summary_rows(records):
+        table.add_row(*row)
+    console.print(table)
+
+
 def bench_retrieval(
     data: Annotated[
         str,
@@ -50,7 +71,8 @@ def bench_retrieval(
         typer.Option(
             help="index specs or aliases, comma-separated (a Rerank(...) entry joins the one "
             "before it) or ';'-separated: flat,int8,binary,binary_rerank,bebr1,bebr2,pq48,"
-            "opq48,bigranular,matryoshka, or specs like 'PQ32,Rerank(Flat)'"
+            "opq48,bigranular,matryoshka, or specs like 'PQ32,Rerank(Flat)'; 'none' runs only "
+            "--filters / --multivector"
         ),
     ] = DEFAULT_RETRIEVAL_METHODS,
     k: Annotated[int, typer.Option(help="recall@k against exact search")] = 10,
@@ -63,23 +85,96 @@ def bench_retrieval(
         Path | None,
         typer.Option("--json", help="write JSON-lines records here (rewritten after each run)"),
     ] = None,
+    filters: Annotated[
+        bool,
+        typer.Option(
+            "--filters",
+            help="also run the filtered-search sweep (pre/post/acorn/auto by selectivity) "
+            "on the same vectors; records 'filtered:STRATEGY@S%'",
+        ),
+    ] = False,
+    selectivities: Annotated[
+        str, typer.Option(help="selectivities of the --filters sweep, comma-separated")
+    ] = "0.5,0.1,0.01,0.001",
+    multivector: Annotated[
+        bool,
+        typer.Option(
+            "--multivector",
+            help="also run MUVERA vs exact Chamfer on MiniLM token embeddings "
+            "(needs --data beir:DIR)",
+        ),
+    ] = False,
+    candidates: Annotated[
+        str, typer.Option(help="MUVERA re-ranked candidates C of --multivector, comma-separated")
+    ] = "10,20,50,100,200,500,1000",
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
 ) -> None:
-    """Build every index METHOD on DATA; print recall, nDCG, bytes per vector and speed."""
-    from embedlab.bench.retrieval import RetrievalBenchConfig, parse_methods, run_retrieval_bench
-    from embedlab.data.retrieval import load_retrieval
+    """Build every index METHOD on DATA; print recall, nDCG, bytes per vector and speed.
 
+    --filters and --multivector run in addition to --methods; pass --methods none to run
+    only them. Their records go to the same --json file and summary.
+    """
+    from embedlab.bench.retrieval import RetrievalBenchConfig, parse_methods
+    from embedlab.data.retrieval import load_retrieval, parse_retrieval_spec
+
+    skip_methods = methods.strip().lower() == "none"
     try:
+        if multivector and parse_retrieval_spec(data)[0] != "beir":
+            raise ValueError(
+                f"--multivector needs token embeddings: use --data beir:DIR, got {data!r}"
+            )
+        if skip_methods and not (filters or multivector):
+            raise ValueError("--methods none leaves nothing to run: add --filters or --multivector")
         config = RetrievalBenchConfig(
-            methods=parse_methods(methods),
+            methods=["Flat"] if skip_methods else parse_methods(methods),
             k=k,
             metric=metric,  # type: ignore[arg-type]  # checked by the config
             seed=seed,
             progress=not quiet,
         )
-        dataset = load_retrieval(data, seed=seed, n_holdout=n_holdout, progress=not quiet)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        sels = parse_floats("--selectivities", selectivities) if filters else []
+        if filters and (not sels or any(not 0 < v <= 1 for v in sels)):
+            raise ValueError(f"--selectivities must be numbers in (0, 1], got {selectivities!r}")
+        cands = parse_ints("--candidates", candidates) if multivector else []
+        if multivector and (not cands or min(cands) < 1):
+            raise ValueError(f"--candidates must be positive integers, got {candidates!r}")
+    except (ValueError, TypeError) as exc:
         raise fail(str(exc)) from None
+    save = record_saver(json_out, quiet=quiet, line=_line(k))
+    if not skip_methods or filters:
+        try:
+            dataset = load_retrieval(data, seed=seed, n_holdout=n_holdout, progress=not quiet)
+        except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+            raise fail(str(exc)) from None
+        _run_single_vector(dataset, config, skip_methods, sels, save, quiet)
+    if multivector:
+        _run_multivector(data, config, n_holdout, cands, save, quiet)
+    if json_out is not None:
+        console.print(f"records written to {json_out}")
+
+
+def _line(k: int) -> Callable[[BenchRecord], str]:
+    def line(record: BenchRecord) -> str:
+        recall = record.metrics.get(f"recall@{k}")
+        shown = f"recall@{k} {recall:.4f}" if recall is not None else record.status
+        return f"{record.method}: {shown}"
+
+    return line
+
+
+def _run_single_vector(
+    dataset: RetrievalData,
+    config: RetrievalBenchConfig,
+    skip_methods: bool,
+    sels: list[float],
+    save: Callable[[BenchRecord], None],
+    quiet: bool,
+) -> None:
+    """``--methods`` (unless skipped), then the ``--filters`` sweep when ``sels``."""
+    from embedlab.bench.retrieval import run_retrieval_bench
+    from embedlab.bench.retrieval_extra import run_filtered_bench
+
+    k = config.k
     if not quiet:
         console.print(
             f"[bold]{dataset.name}[/]: {dataset.n_corpus:,} vectors x {dataset.dim} "
@@ -87,18 +182,51 @@ def bench_retrieval(
             f"{' with qrels' if dataset.qrels else ''}, "
             f"{0 if dataset.holdout is None else dataset.holdout.shape[0]:,} held-out queries"
         )
+    if not skip_methods:
+        try:
+            records = run_retrieval_bench(dataset, config, on_record=save)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        print_retrieval_summary(f"retrieval · {dataset.name} · {dataset.model} · k {k}", records)
+    if sels:
+        try:
+            extra = run_filtered_bench(
+                dataset, sels, k=k, seed=config.seed, metric=config.metric, on_record=save
+            )
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        print_extra_summary(f"filtered search · {dataset.name} · k {k}", extra)
 
-    def line(record: BenchRecord) -> str:
-        recall = record.metrics.get(f"recall@{k}")
-        shown = f"recall@{k} {recall:.4f}" if recall is not None else record.status
-        return f"{record.method}: {shown}"
 
-    save = record_saver(json_out, quiet=quiet, line=line)
+def _run_multivector(
+    data: str,
+    config: RetrievalBenchConfig,
+    n_holdout: int,
+    cands: list[int],
+    save: Callable[[BenchRecord], None],
+    quiet: bool,
+) -> None:
+    """``--multivector``: MUVERA grid x ``cands``, brute-force Chamfer, the heuristic."""
+    from embedlab.bench.retrieval_extra import run_multivector_bench
+    from embedlab.data.multivector import load_multivector
 
     try:
-        records = run_retrieval_bench(dataset, config, on_record=save)
+        tokens = load_multivector(data, seed=config.seed, n_holdout=n_holdout, progress=not quiet)
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        raise fail(str(exc)) from None
+    if not quiet:
+        n_h = 0 if tokens.holdout is None else len(tokens.holdout)
+        console.print(
+            f"[bold]{tokens.name}[/] tokens: {len(tokens.corpus):,} documents, "
+            f"{tokens.corpus.vectors.shape[0]:,} vectors x {tokens.dim}; "
+            f"{len(tokens.queries):,} queries + {n_h:,} held-out documents as queries"
+        )
+    try:
+        records = run_multivector_bench(
+            tokens, candidates=cands, k=config.k, seed=config.seed, on_record=save
+        )
     except ValueError as exc:
         raise fail(str(exc)) from None
-    print_retrieval_summary(f"retrieval · {dataset.name} · {dataset.model} · k {k}", records)
-    if json_out is not None:
-        console.print(f"records written to {json_out}")
+    print_extra_summary(
+        f"multi-vector · {tokens.name} · recall@{config.k} vs exact Chamfer", records
+    )
