@@ -30,10 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
-import uuid
-import weakref
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,6 +50,7 @@ from embedlab.index._base import (
     pad_results,
     topk_rows,
 )
+from embedlab.index._workfile import COPY_ROWS, WorkingFile
 
 __all__ = [
     "PackedSets",
@@ -68,7 +65,6 @@ __all__ = [
 # float32 entries of one block of the (query vectors x document vectors) score matrix: 64 MiB.
 _BLOCK = 1 << 24
 _DOC_BLOCK_ROWS = 1 << 15  # document vectors per block of an exact scan
-_COPY_ROWS = 65536
 _BLAS: list[Any] = []  # a cached threadpoolctl.ThreadpoolController (when installed)
 
 
@@ -369,14 +365,7 @@ def chamfer_search(queries: Any, docs: Any, k: int) -> tuple[F32, I64]:
 # -- packed document vectors on disk -----------------------------------------------------------
 
 
-def _cleanup(path: Path | None, tmpdir: Path | None) -> None:
-    if path is not None:
-        path.unlink(missing_ok=True)
-    if tmpdir is not None:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-
-
-class TokenStore:
+class TokenStore(WorkingFile):
     """Packed document vectors in a float32 file mapped with ``numpy.memmap``; offsets in RAM.
 
     Same file life cycle as :class:`embedlab.index.rerank.Rerank`: a working raw file in
@@ -397,13 +386,12 @@ class TokenStore:
         ([0, 1], [1.0, 1.0])
     """
 
+    file_prefix = "tokens"
+
     def __init__(self, dim: int, *, storage: str | Path | None = None) -> None:
         self.dim = check_int("dim", dim, min_value=1)
-        self.storage = None if storage is None else Path(storage)
-        self._vectors: np.ndarray = np.zeros((0, self.dim), np.float32)
         self._offsets: I64 = np.zeros(1, np.int64)
-        self._path: Path | None = None
-        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._init_working_file(storage)
 
     def __len__(self) -> int:
         return int(self._offsets.shape[0]) - 1
@@ -434,37 +422,6 @@ class TokenStore:
     def disk_bytes(self) -> int:
         return self.n_vectors * self.dim * 4
 
-    # -- file handling
-    def _writable(self) -> Path:
-        if self._path is not None:
-            return self._path
-        tmpdir = None
-        if self.storage is None:
-            tmpdir = Path(tempfile.mkdtemp(prefix="embedlab-tokens-"))
-            folder = tmpdir
-        else:
-            folder = self.storage
-            folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"tokens-{uuid.uuid4().hex[:12]}.f32"
-        with open(path, "wb") as fh:
-            for s in range(0, self._vectors.shape[0], _COPY_ROWS):
-                fh.write(np.ascontiguousarray(self._vectors[s : s + _COPY_ROWS]).tobytes())
-        self._set_file(path, tmpdir)
-        return path
-
-    def _set_file(self, path: Path | None, tmpdir: Path | None) -> None:
-        if self._finalizer is not None:
-            self._finalizer()
-        self._path = path
-        self._finalizer = weakref.finalize(self, _cleanup, path, tmpdir) if path else None
-
-    def _map(self, n: int) -> None:
-        assert self._path is not None
-        if n == 0:
-            self._vectors = np.zeros((0, self.dim), np.float32)
-        else:
-            self._vectors = np.memmap(self._path, dtype=np.float32, mode="r", shape=(n, self.dim))
-
     # -- content
     def append(self, sets: PackedSets) -> None:
         """Append the sets (float32 ``(total, dim)`` vectors, validated by the caller)."""
@@ -490,8 +447,8 @@ class TokenStore:
         self._vectors = np.zeros((0, self.dim), np.float32)
         path = self._writable()
         with open(path, "ab") as fh:
-            for s in range(0, index.size, _COPY_ROWS):
-                fh.write(np.ascontiguousarray(old[index[s : s + _COPY_ROWS]]).tobytes())
+            for s in range(0, index.size, COPY_ROWS):
+                fh.write(np.ascontiguousarray(old[index[s : s + COPY_ROWS]]).tobytes())
         del old
         if old_finalizer is not None:
             old_finalizer()

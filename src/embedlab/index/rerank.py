@@ -13,10 +13,6 @@ removing afterwards first copies it into a new working file.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import uuid
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
@@ -25,12 +21,12 @@ import numpy as np
 
 from embedlab._validation import check_choice, check_int
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
+from embedlab.index._workfile import COPY_ROWS, WorkingFile
 from embedlab.index.flat import Flat, candidate_scores
 
 __all__ = ["Rerank", "rescore_candidates"]
 
 _BLOCK = 1 << 24  # float32 entries of gathered candidates per block (64 MiB)
-_COPY_ROWS = 65536
 
 
 def rescore_candidates(
@@ -72,15 +68,8 @@ def rescore_candidates(
     return np.concatenate(out_s), np.concatenate(out_p)
 
 
-def _cleanup(path: Path | None, tmpdir: Path | None) -> None:
-    if path is not None:
-        path.unlink(missing_ok=True)
-    if tmpdir is not None:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-
-
 @register_index("Rerank")
-class Rerank(VectorIndex):
+class Rerank(WorkingFile, VectorIndex):
     """Wrap ``base``; re-score its ``k * k_factor`` candidates with full vectors kept on disk.
 
     RAM holds the base index (e.g. 48-byte binary codes for 384-d) and ids; disk holds
@@ -130,10 +119,7 @@ class Rerank(VectorIndex):
             raise ValueError(f"base must be empty, got an index holding {self.base.ntotal}")
         self.k_factor = check_int("k_factor", k_factor, min_value=1)
         self.rescore = check_choice("rescore", rescore, ("Flat",))
-        self.storage = None if storage is None else Path(storage)
-        self._vectors: np.ndarray = np.zeros((0, self.dim), np.float32)
-        self._path: Path | None = None
-        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._init_working_file(storage)
 
     # ------------------------------------------------------------ delegation
     @property
@@ -154,37 +140,6 @@ class Rerank(VectorIndex):
     def vectors_path(self) -> Path | None:
         """The working vectors file, or ``None`` while the vectors are the saved file."""
         return self._path
-
-    def _writable(self) -> Path:
-        """The working file, created (with the current vectors copied in) when missing."""
-        if self._path is not None:
-            return self._path
-        tmpdir = None
-        if self.storage is None:
-            tmpdir = Path(tempfile.mkdtemp(prefix="embedlab-rerank-"))
-            folder = tmpdir
-        else:
-            folder = self.storage
-            folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"vectors-{uuid.uuid4().hex[:12]}.f32"
-        with open(path, "wb") as fh:
-            for s in range(0, self._vectors.shape[0], _COPY_ROWS):
-                fh.write(np.ascontiguousarray(self._vectors[s : s + _COPY_ROWS]).tobytes())
-        self._set_file(path, tmpdir)
-        return path
-
-    def _set_file(self, path: Path | None, tmpdir: Path | None) -> None:
-        if self._finalizer is not None:
-            self._finalizer()
-        self._path = path
-        self._finalizer = weakref.finalize(self, _cleanup, path, tmpdir) if path else None
-
-    def _map(self, n: int) -> None:
-        assert self._path is not None
-        if n == 0:
-            self._vectors = np.zeros((0, self.dim), np.float32)
-        else:
-            self._vectors = np.memmap(self._path, dtype=np.float32, mode="r", shape=(n, self.dim))
 
     def _fetch(self, positions: I64) -> np.ndarray:
         return np.asarray(self._vectors[positions])
@@ -217,8 +172,8 @@ class Rerank(VectorIndex):
         path = self._writable()
         kept = np.flatnonzero(keep)
         with open(path, "ab") as fh:
-            for s in range(0, kept.size, _COPY_ROWS):
-                fh.write(np.ascontiguousarray(old[kept[s : s + _COPY_ROWS]]).tobytes())
+            for s in range(0, kept.size, COPY_ROWS):
+                fh.write(np.ascontiguousarray(old[kept[s : s + COPY_ROWS]]).tobytes())
         del old
         if old_finalizer is not None:
             old_finalizer()
