@@ -30,7 +30,6 @@ text recipe and the cap. A cache pair that does not match the texts is recompute
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,15 +41,11 @@ import numpy.typing as npt
 from embedlab._io import atomic_write_bytes
 from embedlab._validation import check_int
 from embedlab.data import _embed
-from embedlab.data._encode import check_file, check_path
 from embedlab.data.retrieval import (
     Qrels,
-    _beir_doc_text,
-    _beir_query_text,
-    _read_beir_texts,
-    holdout_split,
     parse_retrieval_spec,
-    read_beir_qrels,
+    read_beir_folder,
+    split_capped,
 )
 
 __all__ = [
@@ -315,47 +310,26 @@ def load_multivector(
         raise ValueError(f"multi-vector data supports beir:DIR only, got {spec!r}")
     check_int("seed", seed, min_value=0)
     check_int("n_holdout", n_holdout, min_value=0)
-    root = check_path(Path(str(path)))
-    if not root.is_dir():
-        raise ValueError(f"beir path must be a folder with corpus.jsonl, got file {root}")
-    corpus_file = check_file(root / "corpus.jsonl", "corpus.jsonl")
-    query_file = check_file(root / "queries.jsonl", "queries.jsonl")
-    qrels_file = check_file(root / "qrels" / f"{split}.tsv", f"qrels/{split}.tsv")
-    doc_ids, doc_texts = _read_beir_texts(corpus_file, "document", _beir_doc_text)
-    q_ids, q_texts = _read_beir_texts(query_file, "query", _beir_query_text)
-    qrels, skipped = read_beir_qrels(qrels_file, q_ids, doc_ids)
-    if skipped:
-        warnings.warn(
-            f"{qrels_file}: skipped {skipped} qrels rows naming a query or document "
-            "that is not in queries.jsonl / corpus.jsonl",
-            stacklevel=2,
-        )
-    ds = root.name
+    beir = read_beir_folder(path, split)
+    doc_ids, doc_texts, q_ids, qrels = beir.doc_ids, beir.doc_texts, beir.query_ids, beir.qrels
+    ds = beir.name
     corpus = embed_tokens(
         doc_texts,
         cap=doc_cap,
         kind=f"{ds}-corpus-tokens",
         recipe="beir-corpus:title+' '+text",
-        content_sha256=_embed.sha256_file(corpus_file),
+        content_sha256=_embed.sha256_file(beir.corpus_file),
         progress=progress,
     )
     queries = embed_tokens(
-        q_texts,
+        beir.query_texts,
         cap=query_cap,
         kind=f"{ds}-queries-tokens",
         recipe="beir-queries:text",
-        content_sha256=_embed.sha256_file(query_file),
+        content_sha256=_embed.sha256_file(beir.query_file),
         progress=progress,
     )
-    n_h = min(n_holdout, len(doc_ids) // 2)
-    if n_h < n_holdout:
-        warnings.warn(
-            f"{ds}: n_holdout={n_holdout} capped at half the {len(doc_ids)} documents ({n_h})",
-            stacklevel=2,
-        )
-    judged = {d for per_q in qrels.values() for d in per_q}
-    avoid = np.array([d in judged for d in doc_ids], dtype=bool)
-    kept, held = holdout_split(len(doc_ids), n_h, seed=seed, avoid=avoid)
+    kept, held = split_capped(len(doc_ids), n_holdout, seed, beir.judged_mask(), ds)
     held_texts = [doc_texts[i] for i in held]
     holdout = embed_tokens(
         held_texts,
@@ -366,7 +340,7 @@ def load_multivector(
     )
     return MultiVectorData(
         name=ds,
-        corpus=corpus.select(kept) if n_h else corpus,
+        corpus=corpus.select(kept) if len(held) else corpus,
         corpus_ids=[doc_ids[i] for i in kept],
         queries=queries,
         query_ids=q_ids,

@@ -46,6 +46,7 @@ from embedlab.data._encode import check_file, check_path
 
 __all__ = [
     "RETRIEVAL_SOURCES",
+    "BeirTexts",
     "RetrievalData",
     "RetrievalSource",
     "holdout_split",
@@ -54,8 +55,10 @@ __all__ = [
     "load_npy_vectors",
     "load_retrieval",
     "parse_retrieval_spec",
+    "read_beir_folder",
     "read_beir_qrels",
     "read_jsonl",
+    "split_capped",
     "stdlib_docstrings",
 ]
 
@@ -324,39 +327,24 @@ def load_beir(
     split: str = "test",
 ) -> RetrievalData:
     """Load and embed a BEIR folder (see the module docstring)."""
-    root = check_path(Path(str(path)))
-    if not root.is_dir():
-        raise ValueError(f"beir path must be a folder with corpus.jsonl, got file {root}")
-    corpus_file = check_file(root / "corpus.jsonl", "corpus.jsonl")
-    query_file = check_file(root / "queries.jsonl", "queries.jsonl")
-    qrels_file = check_file(root / "qrels" / f"{split}.tsv", f"qrels/{split}.tsv")
-    doc_ids, doc_texts = _read_beir_texts(corpus_file, "document", _beir_doc_text)
-    q_ids, q_texts = _read_beir_texts(query_file, "query", _beir_query_text)
-    qrels, skipped = read_beir_qrels(qrels_file, q_ids, doc_ids)
-    if skipped:
-        warnings.warn(
-            f"{qrels_file}: skipped {skipped} qrels rows naming a query or document "
-            f"that is not in queries.jsonl / corpus.jsonl",
-            stacklevel=2,
-        )
-    name = root.name
+    beir = read_beir_folder(path, split)
+    doc_ids, q_ids, qrels = beir.doc_ids, beir.query_ids, beir.qrels
+    name = beir.name
     corpus = _embed.embed_texts(
-        doc_texts,
+        beir.doc_texts,
         kind=f"{name}-corpus",
         recipe="beir-corpus:title+' '+text",
-        content_sha256=_embed.sha256_file(corpus_file),
+        content_sha256=_embed.sha256_file(beir.corpus_file),
         progress=progress,
     )
     queries = _embed.embed_texts(
-        q_texts,
+        beir.query_texts,
         kind=f"{name}-queries",
         recipe="beir-queries:text",
-        content_sha256=_embed.sha256_file(query_file),
+        content_sha256=_embed.sha256_file(beir.query_file),
         progress=progress,
     )
-    judged = {d for per_q in qrels.values() for d in per_q}
-    avoid = np.array([d in judged for d in doc_ids], dtype=bool)
-    kept, held = _split_capped(len(doc_ids), n_holdout, seed, avoid, name)
+    kept, held = split_capped(len(doc_ids), n_holdout, seed, beir.judged_mask(), name)
     return RetrievalData(
         name=name,
         corpus=corpus[kept],
@@ -370,9 +358,52 @@ def load_beir(
     )
 
 
-def _split_capped(
+@dataclass(frozen=True)
+class BeirTexts:
+    """The texts and qrels of a BEIR folder, before any embedding."""
+
+    name: str
+    corpus_file: Path
+    query_file: Path
+    doc_ids: list[str]
+    doc_texts: list[str]
+    query_ids: list[str]
+    query_texts: list[str]
+    qrels: Qrels
+
+    def judged_mask(self) -> np.ndarray:
+        """``(n_docs,)`` bool: documents that some qrels row names."""
+        judged = {d for per_q in self.qrels.values() for d in per_q}
+        return np.array([d in judged for d in self.doc_ids], dtype=bool)
+
+
+def read_beir_folder(path: str | Path | None, split: str = "test") -> BeirTexts:
+    """Read ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/{split}.tsv`` of a BEIR folder.
+
+    Qrels rows naming an unknown query or document are skipped with a warning.
+    """
+    root = check_path(Path(str(path)))
+    if not root.is_dir():
+        raise ValueError(f"beir path must be a folder with corpus.jsonl, got file {root}")
+    corpus_file = check_file(root / "corpus.jsonl", "corpus.jsonl")
+    query_file = check_file(root / "queries.jsonl", "queries.jsonl")
+    qrels_file = check_file(root / "qrels" / f"{split}.tsv", f"qrels/{split}.tsv")
+    doc_ids, doc_texts = _read_beir_texts(corpus_file, "document", _beir_doc_text)
+    q_ids, q_texts = _read_beir_texts(query_file, "query", _beir_query_text)
+    qrels, skipped = read_beir_qrels(qrels_file, q_ids, doc_ids)
+    if skipped:
+        warnings.warn(
+            f"{qrels_file}: skipped {skipped} qrels rows naming a query or document "
+            f"that is not in queries.jsonl / corpus.jsonl",
+            stacklevel=3,
+        )
+    return BeirTexts(root.name, corpus_file, query_file, doc_ids, doc_texts, q_ids, q_texts, qrels)
+
+
+def split_capped(
     n: int, n_holdout: int, seed: int, avoid: np.ndarray | None, name: str
 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`holdout_split` with ``n_holdout`` capped (with a warning) at half of ``n``."""
     if n_holdout > n // 2:
         warnings.warn(
             f"{name}: n_holdout={n_holdout} capped at half the {n} corpus vectors ({n // 2})",
@@ -415,7 +446,7 @@ def load_npy_vectors(
         return RetrievalData(
             corpus_path.stem, corpus, ids, queries, [f"q{i}" for i in range(queries.shape[0])]
         )
-    kept, held = _split_capped(corpus.shape[0], n_holdout, seed, None, corpus_path.stem)
+    kept, held = split_capped(corpus.shape[0], n_holdout, seed, None, corpus_path.stem)
     return RetrievalData(
         name=corpus_path.stem,
         corpus=corpus[kept],
@@ -539,7 +570,7 @@ def load_docstrings(
         recipe=DOCSTRINGS_RECIPE,
         progress=progress,
     )
-    kept, held = _split_capped(len(ids), n_holdout, seed, None, "docstrings")
+    kept, held = split_capped(len(ids), n_holdout, seed, None, "docstrings")
     d = vectors.shape[1]
     return RetrievalData(
         name="docstrings",
