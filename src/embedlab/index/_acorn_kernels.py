@@ -115,6 +115,34 @@ def _pop(keys: F32, vals: I32, size: int) -> int:
 
 
 @_jit
+def _visit(
+    x: F32,
+    x_sq: F32,
+    l2: bool,
+    q: F32,
+    q_sq: float,
+    v: int,
+    ef: int,
+    cand_k: F32,
+    cand_v: I32,
+    nc: int,
+    res_k: F32,
+    res_v: I32,
+    nr: int,
+) -> tuple[int, int]:
+    """Score node ``v``; queue it as a candidate and keep it among the ``ef`` best results
+    when it beats the worst one. Returns the new candidate and result heap sizes."""
+    s = _score(x, x_sq, l2, q, q_sq, v)
+    if nr < ef or s > res_k[0]:
+        nc = _push(cand_k, cand_v, nc, -s, v)
+        if nr < ef:
+            nr = _push(res_k, res_v, nr, s, v)
+        else:
+            _sift_down(res_k, res_v, nr, s, v)
+    return nc, nr
+
+
+@_jit
 def _search_one(
     x: F32,
     x_sq: F32,
@@ -175,13 +203,7 @@ def _search_one(
             cnt += 1
             if visited[v] != epoch:
                 visited[v] = epoch
-                s = _score(x, x_sq, l2, q, q_sq, v)
-                if nr < ef or s > res_k[0]:
-                    nc = _push(cand_k, cand_v, nc, -s, v)
-                    if nr < ef:
-                        nr = _push(res_k, res_v, nr, s, v)
-                    else:
-                        _sift_down(res_k, res_v, nr, s, v)
+                nc, nr = _visit(x, x_sq, l2, q, q_sq, v, ef, cand_k, cand_v, nc, res_k, res_v, nr)
             if cnt >= m_search:
                 break
         if not (use_mask and two_hop) or cnt >= m_search:
@@ -210,13 +232,9 @@ def _search_one(
                 cnt += 1
                 if visited[w] != epoch:
                     visited[w] = epoch
-                    s = _score(x, x_sq, l2, q, q_sq, w)
-                    if nr < ef or s > res_k[0]:
-                        nc = _push(cand_k, cand_v, nc, -s, w)
-                        if nr < ef:
-                            nr = _push(res_k, res_v, nr, s, w)
-                        else:
-                            _sift_down(res_k, res_v, nr, s, w)
+                    nc, nr = _visit(
+                        x, x_sq, l2, q, q_sq, w, ef, cand_k, cand_v, nc, res_k, res_v, nr
+                    )
                 if cnt >= m_search:
                     break
     return nr
