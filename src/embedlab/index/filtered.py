@@ -45,16 +45,18 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self, cast
+from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
 import numpy as np
 
 from embedlab._validation import check_choice, check_int, check_positive_float, check_vectors
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
-from embedlab.index.acorn import AcornGraph
 from embedlab.index.attributes import AttributeStore, Predicate, Selectivity
 from embedlab.index.flat import Flat, pairwise_scores
 from embedlab.index.rerank import rescore_candidates
+
+if TYPE_CHECKING:
+    from embedlab.index.acorn import AcornGraph
 
 __all__ = ["STRATEGIES", "FilteredIndex", "Plan", "Strategy", "load_filtered"]
 
@@ -62,6 +64,13 @@ Strategy = Literal["auto", "pre", "post", "acorn"]
 STRATEGIES: tuple[str, ...] = ("acorn", "auto", "post", "pre")
 _BLOCK = 1 << 24  # score-matrix entries per block (64 MiB of float32)
 _PRE_BATCH_GAIN = 8  # pre_max_rows is multiplied by min(queries sharing the filter, this)
+
+
+def _graph_class() -> type[AcornGraph]:
+    """The ACORN graph class, imported on first use (numba is slow to import)."""
+    from embedlab.index.acorn import AcornGraph
+
+    return AcornGraph
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,7 @@ class FilteredIndex(VectorIndex):
             "seed": self.seed,
         }
         # Validate the graph parameters now, not at the first add.
-        AcornGraph(self.dim, metric=self.metric, **self._graph_params)
+        _graph_class()(self.dim, metric=self.metric, **self._graph_params)
         self.graph: AcornGraph | None = None
         self._x: F32 = np.zeros((0, self.dim), np.float32)
         self._sq: F32 = np.zeros(0, np.float32)
@@ -206,7 +215,7 @@ class FilteredIndex(VectorIndex):
         """Build the ACORN graph now (it is otherwise built at the first search that needs it,
         or on add when the strategy or a missing base needs it) and return it."""
         if self.graph is None:
-            self.graph = AcornGraph(self.dim, metric=self.metric, **self._graph_params)
+            self.graph = _graph_class()(self.dim, metric=self.metric, **self._graph_params)
         if self.graph.n != self.ntotal:
             self.graph.extend(self.vectors)
         return self.graph
@@ -473,7 +482,7 @@ class FilteredIndex(VectorIndex):
         self.attributes._append(encoded, x.shape[0])
         if self._needs_graph():
             if self.graph is None:
-                self.graph = AcornGraph(self.dim, metric=self.metric, **self._graph_params)
+                self.graph = _graph_class()(self.dim, metric=self.metric, **self._graph_params)
             self.graph.extend(self.vectors)
 
     def _remove(self, positions: I64) -> None:
@@ -552,7 +561,7 @@ class FilteredIndex(VectorIndex):
             obj._sq = np.einsum("ij,ij->i", obj.vectors, obj.vectors).astype(np.float32)
         if meta["graph"] is not None:
             graph_arrays = {"nbrs": arrays["graph_nbrs"], "nbr_scores": arrays["graph_nbr_scores"]}
-            obj.graph = AcornGraph.from_state(obj.dim, obj.metric, meta["graph"], graph_arrays)
+            obj.graph = _graph_class().from_state(obj.dim, obj.metric, meta["graph"], graph_arrays)
             if obj.graph.n != n:
                 raise ValueError(f"{folder}: the graph has {obj.graph.n} nodes, expected {n}")
         return obj
