@@ -170,9 +170,6 @@ class MultiAspectIndex(VectorIndex):
         return out
 
     # ------------------------------------------------------------- protocol hooks
-    def _search(self, q: F32, k: int) -> tuple[F32, I64]:  # pragma: no cover - search overridden
-        return self.inner._search(q, k)
-
     def _remove(self, positions: I64) -> None:
         self.inner._remove(positions)
 
