@@ -16,6 +16,7 @@ __all__ = [
     "NoPairsWarning",
     "Reduction",
     "check_label_batch",
+    "is_empty_batch",
     "label_masks",
     "reduce_losses",
     "zero_loss",
@@ -26,8 +27,27 @@ Reduction = Literal["mean", "sum", "mean_nonzero"]
 REDUCTIONS = ("mean", "sum", "mean_nonzero")
 
 
+#: floating dtypes that are upcast to float32 before a loss is computed
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
 class NoPairsWarning(UserWarning):
-    """A batch has no positive (or no negative) pairs, so a pair-based loss is zero."""
+    """A batch is empty or has no positive (or no negative) pairs, so the loss is zero."""
+
+
+def _upcast(value: Any) -> Any:
+    """``value`` with every float16 / bfloat16 tensor (also inside lists and tuples) as float32."""
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.dtype in HALF_DTYPES else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_upcast(v) for v in value)
+    return value
+
+
+def _upcast_inputs(
+    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    return _upcast(args), {k: _upcast(v) for k, v in kwargs.items()}
 
 
 class MetricLoss(nn.Module):
@@ -42,7 +62,27 @@ class MetricLoss(nn.Module):
 
     Losses may own parameters or buffers; a trainer adds ``loss.parameters()``
     to its optimizer. Classifier-like losses also implement ``predict``.
+
+    Degenerate batches, the same rule for every loss (pytorch-metric-learning's):
+
+    - an empty batch (0 rows), or a batch without the pairs a loss needs (no
+      positive pair, no negative pair, no mined triplet), gives a zero loss that is
+      still connected to the autograd graph (``(embeddings * 0).sum()``: ``backward``
+      works and every gradient is 0). An empty batch and a batch without the
+      positives / negatives the loss needs also warn with :class:`NoPairsWarning`;
+    - invalid input (wrong shape, NaN, labels out of range) raises an error that
+      names the parameter.
+
+    Precision: float16 and bfloat16 inputs are upcast to float32 before the loss is
+    computed (a forward pre-hook of this class, so every loss does it), and the loss
+    is returned in float32, as ``torch.autocast`` does for losses; gradients reach
+    the half-precision inputs in their own dtype. float32 and float64 inputs are
+    computed and returned in their own dtype.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_forward_pre_hook(_upcast_inputs, with_kwargs=True)
 
     name: ClassVar[str] = ""
     input_kind: InputKind = "labels"
@@ -105,8 +145,19 @@ def check_label_batch(
     )
 
 
+def is_empty_batch(n: int) -> bool:
+    """Warn (:class:`NoPairsWarning`) and return True when a batch has ``n == 0`` rows."""
+    if n == 0:
+        warnings.warn("empty batch (0 rows): the loss is 0", NoPairsWarning, stacklevel=4)
+        return True
+    return False
+
+
 def has_pairs(labels: torch.Tensor, *, needs_positives: bool, needs_negatives: bool) -> bool:
-    """Warn and return False when the labels give no positive / no negative pair."""
+    """Warn and return False when the batch is empty or the labels give no positive /
+    no negative pair that the loss needs."""
+    if is_empty_batch(labels.shape[0]):
+        return False
     if needs_positives:
         n_unique = int(torch.unique(labels).numel())
         if n_unique == labels.shape[0]:

@@ -27,6 +27,8 @@ __all__ = [
 class Distance:
     """Base class: ``pairwise(x, y) -> (n, m)`` and ``pair(x, y) -> (n,)``.
 
+    float16 / bfloat16 inputs are computed in float32 (and the result is float32).
+
     Args:
         normalize_embeddings: L2-normalise the rows of ``x`` and ``y`` first.
     """
@@ -37,6 +39,8 @@ class Distance:
         self.normalize_embeddings = bool(normalize_embeddings)
 
     def _prep(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()  # torch.cdist has no half-precision kernel on CPU
         return F.normalize(x, dim=-1) if self.normalize_embeddings else x
 
     def pairwise(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -15,7 +15,7 @@ from embedlab._validation import (
     check_int,
     check_positive_float,
 )
-from embedlab.losses._base import MetricLoss
+from embedlab.losses._base import MetricLoss, is_empty_batch, zero_loss
 from embedlab.losses._registry import register_loss
 
 __all__ = ["EBVLoss", "generate_ebv"]
@@ -143,6 +143,8 @@ class EBVLoss(MetricLoss):
         cos = self.cosines(embeddings)
         lab = check_batch_labels(labels, cos.shape[0]).to(cos.device)
         check_class_ids("labels", lab, self.n_classes)
+        if is_empty_batch(cos.shape[0]):
+            return zero_loss(cos)
         if self.objective == "ce":
             return F.cross_entropy(cos / self.temperature, lab)
         own = cos.gather(1, lab[:, None]).squeeze(1)

@@ -5,13 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from embedlab._validation import (
-    check_embeddings,
-    check_int,
-    check_positive_float,
-    check_same_batch,
-)
-from embedlab.losses._base import MetricLoss
+from embedlab._validation import check_embeddings, check_positive_float, check_same_batch
+from embedlab.losses._base import MetricLoss, has_pairs, zero_loss
 from embedlab.losses._registry import register_loss
 
 __all__ = ["MIMixLoss", "mix_hidden"]
@@ -116,7 +111,10 @@ class MIMixLoss(MetricLoss):
                 f"lam and perm must have shape ({n},), got {tuple(lam.shape)} and "
                 f"{tuple(perm.shape)}"
             )
-        check_int("batch", n, min_value=1)
+        # one row has no other row to be mixed with: a zero loss (and a warning), as a
+        # batch without negatives in the other losses
+        if not has_pairs(torch.arange(n), needs_positives=False, needs_negatives=True):
+            return zero_loss(a) + zero_loss(b)
         logits = F.normalize(b, dim=1) @ F.normalize(a, dim=1).T / self.temperature
         log_q = F.log_softmax(logits, dim=1)
         rows = torch.arange(n, device=a.device)
