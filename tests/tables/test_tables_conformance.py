@@ -94,6 +94,22 @@ def test_state_dict_round_trip(name: str, compression: float) -> None:
 
 
 @pytest.mark.parametrize(("name", "compression"), CASES)
+def test_empty_batch(name: str, compression: float) -> None:
+    """A ``(0, n_fields)`` batch gives a ``(0, n_fields, dim)`` float32 tensor, in train and
+    eval mode and for int32 ids, and backward runs through it."""
+    table = build(name, compression)
+    for training in (True, False):
+        table.train(training)
+        for dtype in (torch.int64, torch.int32):
+            out = table(torch.zeros(0, len(FIELDS), dtype=dtype))
+            assert out.shape == (0, len(FIELDS), DIM) and out.dtype == torch.float32
+    table.train(True)
+    out = table(torch.zeros(0, len(FIELDS), dtype=torch.int64))
+    if out.requires_grad:
+        out.sum().backward()
+
+
+@pytest.mark.parametrize(("name", "compression"), CASES)
 def test_bad_ids_raise(name: str, compression: float) -> None:
     table = build(name, compression)
     ids = random_ids(batch=4)
@@ -186,3 +202,5 @@ def test_deployable_form_after_all_phases(
     json.dumps(table.describe())
     out = table(random_ids())
     assert out.shape == (64, len(FIELDS), DIM) and torch.isfinite(out).all()
+    empty = table(torch.zeros(0, len(FIELDS), dtype=torch.int64))
+    assert empty.shape == (0, len(FIELDS), DIM)

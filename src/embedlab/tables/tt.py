@@ -75,7 +75,9 @@ class _TTCores(nn.Module):
         batch, (_, d1, r), (_, _, d2, _) = x.shape[0], self.g1.shape, self.g2.shape
         left = torch.bmm(self.g1[i1], self.g2[i2].reshape(batch, r, d2 * r))  # (batch, d1, d2*r)
         rows = torch.bmm(left.reshape(batch, d1 * d2, r), self.g3[i3])  # (batch, d1*d2, d3)
-        return rows.reshape(batch, -1)  # (batch, d1 * d2 * d3), index (a * d2 + c) * d3 + e
+        # (batch, d1 * d2 * d3), index (a * d2 + c) * d3 + e; the width is spelled out so an
+        # empty batch reshapes too
+        return rows.reshape(batch, d1 * d2 * rows.shape[2])
 
 
 class _Dense(nn.Module):
