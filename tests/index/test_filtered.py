@@ -13,6 +13,7 @@ from embedlab.index.attributes import AttributeStore
 from embedlab.index.filtered import FilteredIndex, load_filtered
 from embedlab.index.flat import Flat
 from embedlab.index.int8 import Int8
+from embedlab.index.io import data_folder
 
 DIM = 32
 LANGS = np.array(["en", "de", "fr", "es", "it"])
@@ -328,7 +329,7 @@ def test_load_rejects_altered_files(built: tuple, tmp_path: Path) -> None:
     index = FilteredIndex(DIM, strategy="pre")
     index.add(x[:50], attrs={c: v[:50] for c, v in attrs.items()})
     index.save(tmp_path / "ix")
-    path = tmp_path / "ix" / "attr0.npy"
+    path = data_folder(tmp_path / "ix") / "attr0.npy"
     path.write_bytes(path.read_bytes()[:-4] + b"\x00\x00\x00\x01")
     with pytest.raises(ValueError, match="corrupted or was altered"):
         load_filtered(tmp_path / "ix")

@@ -1,14 +1,18 @@
-"""Persistence: folder layout, checksums, corrupted/truncated files, atomic replace."""
+"""Persistence: folder layout, checksums, corrupted/truncated files, safe and atomic saves."""
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from embedlab.index import Rerank, index_factory, load_index, save_index
+from embedlab.index._store import canonical_checksum
+from embedlab.index.io import data_folder
 
 
 @pytest.fixture
@@ -23,20 +27,33 @@ def saved(tmp_path: Path, x: np.ndarray, spec: str = "Int8,Rerank(Flat)") -> Pat
     return save_index(index, tmp_path / "ix")
 
 
+def rewrite_json(path: Path, edit: object) -> None:
+    """Edit an index.json and re-seal every checksum above it (a deliberate edit)."""
+    doc = json.loads(path.read_text())
+    edit(doc)  # type: ignore[operator]
+    doc["checksum"] = canonical_checksum(doc)
+    path.write_text(json.dumps(doc))
+
+
 def test_layout_and_json(tmp_path: Path, x: np.ndarray) -> None:
     path = saved(tmp_path, x)
-    doc = json.loads((path / "index.json").read_text())
+    manifest = json.loads((path / "index.json").read_text())
+    assert manifest["format"] == "embedlab-index" and manifest["version"] == 2
+    data = data_folder(path)
+    assert data.parent == path and data.name == manifest["data"]
+    doc = json.loads((data / "index.json").read_text())
     assert doc["class"] == "Rerank" and doc["spec"] == "Int8,Rerank(Flat,k_factor=20)"
-    assert doc["dim"] == 32 and doc["metric"] == "cos" and doc["version"] == 1
+    assert doc["dim"] == 32 and doc["metric"] == "cos" and doc["ntotal"] == 300
     assert set(doc["arrays"]) == {"ids", "vectors"} and len(doc["arrays"]["ids"]["sha256"]) == 64
-    assert sorted(p.name for p in (path / "base").iterdir()) == [
+    assert sorted(p.name for p in (data / "base").iterdir()) == [
         "codes.npy",
         "ids.npy",
         "index.json",
         "lo.npy",
         "scale.npy",
     ]
-    assert not list(tmp_path.glob(".ix*"))  # no temp folders left behind
+    assert sorted(p.name for p in path.iterdir()) == [".embedlab.lock", data.name, "index.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ix"]  # nothing beside it
 
 
 def test_npy_files_load_without_pickle(tmp_path: Path, x: np.ndarray) -> None:
@@ -47,37 +64,115 @@ def test_npy_files_load_without_pickle(tmp_path: Path, x: np.ndarray) -> None:
 
 @pytest.mark.parametrize("file", ["vectors.npy", "base/codes.npy", "base/ids.npy"])
 def test_altered_file_is_named(tmp_path: Path, x: np.ndarray, file: str) -> None:
-    path = saved(tmp_path, x)
-    data = bytearray((path / file).read_bytes())
-    data[-3] ^= 0xFF
-    (path / file).write_bytes(bytes(data))
+    data = data_folder(saved(tmp_path, x))
+    raw = bytearray((data / file).read_bytes())
+    raw[-3] ^= 0xFF
+    (data / file).write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=rf"{Path(file).name} is corrupted or was altered"):
-        load_index(path)
+        load_index(tmp_path / "ix")
+    if "ids" not in file:  # what verify=False skips: the data hash (ids are still validated)
+        load_index(tmp_path / "ix", verify=False)
 
 
 @pytest.mark.parametrize("file", ["vectors.npy", "base/lo.npy"])
-def test_truncated_file_is_named(tmp_path: Path, x: np.ndarray, file: str) -> None:
-    path = saved(tmp_path, x)
-    data = (path / file).read_bytes()
-    (path / file).write_bytes(data[: len(data) // 2])
+@pytest.mark.parametrize("verify", [True, False])
+def test_truncated_file_is_named(tmp_path: Path, x: np.ndarray, file: str, verify: bool) -> None:
+    data = data_folder(saved(tmp_path, x))
+    raw = (data / file).read_bytes()
+    (data / file).write_bytes(raw[: len(raw) - 7])
     with pytest.raises(ValueError, match=rf"{Path(file).name} is corrupted or was altered"):
-        load_index(path)
+        load_index(tmp_path / "ix", verify=verify)
 
 
 def test_missing_file_is_named(tmp_path: Path, x: np.ndarray) -> None:
-    path = saved(tmp_path, x)
-    (path / "base" / "scale.npy").unlink()
+    data = data_folder(saved(tmp_path, x))
+    (data / "base" / "scale.npy").unlink()
     with pytest.raises(ValueError, match=r"index file .*scale.npy is missing"):
-        load_index(path)
+        load_index(tmp_path / "ix")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("dim", 64), ("class", "Flat"), ("next_id", 0), ("ntotal", 5), ("metric", "l2")],
+)
+def test_edited_metadata_is_caught_by_the_checksum(
+    tmp_path: Path, x: np.ndarray, field: str, value: object
+) -> None:
+    data = data_folder(saved(tmp_path, x))
+    doc = json.loads((data / "index.json").read_text())
+    doc[field] = value
+    (data / "index.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"index.json is corrupted or was altered"):
+        load_index(tmp_path / "ix")
 
 
 def test_altered_child_json(tmp_path: Path, x: np.ndarray) -> None:
-    path = saved(tmp_path, x)
-    child = path / "base" / "index.json"
-    doc = json.loads(child.read_text())
-    doc["meta"]["percentile"] = 50.0
-    child.write_text(json.dumps(doc))
+    data = data_folder(saved(tmp_path, x))
+    rewrite_json(data / "base" / "index.json", lambda d: d["meta"].update(percentile=50.0))
     with pytest.raises(ValueError, match=r"base/index.json is corrupted or was altered"):
+        load_index(tmp_path / "ix")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("dim", -3, r"field 'dim' must be an integer in \[1, 16777216\], got -3"),
+        ("dim", "32", r"field 'dim' must be an integer"),
+        ("metric", "hamming", r"field 'metric' must be one of cos, ip, l2"),
+        ("next_id", -1, r"field 'next_id' must be an integer in \[0, 2\*\*63 - 1\]"),
+        ("meta", [], r"field 'meta' must be an object"),
+        ("trained", 1, r"field 'trained' must be true or false"),
+        ("class", "HNSW", r"unknown index 'HNSW'; valid indexes: .*Flat"),
+    ],
+)
+def test_schema_errors_name_the_field(
+    tmp_path: Path, x: np.ndarray, field: str, value: object, message: str
+) -> None:
+    path = saved(tmp_path, x, "Flat")
+    data = data_folder(path)
+    rewrite_json(data / "index.json", lambda d: d.update({field: value}))
+    rewrite_json(path / "index.json", lambda d: d.update(sha256=_sha(data / "index.json")))
+    with pytest.raises(ValueError, match=message):
+        load_index(path)
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _resealed_ids(tmp_path: Path, x: np.ndarray, ids: np.ndarray, next_id: int) -> Path:
+    """A Flat index whose ids.npy was replaced and every checksum re-sealed."""
+    from embedlab.index._npy import write_npy
+
+    path = saved(tmp_path, x[:3], "Flat")
+    data = data_folder(path)
+    digest = write_npy(data / "ids.npy", ids)
+
+    def edit(d: dict) -> None:  # type: ignore[type-arg]
+        d["arrays"]["ids"].update(sha256=digest, shape=list(ids.shape))
+        d["next_id"] = next_id
+
+    rewrite_json(data / "index.json", edit)
+    rewrite_json(path / "index.json", lambda d: d.update(sha256=_sha(data / "index.json")))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("ids", "next_id", "message"),
+    [
+        ([0, 0, 0], 1, r"ids must be unique, got id 0 twice"),
+        ([-1, 1, 2], 3, r"ids must be >= 0, got -1"),
+        ([0, 1, 9], 3, r"next_id 3 must exceed the largest id 9"),
+        ([0, 1], 2, r"ntotal is 3 but ids.npy holds 2 ids"),
+    ],
+)
+def test_ids_are_validated_on_load(
+    tmp_path: Path, x: np.ndarray, ids: list[int], next_id: int, message: str
+) -> None:
+    path = _resealed_ids(tmp_path, x, np.array(ids, np.int64), next_id)
+    with pytest.raises(ValueError, match=message):
         load_index(path)
 
 
@@ -94,46 +189,64 @@ def test_not_an_index_folder(tmp_path: Path) -> None:
         load_index(tmp_path / "nope")
     with pytest.raises(ValueError, match=r"is not an index folder: it has no index.json"):
         load_index(tmp_path)
+    (tmp_path / "index.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"is not an embedlab index file"):
+        load_index(tmp_path)
 
 
 def test_wrong_version(tmp_path: Path, x: np.ndarray) -> None:
     path = saved(tmp_path, x, "Flat")
-    doc = json.loads((path / "index.json").read_text())
-    doc["version"] = 99
-    (path / "index.json").write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match=r"format version 99; this embedlab reads version 1"):
+    rewrite_json(path / "index.json", lambda d: d.update(version=99))
+    with pytest.raises(ValueError, match=r"format version 99; this embedlab reads versions 1"):
         load_index(path)
 
 
-def test_unknown_class(tmp_path: Path, x: np.ndarray) -> None:
-    path = saved(tmp_path, x, "Flat")
-    doc = json.loads((path / "index.json").read_text())
-    doc["class"] = "HNSW"
-    (path / "index.json").write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match=r"unknown index 'HNSW'; valid indexes: .*Flat"):
-        load_index(path)
+def test_links_inside_the_folder_are_refused(tmp_path: Path, x: np.ndarray) -> None:
+    data = data_folder(saved(tmp_path, x, "Flat"))
+    outside = tmp_path / "outside.npy"
+    os.replace(data / "ids.npy", outside)
+    os.symlink(outside, data / "ids.npy")
+    with pytest.raises(ValueError, match=r"is a symbolic link; an index folder may not contain"):
+        load_index(tmp_path / "ix")
 
 
-def test_save_replaces_existing_index_atomically(tmp_path: Path, x: np.ndarray) -> None:
+# ---------------------------------------------------------------- saving never loses data
+def test_save_refuses_an_existing_index_without_overwrite(tmp_path: Path, x: np.ndarray) -> None:
     path = saved(tmp_path, x, "Flat")
     small = index_factory(32, "Binary")
     small.add(x[:10])
-    small.save(path)
+    with pytest.raises(ValueError, match=r"already holds an embedlab index; pass overwrite=True"):
+        small.save(path)
+    assert load_index(path).spec() == "Flat"
+    (path / "NOTES.md").write_text("my notes")
+    small.save(path, overwrite=True)
     loaded = load_index(path)
     assert loaded.spec() == "Binary" and loaded.ntotal == 10
-    assert not (path / "vectors.npy").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ix"]
+    assert (path / "NOTES.md").read_text() == "my notes"  # the user's file is kept
+    assert len(list(path.glob("data-*"))) == 1  # the old data folder is gone
 
 
-def test_save_refuses_to_replace_a_foreign_folder(tmp_path: Path, x: np.ndarray) -> None:
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_save_refuses_a_foreign_folder(tmp_path: Path, x: np.ndarray, overwrite: bool) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "index.json").write_text("{}")  # somebody else's index.json
+    (mine / "thesis.tex").write_text("keep me")
     index = index_factory(32, "Flat")
-    with pytest.raises(ValueError, match=r"non-empty folder without index.json"):
-        index.save(tmp_path / "mine")
+    with pytest.raises(ValueError, match=r"non-empty folder that is not an embedlab index"):
+        index.save(mine, overwrite=overwrite)
     with pytest.raises(ValueError, match=r"index path must be a folder"):
-        index.save(tmp_path / "mine" / "notes.txt")
-    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+        index.save(mine / "thesis.tex", overwrite=overwrite)
+    assert sorted(p.name for p in mine.iterdir()) == ["index.json", "thesis.tex"]
+    assert (mine / "thesis.tex").read_text() == "keep me"
+
+
+def test_save_into_an_empty_folder(tmp_path: Path, x: np.ndarray) -> None:
+    (tmp_path / "empty").mkdir()
+    index = index_factory(32, "Flat")
+    index.add(x[:4])
+    index.save(tmp_path / "empty")
+    assert load_index(tmp_path / "empty").ntotal == 4
 
 
 def test_failed_save_keeps_the_old_index(
@@ -148,9 +261,108 @@ def test_failed_save_keeps_the_old_index(
 
     monkeypatch.setattr(index, "_state", boom)
     with pytest.raises(OSError, match="disk full"):
-        index.save(path)
+        index.save(path, overwrite=True)
     assert load_index(path).spec() == "Flat"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ix"]
+    assert len(list(path.glob("data-*"))) == 1
+    with pytest.raises(OSError, match="disk full"):
+        index.save(tmp_path / "fresh")
+    assert not (tmp_path / "fresh").exists()  # a failed first save leaves no folder
+
+
+def test_leftovers_of_a_killed_save_are_removed_by_the_next(tmp_path: Path, x: np.ndarray) -> None:
+    path = saved(tmp_path, x, "Flat")
+    stale = path / "data-0123456789abcdef"
+    stale.mkdir()
+    (stale / ".embedlab-data").write_bytes(b"")
+    (stale / "ids.npy").write_bytes(b"half")
+    foreign = path / "data-notours"
+    foreign.mkdir()
+    (path / ".index.json.abc.tmp").write_text("{")
+    assert load_index(path).ntotal == 300  # leftovers do not disturb a load
+    index_factory(32, "Flat").save(path, overwrite=True)
+    assert not stale.exists() and not (path / ".index.json.abc.tmp").exists()
+    assert foreign.exists()  # not ours: kept
+
+
+def test_version_1_folders_load_and_are_replaced_file_by_file(
+    tmp_path: Path, x: np.ndarray
+) -> None:
+    path = saved(tmp_path, x)
+    data = data_folder(path)
+    v1 = tmp_path / "v1"
+    v1.mkdir()
+    for src in data.rglob("*"):  # rebuild the version-1 layout: the tree at the top level
+        dst = v1 / src.relative_to(data)
+        if src.is_dir():
+            dst.mkdir()
+        elif src.name == "index.json":
+            doc = json.loads(src.read_text())
+            doc.pop("checksum")
+            doc["version"] = 1
+            for name, entry in doc["arrays"].items():
+                entry["sha256"] = _sha(src.parent / f"{name}.npy")
+            dst.write_text(json.dumps(doc))
+        elif src.suffix == ".npy":
+            dst.write_bytes(src.read_bytes())
+    for child in v1.rglob("index.json"):  # children's sha as the parent records it
+        if child.parent != v1:
+            parent = child.parent.parent / "index.json"
+            rewrite_v1 = json.loads(parent.read_text())
+            rewrite_v1["children"][child.parent.name]["sha256"] = _sha(child)
+            parent.write_text(json.dumps(rewrite_v1))
+    old = load_index(v1)
+    assert old.ntotal == 300
+    np.testing.assert_array_equal(old.search(x[:5], 5)[1], load_index(path).search(x[:5], 5)[1])
+    (v1 / "NOTES.md").write_text("mine")
+    index_factory(32, "Flat").save(v1, overwrite=True)
+    assert sorted(p.name for p in v1.iterdir() if not p.name.startswith("data-")) == [
+        ".embedlab.lock",
+        "NOTES.md",
+        "index.json",
+    ]
+    assert load_index(v1).spec() == "Flat"
+
+
+def test_a_version_1_swap_killed_between_renames_is_recovered(
+    tmp_path: Path, x: np.ndarray
+) -> None:
+    path = saved(tmp_path, x, "Flat")
+    os.rename(path, tmp_path / ".ix.old-1a2b3c4d")  # embedlab 0.1 died right here
+    (tmp_path / ".ix.new-zz99yy88").mkdir()
+    assert load_index(path).ntotal == 300  # the load puts the old index back
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ix"]
+
+
+def test_concurrent_writers_and_readers(tmp_path: Path, x: np.ndarray) -> None:
+    path = saved(tmp_path, x[:50], "Flat")
+    errors: list[BaseException] = []
+
+    def write(i: int) -> None:
+        index = index_factory(32, "Flat")
+        index.add(x[: 10 + i])
+        for _ in range(5):
+            try:
+                index.save(path, overwrite=True)
+            except BaseException as exc:
+                errors.append(exc)
+
+    def read() -> None:
+        for _ in range(20):
+            try:
+                assert load_index(path).ntotal in {50, *range(10, 14)}
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    threads += [threading.Thread(target=read) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert load_index(path).ntotal in range(10, 14)
+    assert len(list(path.glob("data-*"))) == 1
 
 
 def test_rerank_vectors_move_into_the_index_folder(tmp_path: Path, x: np.ndarray) -> None:
@@ -165,6 +377,8 @@ def test_rerank_vectors_move_into_the_index_folder(tmp_path: Path, x: np.ndarray
     assert isinstance(index._vectors, np.memmap)
     _s2, i2 = index.search(x[:5], 5)
     np.testing.assert_array_equal(i1, i2)
+    index.save(tmp_path / "ix", overwrite=True)  # its own saved folder, replaced under it
+    np.testing.assert_array_equal(index.search(x[:5], 5)[1], i1)
     # adding after the save copies the saved vectors into a new working file
     index.add(x[:3] + 1.0)
     assert index.vectors_path is not None and index.ntotal == 303

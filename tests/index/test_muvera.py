@@ -21,6 +21,7 @@ from embedlab.index.chamfer import (
     pack_sets,
 )
 from embedlab.index.factory import parse_index_spec
+from embedlab.index.io import data_folder
 from embedlab.index.muvera import FDE, MUVERA, load_muvera
 
 # -- data and naive references -----------------------------------------------------------------
@@ -489,9 +490,10 @@ def test_load_errors(tmp_path: Path) -> None:
     index_factory(8, "Flat").save(tmp_path / "flat")
     with pytest.raises(ValueError, match=r"holds a Flat index, not MUVERA"):
         load_muvera(tmp_path / "flat")
-    data = bytearray((tmp_path / "mv" / "tokens.npy").read_bytes())
+    tokens = data_folder(tmp_path / "mv") / "tokens.npy"
+    data = bytearray(tokens.read_bytes())
     data[-3] ^= 0xFF
-    (tmp_path / "mv" / "tokens.npy").write_bytes(bytes(data))
+    tokens.write_bytes(bytes(data))
     with pytest.raises(ValueError, match=r"tokens.npy is corrupted or was altered"):
         load_muvera(tmp_path / "mv")
 

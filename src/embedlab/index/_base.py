@@ -39,6 +39,7 @@ from embedlab._validation import (
     check_vector_ids,
     check_vectors,
 )
+from embedlab.index._save import save_index
 
 __all__ = [
     "F32",
@@ -338,11 +339,13 @@ class VectorIndex:
         """Bytes kept on disk outside RAM (e.g. memory-mapped full vectors); 0 by default."""
         return 0
 
-    def save(self, path: str | Path) -> None:
-        """Save into the folder ``path`` (atomic replace); see :func:`embedlab.index.io`."""
-        from embedlab.index.io import save_index
+    def save(self, path: str | Path, *, overwrite: bool = False) -> None:
+        """Save into the folder ``path``; see :func:`embedlab.index.save_index`.
 
-        save_index(self, path)
+        ``path`` must be new, empty, or hold an embedlab index (then pass ``overwrite=True``);
+        the swap is atomic and files the library did not write are never touched.
+        """
+        save_index(self, path, overwrite=overwrite)
 
     def __repr__(self) -> str:
         return (
