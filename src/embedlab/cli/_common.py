@@ -1,13 +1,23 @@
-"""Console output and list-option parsing shared by the CLI command groups."""
+"""Console output, error lines and option checks shared by the CLI command groups.
+
+Every error a command reports goes through :func:`fail`: one ``error: ...`` line on
+stderr and exit code 2. Options are checked up front with the ``check_*`` helpers
+below (and :mod:`embedlab._validation`), before any data is loaded or model trained;
+each message names the option and the value that broke the rule.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from embedlab._registry import split_specs
@@ -24,24 +34,136 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 
-def fail(message: str) -> typer.Exit:
-    """Print ``message`` as an error and return the exit to raise (code 2)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=2)
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+_debug = False
+
+
+def set_debug(on: bool) -> None:
+    """``--debug``: :func:`fail` also prints the traceback of the exception being handled."""
+    global _debug
+    _debug = on
+
+
+def fail(message: str, *, code: int = EXIT_ERROR) -> typer.Exit:
+    """Print ``message`` as one ``error: ...`` line on stderr; return the exit to raise.
+
+    Newlines and runs of spaces in ``message`` are folded so the error stays on one
+    line (and is never wrapped); ``[...]`` in it is printed as is, not as markup.
+    Under ``--debug``, when called in an ``except`` block, the traceback comes first.
+
+    Example:
+        >>> raise fail(f"--lr must be finite, got {lr}")  # doctest: +SKIP
+    """
+    exc = sys.exc_info()[1]
+    if _debug and exc is not None:
+        sys.stderr.write("".join(traceback.format_exception(exc)))
+        sys.stderr.flush()
+    line = " ".join(str(message).split()) or "unknown error"
+    err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=code)
+
+
+# Exceptions whose message is written for users (by embedlab._validation and the loaders).
+_USER_ERRORS = (ValueError, TypeError, OSError, ImportError)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The one-line message of an uncaught exception.
+
+    ``ValueError`` / ``TypeError`` / ``ImportError`` messages are shown as they are;
+    ``OSError`` as ``path: reason``; anything else is an internal error and names its type.
+    """
+    if isinstance(exc, OSError) and exc.strerror:
+        where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+        return f"{where}: {exc.strerror}" if where else exc.strerror
+    text = " ".join(str(exc).split())
+    if isinstance(exc, _USER_ERRORS) and text:
+        return text
+    name = type(exc).__name__
+    detail = f"{name}: {text}" if text else name
+    return f"{detail} (internal error; rerun with --debug for the traceback)"
+
+
+def check_finite_float(option: str, value: float) -> float:
+    """``value`` must be a finite number (any sign): ``--beta nan`` is refused."""
+    if not math.isfinite(value):
+        raise ValueError(f"{option} must be a finite number, got {value}")
+    return value
+
+
+def check_in_file(what: str, path: Path) -> Path:
+    """An input that must be an existing file (not a folder)."""
+    if path.is_dir():
+        raise ValueError(f"{what} must be a file, got the folder {path}")
+    if not path.is_file():
+        raise ValueError(f"{what} {path} does not exist")
+    return path
+
+
+def _writable(path: Path) -> bool:
+    """This process may write ``path`` (a file), or create files in it (a folder)."""
+    mode = os.W_OK | os.X_OK if path.is_dir() else os.W_OK
+    return os.access(path, mode)
+
+
+def _check_can_create(option: str, path: Path) -> None:
+    """The nearest existing folder above ``path`` must be a writable folder."""
+    above = path.absolute().parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise ValueError(f"{option} {path} cannot be created: {above} is a file, not a folder")
+    if not _writable(above):
+        raise ValueError(f"{option} {path} cannot be written: no write permission on {above}")
+
+
+def check_out_file(option: str, path: Path | None) -> None:
+    """An output file (``--json``, ``-o x.npy``): not a folder, and it can be written."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ValueError(f"{option} must be a file path, got the folder {path}")
+    if path.exists():
+        if not _writable(path):
+            raise ValueError(f"{option} {path} cannot be written: no write permission")
+        return
+    _check_can_create(option, path)
+
+
+def check_out_dir(option: str, path: Path | None) -> None:
+    """An output folder (``-o DIR``): not a file, and it can be created or written into."""
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} must be a folder, got the file {path}")
+    if path.is_dir():
+        if not _writable(path):
+            raise ValueError(f"{option} {path} cannot be written: no write permission")
+        return
+    _check_can_create(option, path)
 
 
 def parse_floats(option: str, text: str) -> list[float]:
+    """``"10,100"`` -> ``[10.0, 100.0]``; at least one number, all finite."""
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"{option} must be comma-separated numbers, got {text!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{option} must be comma-separated finite numbers, got {text!r}")
+    return values
 
 
 def parse_ints(option: str, text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; at least one integer."""
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"{option} must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise ValueError(f"{option} must be comma-separated integers, got {text!r}")
+    return values
 
 
 def parse_specs(text: str) -> list[str]:
