@@ -13,12 +13,14 @@ import typer
 from rich.table import Table
 
 from embedlab._io import atomic_write_text
-from embedlab.cli._common import console, fail
+from embedlab._validation import check_choice, check_int
+from embedlab.cli._common import check_out_dir, check_out_file, console, describe_error, fail
 
 __all__ = ["app", "build_command", "search_command"]
 
 app = typer.Typer(help="Build and query compressed vector indexes.", no_args_is_help=True)
 
+METRICS = ("cos", "ip", "l2")
 SPEC_HELP = (
     "index spec: Flat, Int8, Binary, BEBR{bits}, PQ{m}, OPQ{m}, Matryoshka{d}, "
     "then optional stages such as Rerank(Flat,k_factor=10)"
@@ -26,6 +28,8 @@ SPEC_HELP = (
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:
+    if path.is_dir():
+        raise ValueError(f"{what} must be a .npy file, got the folder {path}")
     if not path.is_file():
         raise ValueError(f"{what} file {path} does not exist")
     try:
@@ -35,6 +39,20 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
     return arr
 
 
+def _check_index_out(out: Path, *, force: bool) -> None:
+    """Refuse ``--out`` before training: a file, a folder of other files, or an index
+    without ``--force`` (:func:`embedlab.index.save_index` enforces the same rules)."""
+    check_out_dir("--out", out)
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / "index.json").is_file():
+            raise ValueError(
+                f"--out {out} is a non-empty folder that holds no embedlab index; "
+                "refusing to write into it"
+            )
+        if not force:
+            raise ValueError(f"--out {out} already holds an index; pass --force to replace it")
+
+
 @app.command("build")
 def build_command(
     vectors: Annotated[Path, typer.Argument(help="vectors (n, dim) as .npy")],
@@ -42,23 +60,38 @@ def build_command(
     spec: Annotated[str, typer.Option(help=SPEC_HELP)] = "Flat",
     metric: Annotated[str, typer.Option(help="cos, ip or l2")] = "cos",
     ids: Annotated[Path | None, typer.Option(help="ids (n,) int64 as .npy; default 0..n-1")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="replace an index already saved in OUT")
+    ] = False,
 ) -> None:
-    """Train an index on VECTORS, add them, and save it to a folder."""
-    from embedlab.index import index_factory
+    """Train an index on VECTORS, add them, and save it to a folder.
+
+    OUT must be new, empty, or (with --force) hold an index: other files are never replaced.
+    """
+    from embedlab.index import index_factory, parse_index_spec
 
     try:
+        check_choice("--metric", metric, METRICS)
+        try:
+            parse_index_spec(spec)  # a typo fails before the vectors are read
+        except ValueError as exc:
+            raise ValueError(f"--spec: {exc}") from None
+        _check_index_out(out, force=force)
         x = _load_npy(vectors, "vectors")
         id_arr = None if ids is None else _load_npy(ids, "ids")
         if x.ndim != 2:
             raise ValueError(f"vectors must have shape (n, dim), got {x.shape}")
         t0 = time.perf_counter()
-        index = index_factory(int(x.shape[1]), spec, metric=metric)  # type: ignore[arg-type]
+        try:
+            index = index_factory(int(x.shape[1]), spec, metric=metric)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ValueError(f"--spec {spec} on {x.shape[1]}-dim vectors: {exc}") from None
         index.train(x)
         index.add(x, ids=id_arr)
         build_s = time.perf_counter() - t0
-        index.save(out)
+        index.save(out, overwrite=force)
     except (ValueError, TypeError, OSError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
     n = max(1, index.ntotal)
     console.print(
         f"built [bold]{index.spec()}[/] ({index.metric}) on {index.ntotal} x {index.dim} "
@@ -87,6 +120,9 @@ def search_command(
     from embedlab.index import load_index
 
     try:
+        check_int("-k", k, min_value=1)
+        check_int("--show", show, min_value=0)
+        check_out_file("--json", json_out)
         index = load_index(index_dir)
         q = _load_npy(queries, "queries")
         t0 = time.perf_counter()
@@ -99,7 +135,7 @@ def search_command(
             }
             atomic_write_text(json_out, json.dumps(doc) + "\n")
     except (ValueError, TypeError, OSError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
     table = Table(title=f"{index.spec()}: top {k} of {index.ntotal}", title_justify="left")
     for col in ("query", "rank", "id", "score"):
         table.add_column(col, justify="right")
