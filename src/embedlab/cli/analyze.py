@@ -18,12 +18,15 @@ import typer
 from rich.table import Table
 
 from embedlab._io import atomic_write_text
-from embedlab.cli._common import console, fail
+from embedlab._validation import check_int
+from embedlab.cli._common import check_out_dir, check_out_file, console, describe_error, fail
 
 __all__ = ["analyze"]
 
 
 def _load(path: Path, what: str) -> np.ndarray:
+    if path.is_dir():
+        raise ValueError(f"{what} must be a .npy file, got the folder {path}")
     if not path.is_file():
         raise FileNotFoundError(f"{what} file does not exist: {path}")
     try:
@@ -76,6 +79,9 @@ def analyze(
 
     result: AnalysisResult | ComparisonResult
     try:
+        check_int("--seed", seed, min_value=0)
+        check_out_file("--json", json_out)
+        check_out_dir("--out", out)
         if args and args[0] == "compare":
             files = [Path(a) for a in args[1:]]
             if len(files) < 2:
@@ -94,7 +100,7 @@ def analyze(
             y = None if labels is None else _load(labels, "labels")
             result = analyze_embeddings(x, y, seed=seed)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
 
     record = result.to_dict()
     if isinstance(result, AnalysisResult):

@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
+from embedlab._validation import check_int, check_positive_float
 from embedlab.bench import BenchRecord, CTRBenchConfig, run_ctr_bench
 from embedlab.cli._common import (
+    check_out_file,
     console,
+    describe_error,
     fail,
     parse_floats,
     parse_ints,
@@ -60,11 +63,21 @@ def bench_ctr(
     from embedlab.data import load_ctr
 
     try:
-        seeds = parse_ints("--seed", seed)
+        check_int("--dim", dim, min_value=1)
+        check_int("--epochs", epochs, min_value=1)
+        check_int("--batch-size", batch_size, min_value=1)
+        check_positive_float("--lr", lr)
+        check_int("--patience", patience, min_value=1)
+        seeds = [check_int("--seed", s, min_value=0) for s in parse_ints("--seed", seed)]
+        compressions = [
+            check_positive_float("--compression", c, min_value=1.0, strict=False)
+            for c in parse_floats("--compression", compression)
+        ]
+        check_out_file("--json", json_out)
         config = CTRBenchConfig(
             model=model,
             methods=parse_specs(methods),
-            compressions=parse_floats("--compression", compression),
+            compressions=compressions,
             dim=dim,
             epochs=epochs,
             batch_size=batch_size,
@@ -76,7 +89,7 @@ def bench_ctr(
         splits = load_ctr(data, seed=seeds[0])
         config.check_data(splits)
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
     if not quiet:
         console.print(
             f"[bold]{splits.name}[/]: {len(splits.train):,} train / {len(splits.valid):,} valid / "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab.cli._common import console, print_summary
+from embedlab.cli._common import check_out_dir, console, describe_error, fail, print_summary
 
 
 def demo(
@@ -25,7 +25,11 @@ def demo(
     from embedlab.demo import run_demo
     from embedlab.report import render_report
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        check_out_dir("--out", out)
+        out.mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as exc:
+        raise fail(describe_error(exc)) from None
     console.print("[bold]embedlab demo[/] 1/2: every compression method on a synthetic click log")
     records = run_demo(progress=not quiet)
     write_records(out / "ctr.jsonl", records)

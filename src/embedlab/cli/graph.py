@@ -15,8 +15,13 @@ import typer
 from rich.table import Table
 
 from embedlab._io import atomic_write_text
+from embedlab._validation import check_choice, check_fraction, check_int
 from embedlab.cli._common import (
+    check_finite_float,
+    check_out_dir,
+    check_out_file,
     console,
+    describe_error,
     fail,
     parse_floats,
     parse_ints,
@@ -95,19 +100,24 @@ def fastrp_command(
     from embedlab.graph.fastrp import fastrp
 
     try:
+        check_int("--dim", dim, min_value=1)
+        alphas = parse_floats("--weights", weights)
+        check_finite_float("--beta", beta)
+        check_int("--seed", seed, min_value=0)
+        check_out_file("--out", out)
         graph = _load(edges)
         t0 = time.perf_counter()
         emb = fastrp(
             graph.adj,
             dim,
-            weights=parse_floats("--weights", weights),
+            weights=alphas,
             beta=beta,
             normalization=normalization,
             seed=seed,
         )
         elapsed = time.perf_counter() - t0
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
     _atomic_save(out, lambda fh: np.save(fh, emb, allow_pickle=False))
     mapping = _write_mapping(out, graph.node_ids)
     console.print(
@@ -131,12 +141,16 @@ def orbits_command(
     from embedlab.graph.graphlets import ORBIT_PAIRS, orbit_adjacencies
 
     try:
+        hop_list = parse_ints("--hops", hops)
+        if any(h not in (1, 2, 3) for h in hop_list):
+            raise ValueError(f"--hops must be comma-separated values of 1, 2, 3, got {hops!r}")
+        check_out_dir("--out", out)
         graph = _load(edges)
         t0 = time.perf_counter()
-        mats = orbit_adjacencies(graph.adj, hops=parse_ints("--hops", hops))
+        mats = orbit_adjacencies(graph.adj, hops=hop_list)
         elapsed = time.perf_counter() - t0
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for op in ORBIT_PAIRS:
@@ -193,10 +207,18 @@ def bench_graph(
 ) -> None:
     """Embed a labelled graph with each METHOD; Micro/Macro-F1 of node classification."""
     from embedlab.bench import BenchRecord, format_bytes
-    from embedlab.graph.bench import run_graph_bench
+    from embedlab.graph.bench import GRAPH_METHODS, run_graph_bench
     from embedlab.graph.io import load_graph
 
     try:
+        method_list = [check_choice("--methods", m, GRAPH_METHODS) for m in parse_specs(methods)]
+        dims = [check_int("--dim", d, min_value=1) for d in parse_ints("--dim", dim)]
+        alphas = parse_floats("--weights", weights)
+        check_finite_float("--beta", beta)
+        check_fraction("--train-ratio", train_ratio)
+        check_int("--repeats", repeats, min_value=1)
+        seeds = [check_int("--seed", s, min_value=0) for s in parse_ints("--seed", seed)]
+        check_out_file("--json", json_out)
         graph = load_graph(data)
         if graph.labels is None:
             raise ValueError(f"{data}: the graph has no labels (a .mat needs 'group')")
@@ -220,17 +242,17 @@ def bench_graph(
             graph.adj,
             graph.labels,
             dataset=graph.name,
-            methods=parse_specs(methods),
-            dims=parse_ints("--dim", dim),
+            methods=method_list,
+            dims=dims,
             train_ratio=train_ratio,
             n_repeats=repeats,
-            seeds=parse_ints("--seed", seed),
-            weights=parse_floats("--weights", weights),
+            seeds=seeds,
+            weights=alphas,
             beta=beta,
             on_record=save,
         )
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
     table = Table(title=f"graph · {graph.name} · train {train_ratio:g}", title_justify="left")
     for col in ("method", "dim", "seed", "micro-F1", "macro-F1", "embed s", "memory"):
         table.add_column(col, justify="left" if col == "method" else "right")

@@ -9,8 +9,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from embedlab._registry import parse_spec
+from embedlab._validation import check_choice, check_int, check_positive_float
 from embedlab.bench import BenchRecord
-from embedlab.cli._common import console, fail, parse_ints, parse_specs, record_saver
+from embedlab.cli._common import (
+    check_out_file,
+    console,
+    describe_error,
+    fail,
+    parse_ints,
+    parse_specs,
+    record_saver,
+)
 
 __all__ = ["DEFAULT_LOSSES", "bench_metric", "print_metric_summary"]
 
@@ -73,14 +83,25 @@ def bench_metric(
 ) -> None:
     """Train the same encoder with each LOSS on classes 0-4; retrieval on unseen 5-9."""
     from embedlab.bench.metric import load_labeled, metric_splits, run_metric_bench
+    from embedlab.losses import LOSSES
+    from embedlab.training.encoders import ENCODERS
 
     try:
-        seeds = parse_ints("--seed", seed)
+        check_int("--dim", dim, min_value=1)
+        check_int("--epochs", epochs, min_value=1)
+        check_int("--batch-size", batch_size, min_value=2)  # a batch needs pairs
+        check_positive_float("--lr", lr)
+        if model is not None:
+            check_choice("--model", model, ENCODERS)
+        seeds = [check_int("--seed", s, min_value=0) for s in parse_ints("--seed", seed)]
         specs = parse_specs(losses)
+        for spec in specs:  # a typo fails before the data is loaded
+            LOSSES.get(parse_spec(spec)[0])
+        check_out_file("--json", json_out)
         full = load_labeled(data)
         train, test = metric_splits(full)
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
     if not quiet:
         console.print(
             f"[bold]{full.name}[/]: {len(train):,} train samples (classes 0-4), "
@@ -109,7 +130,7 @@ def bench_metric(
             on_record=save,
         )
     except (ValueError, TypeError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
     print_metric_summary(f"metric · {full.name} · unseen classes 5-9 · dim {dim}", records)
     if json_out is not None:
         console.print(f"records written to {json_out}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from embedlab.bench import read_records
-from embedlab.cli._common import console, fail
+from embedlab.cli._common import check_in_file, check_out_dir, console, describe_error, fail
 
 
 def report(
@@ -23,8 +23,10 @@ def report(
     from embedlab.report import render_report
 
     try:
+        check_out_dir("--out", out)
+        check_in_file("RESULTS", results)
         records = read_records(results)
-    except (ValueError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from None
+    except (ValueError, OSError) as exc:
+        raise fail(describe_error(exc)) from None
     path = render_report(records, out)
     console.print(f"report written to {path}")

@@ -9,8 +9,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from embedlab._validation import check_choice, check_int
 from embedlab.bench import BenchRecord
-from embedlab.cli._common import console, fail, parse_floats, parse_ints, record_saver
+from embedlab.cli._common import (
+    check_out_file,
+    console,
+    describe_error,
+    fail,
+    parse_floats,
+    parse_ints,
+    record_saver,
+)
 
 if TYPE_CHECKING:
     from embedlab.bench.retrieval import RetrievalBenchConfig
@@ -116,36 +125,48 @@ def bench_retrieval(
     """
     from embedlab.bench.retrieval import RetrievalBenchConfig, parse_methods
     from embedlab.data.retrieval import load_retrieval, parse_retrieval_spec
+    from embedlab.index import parse_index_spec
 
     skip_methods = methods.strip().lower() == "none"
     try:
+        check_int("--k", k, min_value=1)
+        check_choice("--metric", metric, ("cos", "ip", "l2"))
+        check_int("--n-holdout", n_holdout, min_value=0)
+        check_int("--seed", seed, min_value=0)
+        check_out_file("--json", json_out)
         if multivector and parse_retrieval_spec(data)[0] != "beir":
             raise ValueError(
                 f"--multivector needs token embeddings: use --data beir:DIR, got {data!r}"
             )
         if skip_methods and not (filters or multivector):
             raise ValueError("--methods none leaves nothing to run: add --filters or --multivector")
+        specs = ["Flat"] if skip_methods else parse_methods(methods)
+        for spec in specs:  # a typo fails here, not as a failed row after loading the data
+            try:
+                parse_index_spec(spec)
+            except ValueError as exc:
+                raise ValueError(f"--methods: {exc}") from None
         config = RetrievalBenchConfig(
-            methods=["Flat"] if skip_methods else parse_methods(methods),
+            methods=specs,
             k=k,
             metric=metric,  # type: ignore[arg-type]  # checked by the config
             seed=seed,
             progress=not quiet,
         )
         sels = parse_floats("--selectivities", selectivities) if filters else []
-        if filters and (not sels or any(not 0 < v <= 1 for v in sels)):
+        if filters and any(not 0 < v <= 1 for v in sels):
             raise ValueError(f"--selectivities must be numbers in (0, 1], got {selectivities!r}")
         cands = parse_ints("--candidates", candidates) if multivector else []
-        if multivector and (not cands or min(cands) < 1):
+        if multivector and min(cands) < 1:
             raise ValueError(f"--candidates must be positive integers, got {candidates!r}")
     except (ValueError, TypeError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
     save = record_saver(json_out, quiet=quiet, line=_line(k))
     if not skip_methods or filters:
         try:
             dataset = load_retrieval(data, seed=seed, n_holdout=n_holdout, progress=not quiet)
         except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-            raise fail(str(exc)) from None
+            raise fail(describe_error(exc)) from None
         _run_single_vector(dataset, config, skip_methods, sels, save, quiet)
     if multivector:
         _run_multivector(data, config, n_holdout, cands, save, quiet)
@@ -186,7 +207,7 @@ def _run_single_vector(
         try:
             records = run_retrieval_bench(dataset, config, on_record=save)
         except ValueError as exc:
-            raise fail(str(exc)) from None
+            raise fail(describe_error(exc)) from None
         print_retrieval_summary(f"retrieval · {dataset.name} · {dataset.model} · k {k}", records)
     if sels:
         try:
@@ -194,7 +215,7 @@ def _run_single_vector(
                 dataset, sels, k=k, seed=config.seed, metric=config.metric, on_record=save
             )
         except ValueError as exc:
-            raise fail(str(exc)) from None
+            raise fail(describe_error(exc)) from None
         print_extra_summary(f"filtered search · {dataset.name} · k {k}", extra)
 
 
@@ -213,7 +234,7 @@ def _run_multivector(
     try:
         tokens = load_multivector(data, seed=config.seed, n_holdout=n_holdout, progress=not quiet)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
     if not quiet:
         n_h = 0 if tokens.holdout is None else len(tokens.holdout)
         console.print(
@@ -226,7 +247,7 @@ def _run_multivector(
             tokens, candidates=cands, k=config.k, seed=config.seed, on_record=save
         )
     except ValueError as exc:
-        raise fail(str(exc)) from None
+        raise fail(describe_error(exc)) from None
     print_extra_summary(
         f"multi-vector · {tokens.name} · recall@{config.k} vs exact Chamfer", records
     )
