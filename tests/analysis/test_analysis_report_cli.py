@@ -19,7 +19,7 @@ from embedlab.analysis import (
     render_analysis,
     twonn,
 )
-from embedlab.cli.analyze import analyze
+from embedlab.cli import app
 
 
 def _data(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -30,14 +30,7 @@ def _data(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _app() -> typer.Typer:
-    """Registered exactly as in embedlab.cli: ``app.command("analyze")(analyze)``."""
-    app = typer.Typer()
-    app.command("analyze")(analyze)
-
-    @app.callback()
-    def _root() -> None:
-        """embedlab"""
-
+    """The real ``embedlab`` app: errors go through its one-line handler."""
     return app
 
 
@@ -139,4 +132,5 @@ def test_cli_errors(
         np.save("v.npy", x)
     result = CliRunner().invoke(_app(), ["analyze", *args])
     assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output
     assert re.search(message, " ".join(result.output.split())), result.output

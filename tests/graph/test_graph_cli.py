@@ -1,9 +1,5 @@
-"""``embedlab graph fastrp|orbits`` and ``embedlab bench graph`` through Typer's CliRunner.
-
-The app is wired here exactly as in ``embedlab.cli``:
-``app.add_typer(graph.app, name="graph")`` and, on the bench group,
-``bench.app.command("graph")(bench_graph)``.
-"""
+"""``embedlab graph fastrp|orbits`` and ``embedlab bench graph`` through Typer's CliRunner,
+on the real ``embedlab`` app (so errors go through its one-line handler)."""
 
 from __future__ import annotations
 
@@ -17,17 +13,12 @@ import typer
 from typer.testing import CliRunner
 
 from embedlab.bench import read_records
-from embedlab.cli import graph as graph_cli
+from embedlab.cli import app
 
 runner = CliRunner()
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.add_typer(graph_cli.app, name="graph")
-    bench = typer.Typer()
-    bench.command("graph")(graph_cli.bench_graph)
-    app.add_typer(bench, name="bench")
     return app
 
 
@@ -63,6 +54,7 @@ def test_fastrp_bad_input_is_a_clean_error(tmp_path: Path) -> None:
     res = runner.invoke(_app(), ["graph", "fastrp", str(edges), "-o", str(tmp_path / "x.npy")])
     assert res.exit_code == 2
     assert "e.tsv line 2" in res.output
+    assert len(res.stderr.splitlines()) == 1 and "Traceback" not in res.output
     res = runner.invoke(
         _app(), ["graph", "fastrp", str(tmp_path / "missing.tsv"), "-o", str(tmp_path / "x.npy")]
     )

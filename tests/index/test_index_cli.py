@@ -1,20 +1,18 @@
-"""``embedlab index build/search`` through Typer's CliRunner (wired as in cli/__init__.py)."""
+"""``embedlab index build/search`` through Typer's CliRunner, on the real ``embedlab`` app."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from embedlab.cli import index as index_cli
-from embedlab.index import load_index
+from embedlab.cli import app
+from embedlab.index import VectorIndex, load_index
 
-app = typer.Typer()
-app.add_typer(index_cli.app, name="index")
 runner = CliRunner()
 
 
@@ -100,3 +98,63 @@ def test_search_errors(files: tuple[Path, Path], tmp_path: Path) -> None:
     np.save(tmp_path / "bad.npy", np.zeros((2, 5), np.float32))
     result = runner.invoke(app, ["index", "search", str(out), str(tmp_path / "bad.npy")])
     assert result.exit_code == 2 and "dim=32" in " ".join(result.output.split())
+
+
+def _one_error_line(result_stderr: str) -> str:
+    lines = result_stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result_stderr
+    return lines[0]
+
+
+def test_build_into_a_file_leaves_it_untouched(files: tuple[Path, Path], tmp_path: Path) -> None:
+    vectors, _ = files
+    target = tmp_path / "notes.txt"
+    target.write_text("mine\n")
+    result = runner.invoke(app, ["index", "build", str(vectors), "-o", str(target)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"--out must be a folder, got the file {target}" in _one_error_line(result.stderr)
+    assert target.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_build_into_a_foreign_folder_leaves_it_untouched(
+    files: tuple[Path, Path], tmp_path: Path, force: bool
+) -> None:
+    vectors, _ = files
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "cat.jpg").write_bytes(b"\xff\xd8")
+    args = ["index", "build", str(vectors), "-o", str(folder)] + (["--force"] if force else [])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    line = _one_error_line(result.stderr)
+    assert f"--out {folder} is a non-empty folder that holds no embedlab index" in line
+    assert [p.name for p in folder.iterdir()] == ["cat.jpg"]
+    assert (folder / "cat.jpg").read_bytes() == b"\xff\xd8"
+
+
+_SAVE_OVERWRITE = "overwrite" in inspect.signature(VectorIndex.save).parameters
+
+
+def test_rebuild_needs_force(files: tuple[Path, Path], tmp_path: Path) -> None:
+    vectors, _ = files
+    out = tmp_path / "ix"
+    assert runner.invoke(app, ["index", "build", str(vectors), "-o", str(out)]).exit_code == 0
+    manifest = (out / "index.json").read_bytes()
+    result = runner.invoke(app, ["index", "build", str(vectors), "-o", str(out), "--spec", "Int8"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    line = _one_error_line(result.stderr)
+    assert f"--out {out} already holds an index; pass --force to replace it" in line
+    assert (out / "index.json").read_bytes() == manifest
+    assert load_index(out).spec() == "Flat"
+
+
+@pytest.mark.skipif(not _SAVE_OVERWRITE, reason="VectorIndex.save(overwrite=) not there yet")
+def test_rebuild_with_force(files: tuple[Path, Path], tmp_path: Path) -> None:
+    vectors, _ = files
+    out = tmp_path / "ix"
+    assert runner.invoke(app, ["index", "build", str(vectors), "-o", str(out)]).exit_code == 0
+    args = ["index", "build", str(vectors), "-o", str(out), "--spec", "Int8", "--force"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert load_index(out).spec() == "Int8"
