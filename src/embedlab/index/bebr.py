@@ -110,7 +110,10 @@ class BEBR(VectorIndex):
     and scored by symmetric distance calculation on the codes (module docstring). The model's
     parameters (float32) are shared by the whole corpus and counted in :meth:`memory_bytes`.
 
-    Only ``metric="cos"``: codes encode directions (inputs are L2-normalised).
+    Only ``metric="cos"``: codes encode directions (inputs are L2-normalised). A zero vector
+    has no direction: as in every other index under ``"cos"`` (where normalisation leaves it
+    zero), a zero query scores 0 against every vector and every query scores 0 against a
+    stored zero vector (their positions are kept, usually none).
 
     Args:
         dim: vector dimension.
@@ -173,6 +176,7 @@ class BEBR(VectorIndex):
             self.net = BEBRNet(self.dim, self.d_code, self.bits, self.hidden).eval()
         self.train_losses: list[float] = []
         self._codes: U64 = np.zeros((0, self.bits * self._words), np.uint64)
+        self._zero_pos: I64 = np.zeros(0, np.int64)  # sorted positions of stored zero vectors
 
     # ------------------------------------------------------------------- info
     @property
@@ -230,7 +234,9 @@ class BEBR(VectorIndex):
         self.train_losses = log.losses
 
     def _add(self, x: F32, ids: I64) -> None:
+        zero = np.flatnonzero(~x.any(axis=1)).astype(np.int64) + self._codes.shape[0]
         self._codes = np.concatenate([self._codes, pack_planes(encode_planes(self.net, x))])
+        self._zero_pos = np.concatenate([self._zero_pos, zero])
 
     def _search(self, q: F32, k: int) -> tuple[F32, I64]:
         cq = pack_planes(encode_planes(self.net, q))
@@ -243,6 +249,9 @@ class BEBR(VectorIndex):
         for start in range(0, cq.shape[0], block):
             dot = sdc_dot(cq[start : start + block], self._codes, self.bits, self.d_code)
             cos = dot / (norms_q[start : start + block, None] * norms_x[None, :])
+            # zero vectors have no direction: score 0, as Flat's cosine does
+            cos[~q[start : start + block].any(axis=1)] = 0.0
+            cos[:, self._zero_pos] = 0.0
             s, p = topk_rows(cos.astype(np.float32), k)
             out_s.append(s)
             out_p.append(p)
@@ -250,14 +259,17 @@ class BEBR(VectorIndex):
 
     def _remove(self, positions: I64) -> None:
         self._codes = np.delete(self._codes, positions, axis=0)
+        kept = self._zero_pos[~np.isin(self._zero_pos, positions)]
+        # every removed position below a kept one shifts it down by one
+        self._zero_pos = kept - np.searchsorted(positions, kept)
 
     def _memory_bytes(self) -> int:
         params = sum(p.numel() * p.element_size() for p in self.net.parameters())
-        return int(self._codes.nbytes) + params
+        return int(self._codes.nbytes + self._zero_pos.nbytes) + params
 
     # ------------------------------------------------------------ persistence
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        arrays: dict[str, np.ndarray] = {"codes": self._codes}
+        arrays: dict[str, np.ndarray] = {"codes": self._codes, "zero_positions": self._zero_pos}
         names = []
         for name, tensor in self.net.state_dict().items():
             key = "p_" + name.replace(".", "_")
@@ -316,5 +328,17 @@ class BEBR(VectorIndex):
                 f"got {codes.dtype} {codes.shape}"
             )
         obj._codes = codes
+        zero = np.asarray(arrays.get("zero_positions", np.zeros(0, np.int64)))  # older files: none
+        if (
+            zero.dtype != np.int64
+            or zero.ndim != 1
+            or (zero.size and (zero[0] < 0 or zero[-1] >= codes.shape[0]))
+            or bool((np.diff(zero) <= 0).any())
+        ):
+            raise ValueError(
+                f"zero_positions must be increasing int64 positions in [0, {codes.shape[0]}), "
+                f"got {zero.dtype} {zero.shape}"
+            )
+        obj._zero_pos = np.array(zero)
         obj.train_losses = [float(v) for v in meta.get("train_losses", [])]
         return obj
