@@ -490,11 +490,16 @@ def check_vector_ids(name: str, value: Any, n: int | None = None) -> np.ndarray:
     arr = np.asarray(value)
     if arr.ndim == 0:
         arr = arr.reshape(1)
+    if arr.size and arr.dtype == object and all(isinstance(v, int) for v in arr.flat):
+        big = next(v for v in arr.flat if not -(2**63) <= v < 2**63)
+        raise ValueError(f"{name} must be integers in [0, 2**63 - 1], got {big}")
     if arr.size and arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
     if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
         want = f"({n},)" if n is not None else "(n,)"
         raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    if arr.size and arr.dtype.kind == "u" and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} must be integers in [0, 2**63 - 1], got {int(arr.max())}")
     out = arr.astype(np.int64, copy=False)
     if out.size and bool((out < 0).any()):
         first = int(np.argmax(out < 0))

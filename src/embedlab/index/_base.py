@@ -45,6 +45,7 @@ __all__ = [
     "F32",
     "I64",
     "INDEXES",
+    "MAX_PADDING",
     "METRICS",
     "IdMap",
     "Metric",
@@ -59,10 +60,15 @@ __all__ = [
 
 Metric = Literal["ip", "l2", "cos"]
 METRICS: tuple[str, ...] = ("cos", "ip", "l2")
+INT64_MAX = int(np.iinfo(np.int64).max)
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
 ClsT = TypeVar("ClsT", bound="type[VectorIndex]")
+
+#: results of a search are padded with ``-1`` up to ``k`` columns, but past ``ntotal`` only
+#: up to this many (``search(q, k=10**9)`` on 50 vectors returns 1024 columns, not 10**9)
+MAX_PADDING = 1024
 
 INDEXES: Registry[type[VectorIndex]] = Registry("index")
 
@@ -188,6 +194,11 @@ class IdMap:
 
     def new_ids(self, n: int) -> I64:
         """``n`` fresh sequential ids after the largest id this map has held."""
+        if self.next_id + n - 1 > INT64_MAX:
+            raise ValueError(
+                f"cannot give {n} vectors sequential ids after id {self.next_id - 1}: ids end "
+                f"at 2**63 - 1; pass ids= explicitly"
+            )
         return np.arange(self.next_id, self.next_id + n, dtype=np.int64)
 
     def check_new(self, ids: I64) -> None:
@@ -305,6 +316,7 @@ class VectorIndex:
         """The ``k`` best vectors per query ``q (n_q, dim)``: ``(scores, ids)``, each (n_q, k)."""
         k = check_int("k", k, min_value=1)
         q = self._prepare(q, "queries")
+        k = self.result_width(k)
         kk = min(k, self.ntotal)
         if kk == 0 or q.shape[0] == 0:
             return pad_results(
@@ -314,6 +326,12 @@ class VectorIndex:
         pos = np.asarray(pos, dtype=np.int64)
         ids = np.where(pos >= 0, self._idmap.ids[np.maximum(pos, 0)], -1)
         return pad_results(np.asarray(scores, dtype=np.float32), ids, k)
+
+    def result_width(self, k: int) -> int:
+        """Columns of a search result for ``k``: ``k``, but never more than
+        ``max(ntotal, MAX_PADDING)`` — results past ``ntotal`` can only be ``-1``, so a huge
+        ``k`` allocates by the index size, not by ``k``."""
+        return min(int(k), max(self.ntotal, MAX_PADDING))
 
     def remove(self, ids: Any) -> int:
         """Remove the vectors with these ids; returns how many were removed."""

@@ -17,10 +17,33 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["COPY_ROWS", "WorkingFile"]
+__all__ = ["COPY_ROWS", "WorkingFile", "check_mapped"]
 
 #: rows copied per write when a working file is (re)built
 COPY_ROWS = 65536
+
+
+def check_mapped(arr: np.ndarray) -> None:
+    """Raise if the file behind the memory map ``arr`` is now shorter than the map.
+
+    Reading a page past the end of a truncated mapped file kills the process with ``SIGBUS``;
+    this checks the file's current size (``fstat`` on the map's own descriptor, so it sees
+    the mapped file even if its name now points elsewhere) first. Plain arrays pass.
+    """
+    mm = getattr(arr, "_mmap", None)
+    if mm is None:
+        return
+    need = int(getattr(arr, "offset", 0)) + int(arr.nbytes)
+    try:
+        size = int(mm.size())
+    except (OSError, ValueError):  # pragma: no cover - closed map
+        return
+    if size < need:
+        raise ValueError(
+            f"index file {getattr(arr, 'filename', '?')} was truncated to {size} bytes while "
+            f"the index used it ({need} needed): another program changed it; reload the index "
+            "from an intact copy"
+        )
 
 
 def _cleanup(path: Path | None, tmpdir: Path | None) -> None:
@@ -70,6 +93,11 @@ class WorkingFile:
             self._finalizer()
         self._path = path
         self._finalizer = weakref.finalize(self, _cleanup, path, tmpdir) if path else None
+
+    def _rows(self, index: np.ndarray) -> np.ndarray:
+        """``_vectors[index]`` read into RAM, after checking the mapped file is intact."""
+        check_mapped(self._vectors)
+        return np.asarray(self._vectors[index], dtype=np.float32)
 
     def _map(self, n: int) -> None:
         assert self._path is not None

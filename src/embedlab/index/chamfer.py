@@ -42,6 +42,7 @@ from embedlab._validation import check_int, check_vector_ids
 from embedlab.index._base import (
     F32,
     I64,
+    MAX_PADDING,
     IdMap,
     Metric,
     VectorIndex,
@@ -50,7 +51,7 @@ from embedlab.index._base import (
     pad_results,
     topk_rows,
 )
-from embedlab.index._workfile import COPY_ROWS, WorkingFile
+from embedlab.index._workfile import COPY_ROWS, WorkingFile, check_mapped
 
 __all__ = [
     "PackedSets",
@@ -345,6 +346,7 @@ def chamfer_search(queries: Any, docs: Any, k: int) -> tuple[F32, I64]:
     k = check_int("k", k, min_value=1)
     d = pack_sets(docs, name="docs")
     q = pack_sets(queries, d.dim, name="queries")
+    k = min(k, max(len(d), MAX_PADDING))  # never allocate by k alone
     kk = min(k, len(d))
     out_s, out_p = [], []
     # whole score rows (n_q_block, n) at a time, so the top-k is taken once per query
@@ -441,6 +443,7 @@ class TokenStore(WorkingFile):
         keep[rows] = False
         kept_rows = np.flatnonzero(keep)
         index, offsets = _gather_index(self._offsets, kept_rows)
+        check_mapped(self._vectors)
         old, old_finalizer = self._vectors, self._finalizer
         self._finalizer = None  # keep the old file until its rows are copied
         self._path = None
@@ -458,7 +461,7 @@ class TokenStore(WorkingFile):
     def gather(self, rows: I64) -> PackedSets:
         """The sets ``rows`` read from the file (only their vectors are read)."""
         index, offsets = _gather_index(self._offsets, np.asarray(rows, dtype=np.int64))
-        return PackedSets(np.asarray(self._vectors[index], dtype=np.float32), offsets)
+        return PackedSets(self._rows(index), offsets)
 
     def rerank(self, query: F32, rows: I64, k: int) -> tuple[F32, I64]:
         """Exact Chamfer of one query ``(m, dim)`` against the sets ``rows``; best ``k``.
@@ -505,6 +508,7 @@ class TokenStore(WorkingFile):
 
     # -- persistence
     def state(self) -> dict[str, np.ndarray]:
+        check_mapped(self._vectors)
         return {"tokens": self._vectors, "token_offsets": self._offsets}
 
     def restore(self, tokens: np.ndarray, offsets: np.ndarray, where: Path) -> None:
@@ -658,7 +662,7 @@ class TokenHeuristic:
             ``(scores (n_q, k), ids (n_q, k), n_candidates (n_q,))``; scores are exact
             Chamfer; missing results ``-1`` / ``-inf``.
         """
-        k = check_int("k", k, min_value=1)
+        k = min(check_int("k", k, min_value=1), max(self.ntotal, MAX_PADDING))
         q = self._prepare(queries, "queries")
         cand = self.candidates(q, [k_prime])[0]
         scores, ids = self.rerank(q, cand, k)

@@ -264,6 +264,7 @@ class FilteredIndex(VectorIndex):
             self.strategy if strategy is None else check_choice("strategy", strategy, STRATEGIES),
         )
         qn = self._prepare(q, "queries")
+        k = self.result_width(k)
         n_q = qn.shape[0]
         preds = self._compile_filters(filter, n_q)
         out_s = np.full((n_q, k), -np.inf, np.float32)

@@ -70,8 +70,8 @@ def _validate(doc: dict[str, Any], where: Path) -> None:
         raise bad("trained", "true or false")
     if not _is_int(doc.get("ntotal")) or doc["ntotal"] < 0:
         raise bad("ntotal", "an integer >= 0")
-    if not _is_int(doc.get("next_id")) or not 0 <= doc["next_id"] <= _INT64_MAX:
-        raise bad("next_id", "an integer in [0, 2**63 - 1]")
+    if not _is_int(doc.get("next_id")) or not 0 <= doc["next_id"] <= _INT64_MAX + 1:
+        raise bad("next_id", "an integer in [0, 2**63]")
     for field in ("meta", "arrays", "children"):
         if not isinstance(doc.get(field), dict):
             raise bad(field, "an object")

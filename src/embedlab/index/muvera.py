@@ -485,6 +485,7 @@ class MUVERA(VectorIndex):
             if candidates < k:
                 raise ValueError(f"candidates must be >= k ({k}), got {candidates}")
         q = self._prepare_sets(queries, "queries")
+        k = self.result_width(k)
         n_q = len(q)
         kk = min(k, self.ntotal)
         if kk == 0 or n_q == 0:

@@ -21,7 +21,7 @@ import numpy as np
 
 from embedlab._validation import check_choice, check_int
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
-from embedlab.index._workfile import COPY_ROWS, WorkingFile
+from embedlab.index._workfile import COPY_ROWS, WorkingFile, check_mapped
 from embedlab.index.flat import Flat, candidate_scores
 
 __all__ = ["Rerank", "rescore_candidates"]
@@ -142,7 +142,7 @@ class Rerank(WorkingFile, VectorIndex):
         return self._path
 
     def _fetch(self, positions: I64) -> np.ndarray:
-        return np.asarray(self._vectors[positions])
+        return self._rows(positions)
 
     # ---------------------------------------------------------------- hooks
     def _train(self, x: F32) -> None:
@@ -171,6 +171,7 @@ class Rerank(WorkingFile, VectorIndex):
         self._vectors = np.zeros((0, self.dim), np.float32)
         path = self._writable()
         kept = np.flatnonzero(keep)
+        check_mapped(old)
         with open(path, "ab") as fh:
             for s in range(0, kept.size, COPY_ROWS):
                 fh.write(np.ascontiguousarray(old[kept[s : s + COPY_ROWS]]).tobytes())
@@ -186,6 +187,7 @@ class Rerank(WorkingFile, VectorIndex):
         return int(self._vectors.shape[0]) * self.dim * 4 + self.base.disk_bytes()
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        check_mapped(self._vectors)
         return {"vectors": self._vectors}, {"k_factor": self.k_factor, "rescore": self.rescore}
 
     @classmethod
