@@ -106,3 +106,16 @@ def test_shared_sample(require_shared: Callable[[str], Path]) -> None:
     assert "id" not in [f.name for f in ds.fields]
     assert ds.positive_rate == pytest.approx(0.2)  # measured
     assert set(ds.ids[:, 1].tolist()) == {1}  # the sample is from 2014-10-21, a Tuesday
+
+
+def test_bad_bytes_rows_and_header_name_the_line(tmp_path: Path) -> None:
+    f = tmp_path / "u.csv"
+    f.write_bytes(f"{HEADER}\n1,0,14102100,1005,0,a\n2,1,14102100,1005,0,b\xff\n".encode("latin1"))
+    with pytest.raises(ValueError, match=r"u\.csv line 3: not valid UTF-8 text \(byte 0xff"):
+        load_avazu(f, min_count=1)
+    short = write(tmp_path / "s.csv", ["1,0,14102100,1005,0,a", "2,1,14102100,1005"])
+    with pytest.raises(ValueError, match=r"s\.csv line 3: expected 6 columns, got 4"):
+        load_avazu(short, min_count=1)
+    unnamed = write(tmp_path / "n.csv", ["1,0,14102100,1005,0,a,b"], header=HEADER + ",")
+    with pytest.raises(ValueError, match=r"n\.csv line 1: column names must not be empty"):
+        load_avazu(unnamed, min_count=1)

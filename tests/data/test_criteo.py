@@ -120,12 +120,12 @@ def test_blank_lines_are_skipped(tmp_path: Path) -> None:
     assert len(load_criteo(f, min_count=1)) == 2
 
 
-def test_short_row_has_missing_trailing_cells(tmp_path: Path) -> None:
+def test_short_row_is_an_error_not_padded(tmp_path: Path) -> None:
+    # a short row used to get missing trailing cells silently; its cells may belong elsewhere
     f = tmp_path / "t.txt"
     f.write_text(row(1, cats=["b"] * 26) + "\n" + "\t".join(["0"] + ["1"] * 13 + ["b"] * 20) + "\n")
-    ds = load_criteo(f, min_count=1)
-    assert ds.ids[1, -6:].tolist() == [2] * 6  # '' (missing) ranks after 'b'
-    assert ds.ids[0, -6:].tolist() == [1] * 6
+    with pytest.raises(ValueError, match=r"t\.txt line 2: expected 40 columns, got 34"):
+        load_criteo(f, min_count=1)
 
 
 def test_errors_name_file_and_line(tmp_path: Path) -> None:
@@ -178,3 +178,26 @@ def test_shared_sample(require_shared: Callable[[str], Path]) -> None:
     small = load_criteo(require_shared("samples/criteo_sample.txt"), min_count=10)
     assert all(f.cardinality >= 1 for f in small.fields)
     assert (small.ids == 0).any()  # rare values fell to OOV
+
+
+def test_non_utf8_names_file_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "u.txt"
+    f.write_bytes((row(0) + "\n" + row(1)).encode() + b"\xc3\x28\n")
+    with pytest.raises(ValueError, match=r"u\.txt line 2: not valid UTF-8 text \(byte 0xc3"):
+        load_criteo(f, min_count=1)
+
+
+def test_infinite_count_is_an_error(tmp_path: Path) -> None:
+    f = write(tmp_path / "i.txt", [row(0), row(1, ints=["1e999"])])
+    with pytest.raises(ValueError, match=r"i\.txt line 2: I1 must be a finite number or empty"):
+        load_criteo(f, min_count=1)
+
+
+def test_quote_is_an_ordinary_character_and_crlf_is_read(tmp_path: Path) -> None:
+    # a stray quote must not swallow the following lines into one cell
+    f = tmp_path / "q.txt"
+    f.write_bytes((row(0, cats=['"ab']) + "\r\n" + row(1) + "\r\n" + row(0) + "\r\n").encode())
+    ds = load_criteo(f, min_count=1)
+    assert len(ds) == 3
+    assert ds.fields[-1].cardinality == 2  # 'aa' stayed 'aa', not 'aa\r'
+    assert ds.ids[0, 13] != ds.ids[1, 13]  # C1: '"ab' vs 'aa'

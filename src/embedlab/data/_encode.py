@@ -1,4 +1,4 @@
-"""Shared pieces of the streaming loaders: label parsing, vocabularies, chunked CSV reading.
+"""Shared pieces of the streaming loaders: paths, label parsing, vocabularies, encoding.
 
 Every loader reads its file in chunks and keeps numpy arrays per chunk, never a
 Python object per row or per feature; the only Python containers that grow
@@ -8,15 +8,13 @@ with the data are the per-column vocabularies (one entry per distinct value).
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from embedlab._validation import check_int
 from embedlab.data._dataset import CTRDataset
 from embedlab.tables._field import Field
 
@@ -29,9 +27,7 @@ __all__ = [
     "check_file",
     "check_path",
     "encode_dataset",
-    "iter_csv_chunks",
     "parse_labels",
-    "sniff_first_line",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -39,7 +35,6 @@ PathLike = str | os.PathLike[str]
 _POSITIVE = frozenset({"1", "+1", "1.0", "+1.0"})
 _NEGATIVE = frozenset({"0", "-1", "0.0", "-1.0", "+0", "-0"})
 NAN_TEXT = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "null", "NULL", "None"})
-_PANDAS_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
 def at(path: Path, lineno: int) -> str:
@@ -62,8 +57,10 @@ def check_path(path: PathLike) -> Path:
 def check_file(path: PathLike, what: str) -> Path:
     """``path`` as a :class:`Path` after checking it names an existing regular file."""
     p = check_path(path)
-    if not p.is_file():
+    if p.is_dir():
         raise ValueError(f"{what} must be a file, got directory {p}")
+    if not p.is_file():
+        raise ValueError(f"{what} must be a regular file, got {p}")
     return p
 
 
@@ -75,20 +72,21 @@ def parse_labels(values: np.ndarray, *, path: Path, linenos: np.ndarray) -> np.n
         path: the file, for the error message.
         linenos: ``(n,)`` 1-based line number of each value, for the error message.
     """
-    uniq, inv = np.unique(np.asarray(values).astype(str), return_inverse=True)
+    # factorize, not np.unique on fixed-width strings: one long cell must not widen every row
+    codes, uniq = pd.factorize(np.asarray(values, dtype=object).reshape(-1), use_na_sentinel=False)
     table = np.empty(len(uniq), dtype=np.float32)
     for k, u in enumerate(uniq.tolist()):
-        s = u.strip()
+        s = str(u).strip()
         if s in _POSITIVE:
             table[k] = 1.0
         elif s in _NEGATIVE:
             table[k] = 0.0
         else:
-            row = int(np.flatnonzero(inv == k)[0])
+            row = int(np.flatnonzero(codes == k)[0])
             raise ValueError(
-                f"{at(path, int(linenos[row]))}: label must be 0/1 or -1/+1, got {u!r}"
+                f"{at(path, int(linenos[row]))}: label must be 0/1 or -1/+1, got {str(u)!r}"
             )
-    return table[inv.reshape(-1)]
+    return np.asarray(table[codes], dtype=np.float32)
 
 
 class ColumnVocab:
@@ -138,128 +136,6 @@ class ColumnVocab:
         remap = np.zeros(len(counts), dtype=np.int64)
         remap[kept] = np.arange(1, len(kept) + 1)
         return remap, len(kept) + 1
-
-
-def sniff_first_line(path: Path) -> tuple[str, list[str]]:
-    """``(delimiter, cells)`` of the first line: tab if the line holds one, else comma."""
-    with path.open("r", encoding="utf-8", newline="") as f:
-        first = f.readline()
-    if not first.strip():
-        raise ValueError(f"{path} must hold at least one row, got an empty file")
-    line = first.rstrip("\r\n")
-    delimiter = "\t" if "\t" in line else ","
-    return delimiter, [c.strip() for c in line.split(delimiter)]
-
-
-def _read_csv(
-    path: Path,
-    columns: Sequence[str],
-    *,
-    delimiter: str,
-    has_header: bool,
-    chunksize: int,
-    max_rows: int | None,
-    float_columns: Sequence[str],
-) -> Any:
-    return pd.read_csv(
-        path,
-        sep=delimiter,
-        header=None,
-        names=list(columns),
-        skiprows=1 if has_header else 0,
-        dtype={c: (np.float64 if c in float_columns else str) for c in columns},
-        keep_default_na=False,
-        na_values={c: sorted(NAN_TEXT) for c in float_columns},
-        skip_blank_lines=False,
-        chunksize=chunksize,
-        nrows=max_rows,
-        engine="c",
-    )
-
-
-def iter_csv_chunks(
-    path: Path,
-    columns: Sequence[str],
-    *,
-    delimiter: str,
-    has_header: bool,
-    chunksize: int,
-    max_rows: int | None,
-    float_columns: Sequence[str] = (),
-) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """Yield ``(chunk, linenos)``: the columns, and the 1-based file line of each row.
-
-    ``float_columns`` are parsed as float64 by the C parser (missing or
-    :data:`NAN_TEXT` cells are NaN; any other text raises ``ValueError`` naming
-    the line); the other columns are strings, missing cells empty strings.
-    Wholly empty lines are dropped. A row with more cells than ``columns``
-    raises ``ValueError`` naming the line; a row with fewer cells gets missing
-    trailing cells.
-    """
-    chunksize = check_int("chunksize", chunksize, min_value=1)
-    if max_rows is not None:
-        max_rows = check_int("max_rows", max_rows, min_value=1)
-    kwargs: dict[str, Any] = dict(delimiter=delimiter, has_header=has_header, max_rows=max_rows)
-    reader = _read_csv(path, columns, chunksize=chunksize, float_columns=float_columns, **kwargs)
-    first = 2 if has_header else 1
-    seen = 0
-    try:
-        for chunk in reader:
-            linenos = np.arange(first + seen, first + seen + len(chunk), dtype=np.int64)
-            seen += len(chunk)
-            # a blank line reads as a row of missing cells; test the first column, then the rest
-            maybe = np.flatnonzero(_missing(chunk[columns[0]]))
-            if len(maybe):
-                rows = chunk.iloc[maybe]
-                blank = np.all([_missing(rows[c]) for c in columns], axis=0)
-                if blank.any():
-                    keep = np.ones(len(chunk), dtype=bool)
-                    keep[maybe[blank]] = False
-                    chunk, linenos = chunk.loc[keep], linenos[keep]
-            if len(chunk):
-                yield chunk, linenos
-    except pd.errors.ParserError as e:
-        m = _PANDAS_FIELDS.search(str(e))
-        if m is None:
-            raise ValueError(f"{path}: cannot parse as CSV: {e}") from None
-        expected, line, got = m.groups()
-        raise ValueError(f"{at(path, int(line))}: expected {expected} columns, got {got}") from None
-    except ValueError:
-        if not float_columns:
-            raise
-        # the C parser does not say where a number failed: find it again as text (error path only)
-        _raise_bad_number(path, columns, float_columns, chunksize=chunksize, **kwargs)
-        raise
-
-
-def _missing(column: pd.Series) -> np.ndarray:
-    if column.dtype.kind == "f":
-        return np.asarray(column.isna().to_numpy(), dtype=bool)
-    return np.asarray((column == "").to_numpy(), dtype=bool)
-
-
-def _raise_bad_number(
-    path: Path,
-    columns: Sequence[str],
-    float_columns: Sequence[str],
-    *,
-    chunksize: int,
-    **kwargs: Any,
-) -> None:
-    """Raise ``ValueError`` at the first cell of ``float_columns`` that is not a number."""
-    first = 2 if kwargs["has_header"] else 1
-    seen = 0
-    for chunk in _read_csv(path, columns, chunksize=chunksize, float_columns=(), **kwargs):
-        for col in float_columns:
-            text = chunk[col]
-            bad = pd.to_numeric(text, errors="coerce").isna() & ~text.isin(NAN_TEXT)
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise ValueError(
-                    f"{at(path, first + seen + row)}: {col} must be a number or empty, "
-                    f"got {text.iloc[row]!r}"
-                )
-        seen += len(chunk)
 
 
 def encode_dataset(

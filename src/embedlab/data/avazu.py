@@ -21,10 +21,9 @@ from embedlab.data._encode import (
     at,
     check_file,
     encode_dataset,
-    iter_csv_chunks,
     parse_labels,
-    sniff_first_line,
 )
+from embedlab.data._textio import iter_csv_chunks, read_header
 
 __all__ = ["load_avazu", "split_hour"]
 
@@ -96,7 +95,7 @@ def load_avazu(
     """
     p = check_file(path, "avazu path")
     min_count = check_int("min_count", min_count, min_value=1)
-    delimiter, header = sniff_first_line(p)
+    delimiter, header = read_header(p)
     missing = [c for c in ("click", "hour") if c not in header]
     if missing:
         raise ValueError(
@@ -104,6 +103,8 @@ def load_avazu(
             f"(the Kaggle test file has no click), missing {', '.join(missing)}; "
             f"got {', '.join(header[:5])}, ..."
         )
+    if not all(header):
+        raise ValueError(f"{at(p, 1)}: column names must not be empty, got {', '.join(header)}")
     if len(set(header)) != len(header):
         raise ValueError(f"{at(p, 1)}: column names must be unique, got {', '.join(header)}")
     cat_columns = tuple(c for c in header if c not in ("id", "click", "hour"))

@@ -27,10 +27,9 @@ from embedlab.data._encode import (
     at,
     check_file,
     encode_dataset,
-    iter_csv_chunks,
     parse_labels,
-    sniff_first_line,
 )
+from embedlab.data._textio import iter_csv_chunks, read_header
 
 __all__ = [
     "CAT_COLUMNS",
@@ -123,7 +122,7 @@ def load_criteo(
     """
     p = check_file(path, "criteo path")
     min_count = check_int("min_count", min_count, min_value=1)
-    delimiter, cells = sniff_first_line(p)
+    delimiter, cells = read_header(p)
     has_header = _detect_layout(p, delimiter, cells)
     vocabs = [ColumnVocab() for _ in INT_COLUMNS + CAT_COLUMNS]
     labels: list[np.ndarray] = []
