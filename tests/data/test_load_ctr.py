@@ -184,7 +184,7 @@ def test_criteo_avazu_movielens_sources(tmp_path: Path) -> None:
     ml = tmp_path / "ml.csv"
     ml.write_text(
         "user_id,movie_id,rating,timestamp,genres\n"
-        + "".join(f"{i % 3},{i % 5},{i % 6},{1000 * i},A|B\n" for i in range(30))
+        + "".join(f"{i % 3},{i % 5},{i % 5 + 1},{1000 * i},A|B\n" for i in range(30))
     )
     m = load_ctr(f"movielens:{ml}", seed=0)
     assert sizes(m) == (24, 3, 3) and m.name == "movielens"

@@ -11,63 +11,127 @@ Two layouts are read:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
 from embedlab.data._dataset import CTRDataset
-from embedlab.data._encode import PathLike, check_path
+from embedlab.data._encode import PathLike, at, check_path
+from embedlab.data._textio import iter_csv_chunks, read_header
 from embedlab.tables._field import Field
 
-__all__ = ["MOVIELENS_FIELDS", "load_movielens"]
+__all__ = ["MAX_RATING", "MIN_RATING", "MOVIELENS_FIELDS", "load_movielens"]
 
 MOVIELENS_FIELDS: tuple[str, ...] = ("user", "movie", "genre", "hour", "weekday")
+#: the rating scale of every MovieLens release (ML-100K/1M: 1..5, ml-latest: 0.5..5)
+MIN_RATING, MAX_RATING = 0.5, 5.0
 _JOINED = ("user_id", "movie_id", "rating", "timestamp", "genres")
 _RATINGS = ("userId", "movieId", "rating", "timestamp")
 _MOVIES = ("movieId", "genres")
 _UNKNOWN_GENRE = "(unknown)"
 # 1970-01-01 was a Thursday: weekday 3 when Monday is 0
 _EPOCH_WEEKDAY = 3
+# integers above this, written as floats ("1e30"), are no longer exact in float64
+_EXACT_FLOAT = 2**53
+_PLAIN_INT = re.compile(r"[+-]?[0-9]{1,19}")
+_INT64 = np.iinfo(np.int64)
+_CHUNK_LINES = 1_000_000
 
 
-def _read_columns(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Read ``columns`` of a CSV with a header as strings; the error lists missing columns."""
-    try:
-        header = pd.read_csv(path, nrows=0).columns.tolist()
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"movielens file must not be empty, got an empty file: {path}") from None
+def _chunks(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """``(columns of a chunk as text, 1-based line of each row)`` of a CSV with a header.
+
+    Quoted cells are honoured (``"Toy Story, The (1995)"`` is one title); every
+    row must have as many cells as the header.
+    """
+    _, header = read_header(path, delimiter=",", quoting=True)
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise ValueError(
+            f"{at(path, 1)}: column names must be unique, got {', '.join(repeated)} twice"
+        )
     missing = [c for c in columns if c not in header]
     if missing:
         raise ValueError(
             f"{path} must have columns {', '.join(columns)}; missing {', '.join(missing)} "
-            f"(got {', '.join(map(str, header))})"
+            f"(got {', '.join(header)})"
         )
-    frame = pd.read_csv(path, usecols=list(columns), dtype=str, na_filter=False)
-    if len(frame) == 0:
+    empty = True
+    for chunk, linenos in iter_csv_chunks(
+        path,
+        header,
+        delimiter=",",
+        has_header=True,
+        chunksize=_CHUNK_LINES,
+        max_rows=None,
+        quoting=True,
+    ):
+        empty = False
+        yield chunk[list(columns)], linenos
+    if empty:
         raise ValueError(f"movielens file must hold at least one data row, got none: {path}")
-    return frame
 
 
-def _numbers(frame: pd.DataFrame, column: str, path: Path, *, integer: bool) -> np.ndarray:
-    """Column as float64 / int64; a cell that is not a number raises with its line."""
-    numbers = pd.to_numeric(frame[column], errors="coerce")
+def _integers(path: Path, cells: pd.Series, column: str, linenos: np.ndarray) -> np.ndarray:
+    """``(n,)`` int64 of integer cells; a value int64 cannot hold exactly raises with its line.
+
+    ``"7"``, ``"7.0"`` and ``"7e3"`` are integers; ``"1e30"`` is refused (from
+    2**53 on a float is no longer exact, so ``1e30`` and ``1e30 + 1`` would be one
+    id); ``"9007199254740993"`` (plain digits) is read exactly.
+    """
+    numbers = pd.to_numeric(cells, errors="coerce")
+    if numbers.dtype == np.int64:
+        return np.asarray(numbers.to_numpy(), dtype=np.int64)
+    values = np.asarray(numbers.to_numpy(dtype=np.float64, na_value=np.nan), np.float64)
+    out = np.zeros(len(values), dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        bad = np.isnan(values) | (values != np.floor(values))  # not an integer at all
+        safe = ~bad & (np.abs(values) < _EXACT_FLOAT)
+    out[safe] = values[safe]
+    huge = np.zeros(len(values), dtype=bool)
+    for row in np.flatnonzero(~bad & ~safe).tolist():  # rare: exact only as plain digits
+        text = str(cells.iloc[row]).strip()
+        if _PLAIN_INT.fullmatch(text) and _INT64.min <= int(text) <= _INT64.max:
+            out[row] = int(text)
+        else:
+            huge[row] = True
+    if bad.any() or huge.any():
+        row = int(np.flatnonzero(bad | huge)[0])
+        rule = (
+            "an integer"
+            if bad[row]
+            else "an integer that int64 holds exactly (plain digits, or below 2**53 in magnitude)"
+        )
+        raise ValueError(
+            f"{at(path, int(linenos[row]))}: {column} must be {rule}, got {cells.iloc[row]!r}"
+        )
+    return out
+
+
+def _ratings(path: Path, cells: pd.Series, column: str, linenos: np.ndarray) -> np.ndarray:
+    """``(n,)`` float64 ratings in ``[MIN_RATING, MAX_RATING]``; others raise with their line."""
+    numbers = pd.to_numeric(cells, errors="coerce")
     values = np.asarray(numbers.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if integer:
-        bad |= np.isfinite(values) & (values != np.round(values))
+    with np.errstate(invalid="ignore"):
+        bad = ~((values >= MIN_RATING) & (values <= MAX_RATING))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        kind = "an integer" if integer else "a number"
+        where = at(path, int(linenos[row]))
+        if np.isnan(values[row]):
+            raise ValueError(f"{where}: {column} must be a number, got {cells.iloc[row]!r}")
         raise ValueError(
-            f"{path} line {row + 2}: {column} must be {kind}, got {frame[column].iloc[row]!r}"
+            f"{where}: {column} must be in [{MIN_RATING:g}, {MAX_RATING:g}], "
+            f"got {float(values[row])}"
         )
-    return values.astype(np.int64) if integer else values
+    return values
 
 
-def _first_genre(genres: pd.Series) -> pd.Series:
-    first = genres.str.split("|", n=1).str[0].str.strip()
-    return first.where(first != "", _UNKNOWN_GENRE)
+def _first_genre(genres: pd.Series) -> np.ndarray:
+    first = genres.astype(str).str.split("|", n=1).str[0].str.strip()
+    return np.asarray(first.where(first != "", _UNKNOWN_GENRE).to_numpy(dtype=object))
 
 
 def _read_ratings(
@@ -82,21 +146,31 @@ def _read_ratings(
                     f"a movielens directory must hold ratings.csv and movies.csv, "
                     f"missing {f.name} in {p}"
                 )
-        ratings = _read_columns(ratings_path, _RATINGS)
-        movies = _read_columns(movies_path, _MOVIES).drop_duplicates("movieId")
-        genre_of = pd.Series(_first_genre(movies["genres"]).to_numpy(), index=movies["movieId"])
-        users = _numbers(ratings, "userId", ratings_path, integer=True)
-        items = _numbers(ratings, "movieId", ratings_path, integer=True)
-        rating = _numbers(ratings, "rating", ratings_path, integer=False)
-        stamp = _numbers(ratings, "timestamp", ratings_path, integer=True)
-        genre = ratings["movieId"].map(genre_of).fillna(_UNKNOWN_GENRE)
+        names: tuple[str, ...] = _RATINGS
+        path = ratings_path
     else:
-        joined = _read_columns(p, _JOINED)
-        users = _numbers(joined, "user_id", p, integer=True)
-        items = _numbers(joined, "movie_id", p, integer=True)
-        rating = _numbers(joined, "rating", p, integer=False)
-        stamp = _numbers(joined, "timestamp", p, integer=True)
-        genre = _first_genre(joined["genres"])
+        names, path = _JOINED, p
+    user, movie, rating_col, stamp_col = names[:4]
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("u", "m", "r", "t", "g")}
+    for chunk, lines in _chunks(path, names):
+        parts["u"].append(_integers(path, chunk[user], user, lines))
+        parts["m"].append(_integers(path, chunk[movie], movie, lines))
+        parts["r"].append(_ratings(path, chunk[rating_col], rating_col, lines))
+        parts["t"].append(_integers(path, chunk[stamp_col], stamp_col, lines))
+        if not p.is_dir():
+            parts["g"].append(_first_genre(chunk["genres"]))
+    users, items, rating, stamp = (np.concatenate(parts[k]) for k in ("u", "m", "r", "t"))
+    if p.is_dir():
+        ids: list[np.ndarray] = []
+        firsts: list[np.ndarray] = []
+        for chunk, lines in _chunks(movies_path, _MOVIES):
+            ids.append(_integers(movies_path, chunk["movieId"], "movieId", lines))
+            firsts.append(_first_genre(chunk["genres"]))
+        genre_of = pd.Series(np.concatenate(firsts), index=np.concatenate(ids))
+        genre_of = genre_of[~genre_of.index.duplicated()]  # the first line of a movie wins
+        genre = pd.Series(items).map(genre_of).fillna(_UNKNOWN_GENRE)
+    else:
+        genre = pd.Series(np.concatenate(parts["g"]), dtype=object)
     return users, items, rating, stamp, genre
 
 
