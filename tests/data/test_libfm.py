@@ -133,3 +133,28 @@ def test_frappe(require_shared: Callable[[str], Path]) -> None:
     for ds in (valid, test):
         assert set(np.unique(ds.labels).tolist()) == {0.0, 1.0}
         assert abs(ds.positive_rate - 1 / 3) < 0.01  # measured 0.3303 and 0.3304
+
+
+def test_non_utf8_names_file_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "u.libfm"
+    f.write_bytes(b"1 1:1 2:1\n0 1:1 2:1\n\n1 1:1 \x802:1\n")
+    with pytest.raises(ValueError, match=r"u\.libfm line 4: not valid UTF-8 text \(byte 0x80"):
+        load_libfm(f)
+
+
+@pytest.mark.parametrize("token", ["99999999999999999999:1", "\u00b2:1", "\u0663:1"])
+def test_index_beyond_int64_or_not_ascii_digits(tmp_path: Path, token: str) -> None:
+    # regression: a 20-digit index overflowed int64; "²".isdigit() is True but int("²") fails
+    f = write(tmp_path / "big.libfm", f"1 1:1 2:1\n0 1:1 {token}\n")
+    with pytest.raises(
+        ValueError, match=r"big\.libfm line 2: feature 2 must look like index:value"
+    ):
+        load_libfm(f)
+
+
+def test_one_huge_token_does_not_widen_the_chunk(tmp_path: Path) -> None:
+    # fixed-width strings would allocate n_lines x n_tokens x len(longest token) x 4 bytes
+    f = write(tmp_path / "w.libfm", "1 1:1 2:1\n" * 5000 + "1 1:1 2:" + "1" * 200_000 + "\n")
+    start = time.perf_counter()
+    (ds,) = load_libfm(f)
+    assert len(ds) == 5001 and time.perf_counter() - start < 5.0

@@ -8,19 +8,24 @@ indices are global (unique across fields).
 
 from __future__ import annotations
 
-import itertools
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
 
 from embedlab._validation import check_int
 from embedlab.data._dataset import CTRDataset
 from embedlab.data._encode import PathLike, at, check_file, parse_labels
+from embedlab.data._textio import iter_text_lines
 from embedlab.tables._field import Field
 
 __all__ = ["load_libfm"]
+
+
+_INDEX = re.compile(r"[0-9]{1,18}")  # at most 18 digits: always fits int64
 
 
 def _parse_chunk(
@@ -47,30 +52,32 @@ def _parse_chunk(
     if not rows:
         return np.zeros(0, np.float32), np.zeros((0, n_feat or 0), np.int64), n_feat
     assert n_feat is not None
-    tokens = np.array(rows)  # (m, 1 + n_feat) fixed-width strings
+    # object, not fixed-width strings: one long token must not widen every cell of the chunk
+    tokens = np.empty((len(rows), n_feat + 1), dtype=object)  # (m, 1 + n_feat)
+    tokens[:] = rows
     del rows
     line_arr = np.asarray(linenos, dtype=np.int64)
     labels = parse_labels(tokens[:, 0], path=path, linenos=line_arr)
     # each distinct "idx:value" token is parsed once; a chunk holds a few thousand of them
-    uniq, inv = np.unique(tokens[:, 1:], return_inverse=True)
+    codes, uniq = pd.factorize(tokens[:, 1:].reshape(-1))
     index = np.empty(len(uniq), dtype=np.int64)
     for k, tok in enumerate(uniq.tolist()):
         idx, sep, value = tok.partition(":")
-        ok = bool(sep) and idx.isdigit()
+        ok = bool(sep) and _INDEX.fullmatch(idx) is not None
         if ok:
             try:
                 float(value)
             except ValueError:
                 ok = False
         if not ok:
-            pos = int(np.flatnonzero(inv.reshape(-1) == k)[0])
+            pos = int(np.flatnonzero(codes == k)[0])
             row, col = divmod(pos, n_feat)
             raise ValueError(
                 f"{at(path, linenos[row])}: feature {col + 1} must look like "
-                f"index:value with index >= 0, got {tok!r}"
+                f"index:value with 0 <= index < 10**18, got {tok!r}"
             )
         index[k] = int(idx)
-    return labels, index[inv.reshape(len(line_arr), n_feat)], n_feat
+    return labels, index[codes.reshape(len(line_arr), n_feat)], n_feat
 
 
 def _read_file(
@@ -78,17 +85,11 @@ def _read_file(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     labels: list[np.ndarray] = []
     index: list[np.ndarray] = []
-    lineno = 1
-    with path.open("r", encoding="utf-8") as f:
-        while True:
-            lines = list(itertools.islice(f, chunk_lines))
-            if not lines:
-                break
-            lab, idx, n_feat = _parse_chunk(lines, lineno, path, n_feat)
-            lineno += len(lines)
-            if len(lab):
-                labels.append(lab)
-                index.append(idx)
+    for first, lines in iter_text_lines(path, chunk_lines):
+        lab, idx, n_feat = _parse_chunk(lines, first, path, n_feat)
+        if len(lab):
+            labels.append(lab)
+            index.append(idx)
     if not labels or n_feat is None:
         raise ValueError(f"libfm file must hold at least one data line, got an empty file: {path}")
     return np.concatenate(labels), np.concatenate(index), n_feat
