@@ -80,3 +80,52 @@ def test_real_mnist(shared_data: Path) -> None:
     data = load_mnist(folder)
     assert data.x.shape == (10000, 1, 28, 28)
     assert np.bincount(data.y).tolist()[:2] == [980, 1135]
+
+
+def _idx_bytes(array: np.ndarray, dims: tuple[int, ...] | None = None, code: int = 0x08) -> bytes:
+    shape = array.shape if dims is None else dims
+    header = struct.pack(">BBBB", 0, 0, code, len(shape))
+    return header + b"".join(struct.pack(">I", n) for n in shape) + array.tobytes()
+
+
+def test_header_dims_must_match_the_data(tmp_path: Path) -> None:
+    path = tmp_path / "x-idx3-ubyte"
+    # 4 x 2**31 x 2**31 bytes announced: checked against the data, nothing allocated
+    path.write_bytes(_idx_bytes(np.zeros(16, np.uint8), dims=(4, 2**31, 2**31)))
+    with pytest.raises(ValueError, match=r"x-idx3-ubyte: truncated IDX file, expected 18446"):
+        read_idx(path)
+    path.write_bytes(_idx_bytes(np.zeros(16, np.uint8), dims=(2, 2)))
+    with pytest.raises(
+        ValueError, match=r"x-idx3-ubyte: IDX header dims \(2, 2\) announce 4 bytes"
+    ):
+        read_idx(path)
+    path.write_bytes(b"\x00\x00\x08\x00")
+    with pytest.raises(ValueError, match=r"must have at least 1 dimension, got 0"):
+        read_idx(path)
+    path.write_bytes(b"\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00")
+    with pytest.raises(ValueError, match=r"truncated IDX header, expected 3 dims \(12 bytes\)"):
+        read_idx(path)
+
+
+def test_truncated_and_corrupted_gzip(tmp_path: Path) -> None:
+    payload = gzip.compress(_idx_bytes(np.arange(4000, dtype=np.uint8).reshape(40, 10, 10) % 7))
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(payload[: len(payload) // 2])
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz: corrupted file"):
+        read_idx(path)
+    flipped = bytearray(payload)
+    flipped[len(payload) // 2] ^= 0xFF
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz: (corrupted|truncated)"):
+        read_idx(path)
+    path.write_bytes(payload[:-4] + b"\x00\x00\x00\x00")  # wrong length in the trailer
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz: corrupted file"):
+        read_idx(path)
+
+
+def test_load_mnist_refuses_non_byte_images(tmp_path: Path) -> None:
+    images = np.zeros((2, 3, 3), dtype=">f4")
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(_idx_bytes(images, code=0x0D))
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(_idx_bytes(np.array([1, 2], np.uint8)))
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte: MNIST images must be bytes"):
+        load_mnist(tmp_path)
