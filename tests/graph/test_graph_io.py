@@ -19,14 +19,35 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def test_integer_ids_with_gaps_keep_isolated_nodes(tmp_path: Path) -> None:
+def test_integer_ids_with_gaps_are_mapped_to_dense_rows(tmp_path: Path) -> None:
     g = load_edgelist(_write(tmp_path / "e.tsv", "# comment\n0\t1\n1 5\n\n5,0  # inline\n"))
-    assert g.adj.shape == (6, 6)
-    assert g.node_ids is None
+    assert g.adj.shape == (3, 3)
+    assert g.node_ids == ["0", "1", "5"]  # numeric order
     assert g.n_edges == 3
-    assert g.adj[2].nnz == 0 and g.adj[3].nnz == 0 and g.adj[4].nnz == 0
     assert (g.adj != g.adj.T).nnz == 0
-    assert g.adj[1, 5] == 1.0
+    assert g.adj[1, 2] == 1.0  # edge 1 - 5
+
+
+def test_dense_integer_ids_keep_row_i_is_node_i(tmp_path: Path) -> None:
+    g = load_edgelist(_write(tmp_path / "e.tsv", "2 0\n1 2\n"))
+    assert g.node_ids is None and g.adj.shape == (3, 3)
+    assert g.adj[0, 2] == 1.0 and g.adj[1, 2] == 1.0 and g.adj[0, 1] == 0.0
+
+
+def test_huge_integer_ids_cost_one_row_each(tmp_path: Path) -> None:
+    # regression: id 10**12 used to size a (10**12 + 1)^2 matrix (about 7 TiB of indptr)
+    g = load_edgelist(_write(tmp_path / "e.tsv", f"{10**12} 3\n3 {10**40}\n007 3\n"))
+    assert g.adj.shape == (4, 4)
+    assert g.node_ids == ["3", "7", str(10**12), str(10**40)]
+    assert g.n_edges == 3
+    assert g.adj[0, 2] == 1.0 and g.adj[0, 3] == 1.0 and g.adj[0, 1] == 1.0
+
+
+def test_non_utf8_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "e.tsv"
+    path.write_bytes(b"0 1\n1 2\n2 \xff3\n")
+    with pytest.raises(ValueError, match=r"e\.tsv line 3: not valid UTF-8 text \(byte 0xff"):
+        load_edgelist(path)
 
 
 def test_string_ids_are_mapped_in_first_seen_order(tmp_path: Path) -> None:
@@ -160,3 +181,98 @@ def test_load_graph_spec_errors(tmp_path: Path) -> None:
         load_graph("pajek:x.net")
     g = load_graph(f"edges:{_write(tmp_path / 'e.tsv', '0 1')}")
     assert g.adj.shape == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("part", "payload", "match"),
+    [
+        ("graph", b"", r"ind\.toy\.graph: not a pickle, got an empty file"),
+        ("tx", b"\x80\x04\x95", r"ind\.toy\.tx: pickle data was truncated"),
+        ("ally", b"garbage!", r"ind\.toy\.ally: (not a valid pickle|pickle data was truncated)"),
+        ("ty", pickle.dumps([[0, 1], [1, 0]]), r"ind\.toy\.ty: expected a 2-D numeric array"),
+        ("graph", pickle.dumps([1, 2]), r"ind\.toy\.graph: expected a dict of neighbour lists"),
+        ("graph", pickle.dumps({0: [10**12]}), r"node ids must be in \[0, 4\).*got 1000000000000"),
+        ("graph", pickle.dumps({0: ["a"]}), r"ind\.toy\.graph: node ids must be integers, got 'a'"),
+    ],
+)
+def test_planetoid_bad_files_name_the_file(
+    tmp_path: Path, part: str, payload: bytes, match: str
+) -> None:
+    _planetoid(tmp_path)
+    (tmp_path / f"ind.toy.{part}").write_bytes(payload)
+    with pytest.raises(ValueError, match=match):
+        load_planetoid(tmp_path, "toy")
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", r"ind\.toy\.test\.index must list at least one test node, got none"),
+        ("3\nthree\n", r"ind\.toy\.test\.index line 2: a test index must be an integer >= 0"),
+        ("3\n-2\n", r"line 2: a test index must be an integer >= 0, got '-2'"),
+        ("3\n3\n", r"test nodes must not repeat, got 3 twice"),
+        ("3\n1\n", r"test nodes must be >= 2 \(rows below are allx\), got 1"),
+        ("3\n", r"expected 2 test nodes \(one per tx row\), got 1"),
+        ("2\n1000000000000\n", r"has 999999999997 nodes without a tx row; at most 2"),
+    ],
+)
+def test_planetoid_bad_test_index(tmp_path: Path, text: str, match: str) -> None:
+    _planetoid(tmp_path)
+    (tmp_path / "ind.toy.test.index").write_text(text)
+    with pytest.raises(ValueError, match=match):
+        load_planetoid(tmp_path, "toy")
+
+
+def test_planetoid_huge_array_shape_in_pickle_is_refused(tmp_path: Path) -> None:
+    _planetoid(tmp_path)
+    # numpy's _reconstruct allocates the shape it is given: 2**40 bytes from a tiny file
+    payload = (
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+        b"\x8a\x06\x00\x00\x00\x00\x00\x01\x85C\x01b\x87R."
+    )
+    (tmp_path / "ind.toy.ty").write_bytes(payload)
+    with pytest.raises(ValueError, match=r"ind\.toy\.ty: .*larger than the \d+-byte file"):
+        load_planetoid(tmp_path, "toy")
+
+
+def test_planetoid_test_range_with_gaps_loads_like_citeseer(tmp_path: Path) -> None:
+    # regression: test.index 5, 3 with node 4 missing (an isolated Citeseer-like node) used to
+    # fail with "row index out of bounds"; the gap gets zero features and label -1
+    x = sp.csr_matrix(np.eye(6)[:3])  # allx: nodes 0, 1, 2
+    tx = sp.csr_matrix(np.eye(6)[[5, 3]])  # rows for test ids 5, 3
+    ally = np.array([[1, 0], [0, 1], [1, 0]])
+    ty = np.array([[0, 1], [1, 0]])
+    graph = {0: [1], 1: [0, 2], 2: [1, 3], 3: [2, 5], 4: [], 5: [3]}
+    for name, obj in [("x", x), ("allx", x), ("tx", tx), ("y", ally), ("ally", ally), ("ty", ty)]:
+        (tmp_path / f"ind.cs.{name}").write_bytes(pickle.dumps(obj, protocol=4))
+    (tmp_path / "ind.cs.graph").write_bytes(pickle.dumps(graph, protocol=4))
+    (tmp_path / "ind.cs.test.index").write_text("5\n3\n")
+    g = load_planetoid(tmp_path, "cs")
+    assert g.adj.shape == (6, 6) and g.n_edges == 4 and g.adj[4].nnz == 0
+    np.testing.assert_array_equal(g.labels, [0, 1, 0, 0, -1, 1])
+    assert g.features is not None
+    expected = np.eye(6)
+    expected[4] = 0.0
+    np.testing.assert_array_equal(g.features.toarray(), expected)
+
+
+def test_mat_damaged_and_oversized_group(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mat"
+    bad.write_bytes(b"MATLAB 5.0 MAT-file" + b"\x00" * 200 + b"\xff" * 50)
+    with pytest.raises(ValueError, match=r"bad\.mat: not a readable MATLAB file"):
+        load_mat(bad)
+    net = sp.csc_matrix(np.array([[0, 1], [1, 0]], dtype=float))
+    # a compressed file of a few KB announcing a 1,000 x 100,000 dense label matrix
+    big_net = sp.csc_matrix(([1.0, 1.0], ([0, 1], [1, 0])), shape=(1000, 1000))
+    wide = sp.csc_matrix(([1.0], ([0], [0])), shape=(1000, 100_000))
+    scipy.io.savemat(
+        tmp_path / "wide.mat", {"network": big_net, "group": wide}, do_compression=True
+    )
+    with pytest.raises(ValueError, match=r"wide\.mat:group of shape \(1000, 100000\) is too large"):
+        load_mat(tmp_path / "wide.mat")
+    scipy.io.savemat(tmp_path / "cls.mat", {"network": net, "group": np.array([[0.5], [1.0]])})
+    with pytest.raises(ValueError, match=r"cls\.mat:group: class ids must be integers >= -1"):
+        load_mat(tmp_path / "cls.mat")
+    scipy.io.savemat(tmp_path / "s.mat", {"network": "text"})
+    with pytest.raises(ValueError, match=r"s\.mat:network must be"):
+        load_mat(tmp_path / "s.mat")

@@ -6,34 +6,42 @@ matrix of shape ``(n_nodes, n_nodes)``; row ``i`` of every output is node ``i``.
 Edge lists (``.tsv`` / ``.csv`` / ``.txt``): one edge per line, ``u v`` or ``u v weight``,
 separated by whitespace, commas or tabs; ``#`` starts a comment. Handling of bad input:
 
-- integer ids (``0``, ``17``): node ``i`` is row ``i``; isolated nodes up to the largest
-  id are kept (ids ``0, 5`` give 6 rows);
-- any non-integer id (``alice``): all ids are mapped to rows in first-seen order and
-  :attr:`Graph.node_ids` holds the mapping (the CLI writes it beside the output);
+- a node id is a name, not a row number: ids are mapped to rows ``0..n-1`` and
+  :attr:`Graph.node_ids` holds the original id of each row (the CLI writes it beside
+  the output). When every id is a non-negative integer, rows follow the numeric order
+  of the ids; when the ids are exactly ``0..n-1``, row ``i`` is node ``i`` and
+  ``node_ids`` is ``None``. An id of ``10**12`` therefore costs one row, not 10**12.
+  Ids are compared after dropping leading zeros (``007`` is node ``7``). Any other id
+  (``alice``) maps all ids to rows in first-seen order;
 - self-loops are dropped with a warning (FastRP and the graphlet counts assume none);
 - duplicate edges, in either direction, are merged; with weights the last one wins;
-- a line that does not parse raises ``ValueError`` naming the file and line number.
+- a line that does not parse, or bytes that are not UTF-8, raise ``ValueError`` naming
+  the file and line number.
 
 Planetoid files are Python 2 pickles; they are read with a restricted unpickler that
-admits only the numpy / scipy / container types those files need, never plain pickle.
+admits only the numpy / scipy / container types those files need, never plain pickle
+(see :mod:`embedlab.graph._planetoid`).
 """
 
 from __future__ import annotations
 
-import io
-import pickle
 import re
 import warnings
-from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
 from embedlab._validation import check_adjacency, check_choice, check_required_keys
+from embedlab.graph._planetoid import (
+    RestrictedUnpickler,
+    build_planetoid,
+    read_test_index,
+    restricted_load,
+)
 
 __all__ = [
     "Graph",
@@ -48,7 +56,7 @@ __all__ = [
 GRAPH_KINDS = ("blogcatalog", "cora", "edges", "mat", "planetoid")
 
 _SPLIT = re.compile(r"[,\s]+")
-_INT_ID = re.compile(r"\d+")
+_INT_ID = re.compile(r"[0-9]+")
 
 
 @dataclass
@@ -59,7 +67,9 @@ class Graph:
         adj: ``(n_nodes, n_nodes)`` symmetric CSR float64, no self-loops.
         labels: ``(n_nodes,)`` int64 class ids (single-label), or ``(n_nodes, n_labels)``
             int8 indicator matrix (multi-label), or ``None``.
-        node_ids: original id of each row when ids were mapped, else ``None``.
+        node_ids: original id of each row (``node_ids[i]`` is the id of row ``i``) when
+            ids were mapped to rows (edge lists whose ids are not exactly ``0..n-1``),
+            else ``None`` (row ``i`` is node ``i``).
         features: ``(n_nodes, n_features)`` CSR node features (Planetoid), or ``None``.
         name: short name used in benchmark records.
     """
@@ -98,6 +108,36 @@ def _symmetric(adj: sp.csr_matrix, where: str) -> sp.csr_matrix:
     return adj
 
 
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(lineno, line)`` of a UTF-8 text file; a bad byte names its line."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(
+                    f"{path.name} line {lineno}: not valid UTF-8 text "
+                    f"(byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                ) from None
+
+
+def _rows_of_ids(src: list[str], dst: list[str]) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """Rows ``(m,)`` of each edge's ends and the id of each row (``None``: ids are ``0..n-1``)."""
+    if all(_INT_ID.fullmatch(t) for t in (*src, *dst)):
+        # compare integers as text: no int() of a 5,000-digit id, no int64 overflow
+        src = [t.lstrip("0") or "0" for t in src]
+        dst = [t.lstrip("0") or "0" for t in dst]
+        ids = sorted(set(src) | set(dst), key=lambda t: (len(t), t))  # numeric order
+        dense = ids[-1] == str(len(ids) - 1)  # distinct non-negative ints up to n-1: 0..n-1
+    else:
+        ids = list(dict.fromkeys(t for pair in zip(src, dst, strict=True) for t in pair))
+        dense = False
+    row = {t: i for i, t in enumerate(ids)}
+    u = np.fromiter((row[t] for t in src), dtype=np.int64, count=len(src))
+    v = np.fromiter((row[t] for t in dst), dtype=np.int64, count=len(dst))
+    return u, v, (None if dense else ids)
+
+
 def load_edgelist(path: str | Path) -> Graph:
     """Read an edge list (see the module docstring for the format and bad-input handling).
 
@@ -105,7 +145,8 @@ def load_edgelist(path: str | Path) -> Graph:
         path: text file with ``u v`` or ``u v weight`` per line.
 
     Returns:
-        A :class:`Graph`; ``node_ids`` is set when any id is not a non-negative integer.
+        A :class:`Graph` with one row per distinct id; ``node_ids`` is set unless the
+        ids are exactly ``0..n-1``.
 
     Example:
         >>> g = load_edgelist("edges.tsv")  # doctest: +SKIP
@@ -115,59 +156,45 @@ def load_edgelist(path: str | Path) -> Graph:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"edge list does not exist: {path}")
+    if not path.is_file():
+        raise ValueError(f"edge list must be a file, got {path}")
     src: list[str] = []
     dst: list[str] = []
     weights: list[float] = []
     weighted: bool | None = None
-    with path.open(encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            parts = [p for p in _SPLIT.split(line) if p]
-            where = f"{path.name} line {lineno}"
-            if len(parts) not in (2, 3):
-                raise ValueError(
-                    f"{where}: expected 'u v' or 'u v weight', got {len(parts)} field(s): "
-                    f"{raw.strip()!r}"
-                )
-            has_weight = len(parts) == 3
-            if weighted is None:
-                weighted = has_weight
-            elif weighted != has_weight:
-                raise ValueError(
-                    f"{where}: every line must have a weight column or none does; "
-                    f"got {raw.strip()!r}"
-                )
-            if has_weight:
-                try:
-                    w = float(parts[2])
-                except ValueError:
-                    raise ValueError(
-                        f"{where}: weight must be a number, got {parts[2]!r}"
-                    ) from None
-                if not np.isfinite(w) or w <= 0:
-                    raise ValueError(f"{where}: weight must be finite and > 0, got {parts[2]!r}")
-                weights.append(w)
-            src.append(parts[0])
-            dst.append(parts[1])
+    for lineno, raw in _text_lines(path):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = [p for p in _SPLIT.split(line) if p]
+        where = f"{path.name} line {lineno}"
+        if len(parts) not in (2, 3):
+            raise ValueError(
+                f"{where}: expected 'u v' or 'u v weight', got {len(parts)} field(s): "
+                f"{raw.strip()[:80]!r}"
+            )
+        has_weight = len(parts) == 3
+        if weighted is None:
+            weighted = has_weight
+        elif weighted != has_weight:
+            raise ValueError(
+                f"{where}: every line must have a weight column or none does; "
+                f"got {raw.strip()[:80]!r}"
+            )
+        if has_weight:
+            try:
+                w = float(parts[2])
+            except ValueError:
+                raise ValueError(f"{where}: weight must be a number, got {parts[2]!r}") from None
+            if not np.isfinite(w) or w <= 0:
+                raise ValueError(f"{where}: weight must be finite and > 0, got {parts[2]!r}")
+            weights.append(w)
+        src.append(parts[0])
+        dst.append(parts[1])
     if not src:
         raise ValueError(f"edge list {path} holds no edges")
-    node_ids: list[str] | None
-    if all(_INT_ID.fullmatch(t) for t in (*src, *dst)):
-        u = np.array([int(t) for t in src], dtype=np.int64)
-        v = np.array([int(t) for t in dst], dtype=np.int64)
-        n = int(max(u.max(), v.max())) + 1
-        node_ids = None
-    else:
-        index: dict[str, int] = {}
-        for a, b in zip(src, dst, strict=True):
-            index.setdefault(a, len(index))
-            index.setdefault(b, len(index))
-        u = np.array([index[t] for t in src], dtype=np.int64)
-        v = np.array([index[t] for t in dst], dtype=np.int64)
-        n = len(index)
-        node_ids = list(index)
+    u, v, node_ids = _rows_of_ids(src, dst)
+    n = int(max(u.max(), v.max())) + 1  # every row is the end of some edge
     w_arr = np.array(weights, dtype=np.float64) if weighted else np.ones(len(u))
     loops = u == v
     if loops.any():
@@ -194,161 +221,114 @@ def load_mat(path: str | Path) -> Graph:
     """Read a MATLAB file with ``network`` (adjacency) and optional ``group`` (labels).
 
     ``group`` of shape ``(n_nodes, n_labels)`` becomes an int8 indicator matrix (multi-label,
-    as in BlogCatalog); a single column becomes class ids.
+    as in BlogCatalog); a single column becomes class ids (integers, ``-1`` = unlabelled).
+    The dense label matrix is bounded by the file: ``n_nodes * n_labels`` may not exceed
+    64 bytes per byte of file (plus 1 MiB).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: not a readable MATLAB file, no ``network``, or a ``network`` /
+            ``group`` of the wrong kind or shape (the message names the file).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f".mat file does not exist: {path}")
-    data = scipy.io.loadmat(str(path))
+    try:
+        data = scipy.io.loadmat(str(path))
+    except Exception as exc:  # scipy raises many kinds on a damaged file
+        raise ValueError(
+            f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})"
+        ) from None
     keys = [k for k in data if not k.startswith("__")]
     check_required_keys(f"{path.name}", keys, ["network"])
-    adj = check_adjacency(f"{path.name}:network", data["network"])
+    network = data["network"]
+    numeric = sp.issparse(network) or isinstance(network, np.ndarray)
+    if not numeric or network.dtype.kind not in "biuf":
+        kind = (
+            f"{network.dtype} array" if isinstance(network, np.ndarray) else type(network).__name__
+        )
+        raise ValueError(f"{path.name}:network must be a numeric matrix, got {kind}")
+    adj = check_adjacency(f"{path.name}:network", network)
     adj = _drop_self_loops(_symmetric(adj, path.name), path.name)
-    labels: np.ndarray | None = None
+    labels = None
     if "group" in data:
-        group = data["group"]
-        dense = np.asarray(group.todense() if sp.issparse(group) else group)
-        if dense.shape[0] != adj.shape[0]:
-            raise ValueError(
-                f"{path.name}: group must have one row per node ({adj.shape[0]}), "
-                f"got shape {dense.shape}"
-            )
-        if dense.ndim == 2 and dense.shape[1] > 1:
-            labels = (dense != 0).astype(np.int8)
-        else:
-            labels = dense.reshape(-1).astype(np.int64)
+        labels = _mat_labels(data["group"], adj.shape[0], path)
     return Graph(adj=adj, labels=labels, name=path.stem)
 
 
-# --- Planetoid ----------------------------------------------------------------------------
-
-
-def _numpy_reconstruct() -> Any:
-    import importlib
-
-    for module in ("numpy._core.multiarray", "numpy.core.multiarray"):  # numpy 2, numpy 1
-        try:
-            return importlib.import_module(module)._reconstruct
-        except (ImportError, AttributeError):  # pragma: no cover - depends on numpy
-            continue
-    raise ImportError("numpy's array _reconstruct function was not found")  # pragma: no cover
-
-
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    recon = _numpy_reconstruct()
-    allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("numpy.core.multiarray", "_reconstruct"): recon,
-        ("numpy._core.multiarray", "_reconstruct"): recon,
-        ("collections", "defaultdict"): defaultdict,
-        ("__builtin__", "list"): list,
-        ("builtins", "list"): list,
-        ("__builtin__", "set"): set,
-        ("builtins", "set"): set,
-        ("__builtin__", "dict"): dict,
-        ("builtins", "dict"): dict,
-    }
-    for cls in (sp.csr_matrix, sp.csc_matrix, sp.lil_matrix, sp.coo_matrix):
-        name = cls.__name__
-        short = name.split("_")[0]
-        for module in (f"scipy.sparse.{short}", f"scipy.sparse._{short}", "scipy.sparse"):
-            allowed[(module, name)] = cls
-    return allowed
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only an explicit allow-list of numpy / scipy / container types.
-
-    Any other global (``os.system``, ``builtins.eval``, ...) raises
-    ``pickle.UnpicklingError`` before anything is called.
-    """
-
-    _ALLOWED = _allowed_globals()
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return self._ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing to load {module}.{name}: only numpy arrays, scipy sparse matrices "
-                "and plain containers are allowed in Planetoid files"
-            ) from None
-
-
-def restricted_load(data: bytes, *, where: str = "pickle") -> Any:
-    """Unpickle ``data`` with :class:`RestrictedUnpickler` (``encoding="latin1"`` for py2)."""
-    try:
-        return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
-    except pickle.UnpicklingError as exc:
-        raise ValueError(f"{where}: {exc}") from None
-
-
-def _as_csr(obj: Any, where: str) -> sp.csr_matrix:
-    """Rebuild a fresh CSR matrix (old pickles hold private attributes of older scipy)."""
-    if isinstance(obj, np.ndarray):
-        return sp.csr_matrix(obj)
-    state = getattr(obj, "__dict__", {})
-    if all(k in state for k in ("data", "indices", "indptr")):
-        shape = state.get("_shape", state.get("shape"))
-        if shape is None:
-            raise ValueError(f"{where}: sparse matrix without a shape")
-        return sp.csr_matrix(
-            (np.asarray(state["data"]), np.asarray(state["indices"]), np.asarray(state["indptr"])),
-            shape=tuple(int(s) for s in shape),
+def _mat_labels(group: object, n: int, path: Path) -> np.ndarray:
+    where = f"{path.name}:group"
+    shape = getattr(group, "shape", None)
+    dtype = getattr(group, "dtype", None)
+    if shape is None or dtype is None or len(shape) != 2 or np.dtype(dtype).kind not in "biuf":
+        raise ValueError(f"{where} must be a 2-D numeric matrix, got {type(group).__name__}")
+    if shape[0] != n:
+        raise ValueError(f"{where} must have one row per node ({n}), got shape {tuple(shape)}")
+    budget = 64 * path.stat().st_size + (1 << 20)
+    if shape[0] * shape[1] > budget:
+        raise ValueError(
+            f"{where} of shape {tuple(shape)} is too large for a dense label matrix: "
+            f"at most {budget} cells for this {path.stat().st_size}-byte file"
         )
-    if sp.issparse(obj):
-        return sp.csr_matrix(obj)
-    raise ValueError(f"{where}: expected a matrix, got {type(obj).__name__}")
+    dense = np.asarray(group.toarray() if sp.issparse(group) else group)  # type: ignore[attr-defined]
+    if not np.all(np.isfinite(dense)):
+        raise ValueError(f"{where} must be finite, got a non-finite value")
+    if dense.shape[1] > 1:
+        return np.asarray(dense != 0, dtype=np.int8)
+    ids = dense.reshape(-1)
+    bad = (ids != np.round(ids)) | (ids < -1)
+    if bad.any():
+        raise ValueError(
+            f"{where}: class ids must be integers >= -1 (-1 = unlabelled), "
+            f"got {ids[bad][0]} for node {int(np.flatnonzero(bad)[0])}"
+        )
+    return ids.astype(np.int64)
 
 
 def load_planetoid(folder: str | Path, name: str = "cora") -> Graph:
     """Rebuild a Planetoid citation graph (``ind.<name>.*``) as in the GCN repository.
 
     Test nodes are put back in their original order (``test.index``); labels are the
-    argmax of the one-hot rows (rows without a label get ``-1``).
+    argmax of the one-hot rows (rows without a label get ``-1``). A test range with gaps
+    (the public Citeseer set lacks some isolated test nodes) is padded as the GCN code
+    does: the missing nodes of ``min(test.index)..max(test.index)`` get zero features and
+    label ``-1``.
+
+    Node ids are rows, so they are bounded by the data: graph ids must be below the
+    number of rows (allx + tx + the gaps of the test range), test ids at least
+    ``len(allx)``, and the gaps at most one per test node.
 
     Args:
         folder: directory holding ``ind.<name>.{x,y,tx,ty,allx,ally,graph,test.index}``.
         name: dataset prefix, ``"cora"`` by default.
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        ValueError: a file that is empty, not a valid pickle, refused by the restricted
+            unpickler, or inconsistent with the others (the message names the file).
     """
     folder = Path(folder)
-    objects: dict[str, Any] = {}
+    objects: dict[str, object] = {}
+    graph_bytes = 0
     for part in ("tx", "ty", "allx", "ally", "graph"):
         file = folder / f"ind.{name}.{part}"
-        if not file.exists():
+        if not file.is_file():
             raise FileNotFoundError(f"Planetoid file does not exist: {file}")
-        objects[part] = restricted_load(file.read_bytes(), where=str(file.name))
+        data = file.read_bytes()
+        objects[part] = restricted_load(data, where=str(file))
+        graph_bytes = len(data)  # the last one read is the graph
     index_file = folder / f"ind.{name}.test.index"
-    if not index_file.exists():
+    if not index_file.is_file():
         raise FileNotFoundError(f"Planetoid file does not exist: {index_file}")
-    test_idx = np.array([int(t) for t in index_file.read_text().split()], dtype=np.int64)
-    test_range = np.sort(test_idx)
-
-    tx = _as_csr(objects["tx"], "tx")
-    allx = _as_csr(objects["allx"], "allx")
-    features = sp.vstack([allx, tx]).tolil()
-    features[test_idx, :] = features[test_range, :]
-    onehot = np.vstack([np.asarray(objects["ally"]), np.asarray(objects["ty"])])
-    onehot[test_idx, :] = onehot[test_range, :]
-
-    graph_dict = objects["graph"]
-    if not isinstance(graph_dict, dict):
-        raise ValueError(f"ind.{name}.graph: expected a dict of lists, got {type(graph_dict)}")
-    rows: list[int] = []
-    cols: list[int] = []
-    for node, nbrs in graph_dict.items():
-        for nb in nbrs:
-            rows.append(int(node))
-            cols.append(int(nb))
-    n = max(features.shape[0], max(rows + cols) + 1)
-    adj = sp.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
+    test_idx = read_test_index(index_file)
+    adj, labels, features = build_planetoid(
+        objects, test_idx, str(folder / f"ind.{name}"), graph_bytes=graph_bytes
+    )
     adj = adj.maximum(adj.T).tocsr()
     adj.data[:] = 1.0
     adj = _drop_self_loops(sp.csr_matrix(adj), f"ind.{name}.graph")
     adj.sort_indices()
-    labels = np.where(onehot.sum(axis=1) > 0, onehot.argmax(axis=1), -1).astype(np.int64)
-    return Graph(adj=adj, labels=labels, features=features.tocsr(), name=name)
+    return Graph(adj=adj, labels=labels, features=features, name=name)
 
 
 def load_graph(spec: str) -> Graph:
