@@ -491,7 +491,7 @@ def check_vector_ids(name: str, value: Any, n: int | None = None) -> np.ndarray:
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.size and arr.dtype == object and all(isinstance(v, int) for v in arr.flat):
-        big = next(v for v in arr.flat if not -(2**63) <= v < 2**63)
+        big = next((v for v in arr.flat if not -(2**63) <= v < 2**63), None)
         raise ValueError(f"{name} must be integers in [0, 2**63 - 1], got {big}")
     if arr.size and arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")

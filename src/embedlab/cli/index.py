@@ -42,15 +42,10 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
 def _check_index_out(out: Path, *, force: bool) -> None:
     """Refuse ``--out`` before training: a file, a folder of other files, or an index
     without ``--force`` (:func:`embedlab.index.save_index` enforces the same rules)."""
+    from embedlab.index.io import check_save_target
+
     check_out_dir("--out", out)
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / "index.json").is_file():
-            raise ValueError(
-                f"--out {out} is a non-empty folder that holds no embedlab index; "
-                "refusing to write into it"
-            )
-        if not force:
-            raise ValueError(f"--out {out} already holds an index; pass --force to replace it")
+    check_save_target(out, overwrite=force)
 
 
 @app.command("build")

@@ -44,6 +44,7 @@ __all__ = [
     "VERSION",
     "IndexFileError",
     "canonical_checksum",
+    "check_save_target",
     "fsync_dir",
     "read_json_doc",
     "read_snapshot",
@@ -151,6 +152,15 @@ def _legacy_files(folder: Path, doc: dict[str, Any]) -> list[Path]:
         out.append(folder / f"{name}.npy")
     out.append(folder / MANIFEST)
     return out
+
+
+def check_save_target(path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    """Raise the error a save into ``path`` would raise, without writing anything.
+
+    ``path`` must be absent, an empty folder, or hold an embedlab index (recognised by the
+    format marker in its manifest; then ``overwrite`` must be true).
+    """
+    _check_target(Path(path), overwrite)
 
 
 def _check_target(target: Path, overwrite: bool) -> dict[str, Any] | None:

@@ -31,12 +31,19 @@ import numpy as np
 from embedlab.index._base import INDEXES, METRICS, IdMap, VectorIndex
 from embedlab.index._npy import IndexFileError, read_npy, refuse_link
 from embedlab.index._save import NAME, save_index
-from embedlab.index._store import FORMAT, VERSION, read_json_doc, read_snapshot
+from embedlab.index._store import (
+    FORMAT,
+    VERSION,
+    check_save_target,
+    read_json_doc,
+    read_snapshot,
+)
 
 __all__ = [
     "FORMAT",
     "VERSION",
     "IndexFileError",
+    "check_save_target",
     "data_folder",
     "load_child",
     "load_index",
