@@ -89,11 +89,21 @@ def normalize_metric(metric: Any) -> Metric:
     return cast(Metric, check_choice("metric", metric, METRICS))
 
 
+def row_norms(x: np.ndarray) -> npt.NDArray[np.float64]:
+    """L2 norm of each row ``(n,)``, accumulated in float64 (no overflow for float32 input)."""
+    return cast(npt.NDArray[np.float64], np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64)))
+
+
 def l2_normalize(x: F32) -> F32:
     """Rows scaled to unit L2 norm; all-zero rows stay zero. ``(n, dim)`` float32."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms = row_norms(x)[:, None]
     norms[norms == 0] = 1.0
     return cast(F32, (x / norms).astype(np.float32, copy=False))
+
+
+#: largest row norm accepted for metric "ip" / "l2": beyond it a score (a dot product or a
+#: squared distance of two such rows) overflows float32
+MAX_NORM = float(np.sqrt(np.finfo(np.float32).max) / 2)
 
 
 def pad_results(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[F32, I64]:
@@ -375,8 +385,18 @@ class VectorIndex:
     def _prepare(self, x: Any, name: str) -> F32:
         """Validate ``x`` as ``(n, dim)`` finite float32 and normalise rows for cosine."""
         arr = check_vectors(name, x, self.dim)
-        if self.metric == "cos" and arr.shape[0]:
-            arr = l2_normalize(arr)
+        if not arr.shape[0]:
+            return arr
+        if self.metric == "cos":
+            return l2_normalize(arr)
+        norms = row_norms(arr)
+        if float(norms.max()) > MAX_NORM:
+            row = int(np.argmax(norms))
+            raise ValueError(
+                f"{name} row {row} has L2 norm {norms[row]:.3g}; under metric "
+                f"{self.metric!r} norms must be <= {MAX_NORM:.3g} or the scores overflow "
+                "float32 (rescale the vectors or use metric='cos')"
+            )
         return arr
 
     def _min_train_points(self) -> int:

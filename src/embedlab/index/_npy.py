@@ -127,7 +127,7 @@ def _read_header(fh: Any, path: Path) -> tuple[bytes, tuple[int, ...], np.dtype[
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+    except Exception as exc:  # numpy's header parser also raises tokenize / syntax errors
         raise IndexFileError(f"index file {path} is not a readable .npy file: {exc}") from None
     if fortran or dtype.hasobject:
         raise IndexFileError(f"index file {path} holds an array this format never writes")
