@@ -399,6 +399,8 @@ def test_bad_constructor_arguments() -> None:
         FilteredIndex(8, post_min_selectivity=2)
     with pytest.raises(ValueError, match="gamma must be >= 1, got 0"):
         FilteredIndex(8, gamma=0)
+    with pytest.raises(ValueError, match=r"m \* gamma .* must be <= 4096, got 32 \* 1000000"):
+        FilteredIndex(8, gamma=10**6)
 
 
 # --------------------------------------------------------------------------- the graph

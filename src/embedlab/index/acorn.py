@@ -74,6 +74,10 @@ __all__ = ["AcornGraph"]
 
 
 # --------------------------------------------------------------------------- the graph
+#: most neighbours a node may keep (``m * gamma``): a row of the (n, m * gamma) lists
+MAX_DEGREE = 4096
+
+
 def _check_mask(mask: Any, n: int) -> B8:
     arr = np.asarray(mask)
     if arr.dtype != np.bool_ or arr.shape != (n,):
@@ -134,6 +138,11 @@ class AcornGraph:
         self.metric: Metric = normalize_metric(metric)
         self.m = check_int("m", m, min_value=2)
         self.gamma = check_int("gamma", gamma, min_value=1)
+        if self.m * self.gamma > MAX_DEGREE:  # every node stores m * gamma neighbours
+            raise ValueError(
+                f"m * gamma (neighbours kept per node) must be <= {MAX_DEGREE}, got "
+                f"{self.m} * {self.gamma} = {self.m * self.gamma}"
+            )
         self.ef_construction = (
             max(self.m * self.gamma, 64)
             if ef_construction is None
