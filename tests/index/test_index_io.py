@@ -44,7 +44,7 @@ def test_layout_and_json(tmp_path: Path, x: np.ndarray) -> None:
     doc = json.loads((data / "index.json").read_text())
     assert doc["class"] == "Rerank" and doc["spec"] == "Int8,Rerank(Flat,k_factor=20)"
     assert doc["dim"] == 32 and doc["metric"] == "cos" and doc["ntotal"] == 300
-    assert set(doc["arrays"]) == {"ids", "vectors"} and len(doc["arrays"]["ids"]["sha256"]) == 64
+    assert set(doc["arrays"]) == {"ids", "vectors"} and len(doc["arrays"]["ids"]["xxh3_128"]) == 32
     assert sorted(p.name for p in (data / "base").iterdir()) == [
         "codes.npy",
         "ids.npy",
@@ -151,7 +151,7 @@ def _resealed_ids(tmp_path: Path, x: np.ndarray, ids: np.ndarray, next_id: int) 
     digest = write_npy(data / "ids.npy", ids)
 
     def edit(d: dict) -> None:  # type: ignore[type-arg]
-        d["arrays"]["ids"].update(sha256=digest, shape=list(ids.shape))
+        d["arrays"]["ids"].update(xxh3_128=digest, shape=list(ids.shape))
         d["next_id"] = next_id
 
     rewrite_json(data / "index.json", edit)
@@ -301,6 +301,7 @@ def test_version_1_folders_load_and_are_replaced_file_by_file(
             doc.pop("checksum")
             doc["version"] = 1
             for name, entry in doc["arrays"].items():
+                entry.pop("xxh3_128")
                 entry["sha256"] = _sha(src.parent / f"{name}.npy")
             dst.write_text(json.dumps(doc))
         elif src.suffix == ".npy":

@@ -9,7 +9,7 @@ Each saved node (the index, then each nested index in a sub-folder) has an ``ind
     {"format": "embedlab-index", "version": 2, "class": "Rerank",
      "spec": "Binary,Rerank(Flat,k_factor=20)", "dim": 384, "metric": "cos",
      "trained": true, "ntotal": 1000, "next_id": 1000, "meta": {...},
-     "arrays": {"ids": {"file": "ids.npy", "sha256": "<block sha256>", "shape": [1000],
+     "arrays": {"ids": {"file": "ids.npy", "xxh3_128": "<checksum>", "shape": [1000],
                         "dtype": "<i8"}, ...},
      "children": {"base": {"sha256": "<sha256 of base/index.json>"}},
      "checksum": "<sha256 of the canonical JSON of the other fields>"}
@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embedlab.index._npy import write_npy
+from embedlab.index._npy import CHECKSUM, write_npy
 from embedlab.index._store import FORMAT, VERSION, canonical_checksum, fsync_dir, save_folder
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def _write_tree(index: VectorIndex, folder: Path) -> str:
         digest = write_npy(file, arr)
         entries[name] = {
             "file": file.name,
-            "sha256": digest,
+            CHECKSUM: digest,
             "shape": list(arr.shape),
             "dtype": arr.dtype.str,
         }

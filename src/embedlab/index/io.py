@@ -10,8 +10,8 @@ What loading checks:
   parent records the sha256 of each child's ``index.json``;
 - every ``index.json`` is validated field by field (the error names the field);
 - every array's header and file size are checked before it is read or mapped, and with
-  ``verify=True`` (the default) its data is hashed while it is read and compared with the
-  block sha256 recorded in ``index.json``;
+  ``verify=True`` (the default) it is hashed while it is read and compared with the
+  XXH3-128 checksum recorded in ``index.json``;
 - links inside the folder are refused; ids must be unique, ``>= 0`` and below ``next_id``.
 
 ``verify=False`` (for folders you trust, e.g. written by this process) skips only the
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.index._base import INDEXES, METRICS, IdMap, VectorIndex
-from embedlab.index._npy import IndexFileError, read_npy, refuse_link
+from embedlab.index._npy import CHECKSUM, IndexFileError, read_npy, refuse_link
 from embedlab.index._save import NAME, save_index
 from embedlab.index._store import (
     FORMAT,
@@ -58,7 +58,7 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _validate(doc: dict[str, Any], where: Path) -> None:
+def _validate(doc: dict[str, Any], where: Path, checksum: str) -> None:
     """Field-by-field schema check of one node's ``index.json``."""
 
     def bad(field: str, rule: str) -> IndexFileError:
@@ -87,7 +87,7 @@ def _validate(doc: dict[str, Any], where: Path) -> None:
             not NAME.match(name)
             or not isinstance(entry, dict)
             or entry.get("file") != f"{name}.npy"
-            or not isinstance(entry.get("sha256"), str)
+            or not isinstance(entry.get(checksum), str)
             or not isinstance(entry.get("dtype"), str)
             or not isinstance(entry.get("shape"), list)
             or not all(_is_int(s) and s >= 0 for s in entry["shape"])
@@ -165,7 +165,7 @@ def _load(folder: Path, expected_sha: str | None) -> VectorIndex:
     v1 = doc["version"] == 1
     if v1:  # older files had no ntotal: take it from the ids
         doc.setdefault("ntotal", (doc.get("arrays", {}).get("ids") or {}).get("shape", [0])[0])
-    _validate(doc, json_path)
+    _validate(doc, json_path, "sha256" if v1 else CHECKSUM)
     try:
         cls = INDEXES.get(str(doc["class"]))
     except ValueError as exc:
