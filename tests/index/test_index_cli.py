@@ -67,7 +67,7 @@ def test_build_with_ids_and_padding(files: tuple[Path, Path], tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("extra", "match"),
     [
-        (["--spec", "HNSW32"], "'HNSW32' does not parse"),
+        (["--spec", "LSH32"], "'LSH32' does not parse"),
         (["--metric", "dot"], "metric must be one of cos, ip, l2"),
     ],
 )

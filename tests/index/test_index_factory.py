@@ -65,7 +65,7 @@ def test_storage_keyword_goes_to_rerank(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        ("HNSW32", r"'HNSW32' does not parse.*valid forms: Flat, Int8, Binary, BEBR\{bits\}"),
+        ("LSH32", r"'LSH32' does not parse.*valid forms: Flat, Int8, Binary, BEBR\{bits\}"),
         ("BEBR", r"'BEBR' does not parse.*valid forms"),
         ("PQx8", r"'PQx8' does not parse"),
         ("Flat(", r"unbalanced"),

@@ -7,9 +7,10 @@ subclass hooks with clean float32 arrays:
 - ``_train(x)``: ``x (n, dim)`` float32, already L2-normalised for ``metric="cos"``.
 - ``_add(x, ids)``: append the rows of ``x`` to the storage (``ids`` for information; the base
   records them after ``_add`` returns).
-- ``_search(q, k) -> (scores (n_q, k'), positions (n_q, k'))`` with ``k' <= k`` and
-  ``1 <= k <= ntotal``: ROW POSITIONS (not ids; ``-1`` for a missing result), higher score =
-  better. The base maps positions to ids and pads to ``k``.
+- ``_search(q, k, **params) -> (scores (n_q, k'), positions (n_q, k'))`` with ``k' <= k``
+  and ``1 <= k <= ntotal``: ROW POSITIONS (not ids; ``-1`` for a missing result), higher
+  score = better. The base maps positions to ids and pads to ``k``. ``params`` (only passed
+  when given) are the search-time settings named by ``search_params()``, checked already.
 - ``_remove(positions)``: delete those rows (sorted, unique), keeping the others in order.
 - ``_memory_bytes()``: RAM bytes of codes, codebooks, models (the base adds the ids).
 - ``_state() -> (arrays, meta)`` / ``_from_state(arrays, meta, folder)``: persistence, see
@@ -322,9 +323,14 @@ class VectorIndex:
         self._add(x, id_arr)
         self._idmap.append(id_arr)
 
-    def search(self, q: Any, k: int) -> tuple[F32, I64]:
-        """The ``k`` best vectors per query ``q (n_q, dim)``: ``(scores, ids)``, each (n_q, k)."""
+    def search(self, q: Any, k: int, **params: Any) -> tuple[F32, I64]:
+        """The ``k`` best vectors per query ``q (n_q, dim)``: ``(scores, ids)``, each (n_q, k).
+
+        ``params`` are search-time settings of indexes that have them (``nprobe=`` for
+        ``IVF``, ``efSearch=`` for ``HNSW``); see :meth:`search_params`.
+        """
         k = check_int("k", k, min_value=1)
+        self._check_search_params(params)
         q = self._prepare(q, "queries")
         k = self.result_width(k)
         kk = min(k, self.ntotal)
@@ -332,10 +338,22 @@ class VectorIndex:
             return pad_results(
                 np.zeros((q.shape[0], 0), np.float32), np.zeros((q.shape[0], 0), np.int64), k
             )
-        scores, pos = self._search(q, kk)
+        scores, pos = self._search(q, kk, **params) if params else self._search(q, kk)
         pos = np.asarray(pos, dtype=np.int64)
         ids = np.where(pos >= 0, self._idmap.ids[np.maximum(pos, 0)], -1)
         return pad_results(np.asarray(scores, dtype=np.float32), ids, k)
+
+    def search_params(self) -> frozenset[str]:
+        """Names of the keyword settings :meth:`search` takes (none by default)."""
+        return frozenset()
+
+    def _check_search_params(self, params: dict[str, Any]) -> None:
+        bad = sorted(set(params) - self.search_params())
+        if bad:
+            valid = ", ".join(sorted(self.search_params())) or "none"
+            raise ValueError(
+                f"search parameter {bad[0]!r} is not taken by {self.spec()}; valid: {valid}"
+            )
 
     def result_width(self, k: int) -> int:
         """Columns of a search result for ``k``: ``k``, but never more than

@@ -34,7 +34,8 @@ __all__ = ["VALID_FORMS", "index_factory", "parse_index_spec"]
 
 VALID_FORMS = (
     "Flat, Int8, Binary, BEBR{bits}, PQ{m}[x{nbits}], OPQ{m}[x{nbits}], Matryoshka{d} "
-    "as the first token; Rerank(Flat[,k_factor=N]) as a later stage; "
+    "as the first token, optionally after a coarse token IVF{nlist} or HNSW{M}; "
+    "Rerank(Flat[,k_factor=N]) as a later stage; "
     "MUVERA(r=R,k=K,p=P) before a base index (multi-vector) with Rerank(Chamfer[,k_factor=N]) "
     "as its last stage"
 )
@@ -49,7 +50,13 @@ _BASE_TOKENS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     (re.compile(r"^OPQ(\d+)(?:x(\d+))?$"), "OPQ", ("m", "nbits")),
     (re.compile(r"^Matryoshka(\d+)$"), "Matryoshka", ("d",)),
 ]
+# coarse first tokens: (pattern, class name, keyword of the number); a code token may follow
+_COARSE_TOKENS: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"^IVF(\d+)$"), "IVF", "nlist"),
+    (re.compile(r"^HNSW(\d+)$"), "HNSW", "M"),
+]
 _STAGES = ("Rerank",)
+_COARSE_NAMES = frozenset(c for _, c, _ in _COARSE_TOKENS)
 _MULTI = "MUVERA"
 _MUVERA_KEYS = ("d_final", "fill_empty", "k", "p", "r", "seed")
 _TOKEN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
@@ -132,10 +139,25 @@ def parse_index_spec(spec: str) -> list[tuple[str, dict[str, Any]]]:
                 kwargs["rescore"] = rescore
             out.append((name, kwargs))
             continue
-        if pos > 0 and not (multi and pos == 1):
+        first = 1 if multi else 0  # position of the first single-vector token
+        coarse_before = pos == first + 1 and out[-1][0] in _COARSE_NAMES
+        if pos > first and not coarse_before:
             raise _bad(token, "only Rerank stages may follow the base index")
         if positional:
             raise _bad(token, "arguments must be key=value")
+        coarse = next(((p, c, g) for p, c, g in _COARSE_TOKENS if p.match(name)), None)
+        if coarse is not None:
+            if pos != first:
+                raise _bad(token, f"{coarse[1]} is a coarse stage: it must come first")
+            try:
+                _, kwargs = parse_spec(f"{name}({', '.join(keywords)})")
+            except ValueError as exc:
+                raise _bad(token, str(exc)) from None
+            if coarse[2] in kwargs:
+                raise _bad(token, f"{coarse[2]} is given twice")
+            kwargs[coarse[2]] = int(coarse[0].match(name).group(1))  # type: ignore[union-attr]
+            out.append((coarse[1], kwargs))
+            continue
         for pattern, cls_name, groups in _BASE_TOKENS:
             tm = pattern.match(name)
             if tm is None:
@@ -208,21 +230,47 @@ def _build_chain(
     kwargs: dict[str, Any],
     used: set[str],
 ) -> VectorIndex:
-    """A base index and its ``Rerank(Flat)`` stages; records the ``kwargs`` it used."""
-    classes = [INDEXES.get(name) for name, _ in parsed]
-    index: VectorIndex | None = None
+    """A base index and its ``Rerank(Flat)`` stages; records the ``kwargs`` it used.
+
+    A coarse first token (``IVF4096``, ``HNSW32``) gets the code index built from the token
+    after it (``Flat`` when a stage or nothing follows) as its ``code=`` argument.
+    """
+    if parsed[0][0] in _COARSE_NAMES:
+        has_code = len(parsed) > 1 and parsed[1][0] not in _STAGES
+        code_token = parsed[1] if has_code else ("Flat", {})
+        code = _build_chain(dim, [code_token], metric, kwargs, used)
+        coarse_cls: Any = INDEXES.get(parsed[0][0])
+        accepted = _accepted(coarse_cls) - {"metric", "code"}
+        _check_token_keys(coarse_cls.index_name, parsed[0][1], accepted)
+        extra = {k: v for k, v in kwargs.items() if k in accepted}
+        used.update(extra)
+        first: VectorIndex = coarse_cls(dim, metric=metric, code=code, **{**extra, **parsed[0][1]})
+        return _build_stages(dim, first, parsed[2 if has_code else 1 :], metric, kwargs, used)
+    first_cls = INDEXES.get(parsed[0][0])
+    accepted = _accepted(first_cls) - {"metric", "base"}
+    _check_token_keys(first_cls.index_name, parsed[0][1], accepted)
+    extra = {k: v for k, v in kwargs.items() if k in accepted}
+    used.update(extra)
+    index = first_cls(dim, metric=metric, **{**extra, **parsed[0][1]})
+    return _build_stages(dim, index, parsed[1:], metric, kwargs, used)
+
+
+def _build_stages(
+    dim: int,
+    index: VectorIndex,
+    parsed: list[tuple[str, dict[str, Any]]],
+    metric: Metric,
+    kwargs: dict[str, Any],
+    used: set[str],
+) -> VectorIndex:
+    """Wrap ``index`` in the stages ``parsed`` (``Rerank(Flat)``), in order."""
+    classes: list[Any] = [INDEXES.get(name) for name, _ in parsed]
     for cls, (_, token_kwargs) in zip(classes, parsed, strict=True):
         accepted = _accepted(cls) - {"metric", "base"}
         extra = {k: v for k, v in kwargs.items() if k in accepted}
         used.update(extra)
         _check_token_keys(cls.index_name, token_kwargs, accepted)
-        args = {**extra, **token_kwargs}
-        if index is None:
-            index = cls(dim, metric=metric, **args)
-        else:
-            args["base"] = index
-            index = cls(dim, metric=metric, **args)
-    assert index is not None
+        index = cls(dim, metric=metric, base=index, **{**extra, **token_kwargs})
     return index
 
 

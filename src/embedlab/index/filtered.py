@@ -244,6 +244,7 @@ class FilteredIndex(VectorIndex):
         filter: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = None,
         *,
         strategy: Strategy | None = None,
+        **params: Any,
     ) -> tuple[F32, I64]:
         """The ``k`` best vectors per query that pass ``filter``.
 
@@ -259,6 +260,7 @@ class FilteredIndex(VectorIndex):
             where fewer than ``k`` vectors pass (a filter matching nothing gives all ``-1``).
         """
         k = check_int("k", k, min_value=1)
+        self._check_search_params(params)
         strat = cast(
             Strategy,
             self.strategy if strategy is None else check_choice("strategy", strategy, STRATEGIES),

@@ -463,7 +463,7 @@ class MUVERA(VectorIndex):
         self._idmap.append(id_arr)
 
     def search_multi(
-        self, queries: Any, k: int, *, candidates: int | None = None
+        self, queries: Any, k: int, *, candidates: int | None = None, **params: Any
     ) -> tuple[F32, I64]:
         """The ``k`` best documents per query set: ``(scores, ids)``, each ``(n_q, k)``.
 
@@ -472,10 +472,12 @@ class MUVERA(VectorIndex):
             k: results per query (>= 1); missing results are ``-1`` / ``-inf``.
             candidates: FDE candidates re-scored with exact Chamfer (``>= k``; default
                 ``k * k_factor``); only with ``Rerank(Chamfer)``.
+            params: search settings of the inner index (``nprobe=`` for ``IVF``, ...).
 
         Scores are exact Chamfer with ``Rerank(Chamfer)``, else FDE inner products.
         """
         k = check_int("k", k, min_value=1)
+        self._check_search_params(params)
         if candidates is not None:
             if self.rerank is None:
                 raise ValueError(
@@ -490,7 +492,7 @@ class MUVERA(VectorIndex):
         kk = min(k, self.ntotal)
         if kk == 0 or n_q == 0:
             return pad_results(np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64), k)
-        scores, pos = self._search_packed(q, kk, candidates)
+        scores, pos = self._search_packed(q, kk, candidates, **params)
         ids = np.where(pos >= 0, self._idmap.ids[np.maximum(pos, 0)], -1)
         return pad_results(scores, ids, k)
 
@@ -510,13 +512,18 @@ class MUVERA(VectorIndex):
         if self._store is not None:
             self._store.append(packed)
 
-    def _search_packed(self, q: PackedSets, k: int, candidates: int | None) -> tuple[F32, I64]:
+    def search_params(self) -> frozenset[str]:
+        return self.inner.search_params()
+
+    def _search_packed(
+        self, q: PackedSets, k: int, candidates: int | None, **params: Any
+    ) -> tuple[F32, I64]:
         qf = self.encoder.encode(q, "query")
         if self._store is None:
-            s, inner_ids = self.inner.search(qf, k)
+            s, inner_ids = self.inner.search(qf, k, **params)
             return s, self._idmap.lookup(inner_ids)
         c = min(candidates if candidates is not None else k * self.k_factor, self.ntotal)
-        _, cand_ids = self.inner.search(qf, max(c, k))
+        _, cand_ids = self.inner.search(qf, max(c, k), **params)
         cand = self._idmap.lookup(cand_ids)  # (n_q, c) rows, -1 for none
         return self._store.rerank_many(q, [row[row >= 0] for row in cand], k)
 
@@ -530,8 +537,8 @@ class MUVERA(VectorIndex):
     def _add(self, x: F32, ids: I64) -> None:
         self._add_packed(self._packed_rows(x), ids)
 
-    def _search(self, q: F32, k: int) -> tuple[F32, I64]:
-        return self._search_packed(self._packed_rows(q), k, None)
+    def _search(self, q: F32, k: int, **params: Any) -> tuple[F32, I64]:
+        return self._search_packed(self._packed_rows(q), k, None, **params)
 
     def _remove(self, positions: I64) -> None:
         self.inner.remove(self._idmap.ids[positions])

@@ -156,9 +156,13 @@ class Rerank(WorkingFile, VectorIndex):
             fh.write(x.tobytes())
         self._map(n)
 
-    def _search(self, q: F32, k: int) -> tuple[F32, I64]:
-        n_cand = min(k * self.k_factor, self.ntotal)
-        _, cand_ids = self.base.search(q, n_cand)
+    def search_params(self) -> frozenset[str]:
+        return self.base.search_params() | {"k_factor"}
+
+    def _search(self, q: F32, k: int, **params: Any) -> tuple[F32, I64]:
+        k_factor = check_int("k_factor", params.pop("k_factor", self.k_factor), min_value=1)
+        n_cand = min(k * k_factor, self.ntotal)
+        _, cand_ids = self.base.search(q, n_cand, **params)
         return rescore_candidates(q, self._idmap.lookup(cand_ids), self._fetch, self.metric, k)
 
     def _remove(self, positions: I64) -> None:
