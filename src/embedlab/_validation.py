@@ -22,6 +22,7 @@ __all__ = [
     "check_choice",
     "check_class_ids",
     "check_compression",
+    "check_distinct_points",
     "check_divides",
     "check_embeddings",
     "check_finite",
@@ -284,6 +285,16 @@ def check_enough_points(name: str, n: int, needed: int, reason: str) -> None:
     """``n`` points are too few for ``reason`` (e.g. ``"k=20 nearest neighbours"``)."""
     if n < needed:
         raise ValueError(f"{name} has {n} points but {reason} need at least {needed}")
+
+
+def check_distinct_points(name: str, points: np.ndarray, what: str) -> None:
+    """``points (n, dim)`` must not all be the same point: ``what`` (e.g. ``"TwoNN's
+    intrinsic dimension"``) has no finite value on a single repeated point."""
+    if points.shape[0] and bool((points == points[0]).all()):
+        raise ValueError(
+            f"{name} must hold at least 2 distinct points, got {points.shape[0]} identical "
+            f"points; {what} is undefined"
+        )
 
 
 def check_same_rows(name_a: str, n_a: int, name_b: str, n_b: int) -> None:

@@ -130,9 +130,13 @@ def test_pca_dims_and_effective_rank() -> None:
 def test_duplicates_dropped_with_count_warning() -> None:
     x = subspace(3, n=400)
     x = np.concatenate([x, x[:7]])  # 7 duplicated pairs -> 14 points with r1 = 0
-    with pytest.warns(UserWarning, match=r"dropped 14 of 407 points .*duplicate"):
+    # and 2 points whose two nearest neighbours are the two copies of one point (r2 = r1)
+    with (
+        pytest.warns(UserWarning, match=r"dropped 14 of 407 points .*duplicate"),
+        pytest.warns(UserWarning, match=r"dropped 2 of 407 points whose two nearest .*equidist"),
+    ):
         fit = twonn(x, return_fit=True)
-    assert fit.n_duplicates == 14
+    assert fit.n_duplicates == 14 and fit.n_ties == 2
     with pytest.warns(UserWarning, match=r"mle_id: dropped 14 of 407"):
         mle_id(x)
 

@@ -4,7 +4,8 @@ Candidates come from float32 squared distances ``|x|^2 + |y|^2 - 2 x.y`` (one BL
 block of rows, or faiss ``IndexFlatL2`` when installed); the distances of the kept candidates
 are then recomputed in float64 from the coordinates, so the returned distances are exact
 even where the float32 shortcut loses digits (near-duplicates far from the origin). The data
-are centred first, which keeps the norms small and the shortcut accurate.
+are rescaled by a power of two (exact) and centred first, which keeps the norms small and the
+shortcut accurate at any magnitude (1e200 or 1e-200 neither overflows nor underflows).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 import torch
 
 from embedlab._validation import check_choice, check_enough_points, check_int, check_points
+from embedlab.analysis._scale import pow2_scale
 
-__all__ = ["faiss_available", "knn"]
+__all__ = ["faiss_available", "knn", "knn_scaled"]
 
 Backend = Literal["auto", "torch", "faiss"]
 
@@ -50,26 +52,42 @@ def knn(
     Returns:
         ``(dist, idx)``: ``(n_points, k)`` float64 Euclidean distances in increasing order
         (ties broken by index) and ``(n_points, k)`` int64 indices. A point is never its own
-        neighbour, but an exact duplicate of it is (at distance 0).
+        neighbour, but an exact duplicate of it is (at distance 0). A distance beyond float64's
+        range (points near 1e308 apart) is ``inf``.
 
     Example:
         >>> dist, idx = knn(np.random.default_rng(0).normal(size=(100, 5)), k=3)
         >>> dist.shape, idx.shape
         ((100, 3), (100, 3))
     """
+    dist, idx, scale = knn_scaled(x, k, backend=backend, name=name)
+    with np.errstate(over="ignore"):
+        return dist * scale, idx
+
+
+def knn_scaled(
+    x: Any, k: int, *, backend: Backend = "auto", name: str = "X"
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`knn` with the distances divided by a power of two: ``(dist, idx, scale)``.
+
+    ``dist * scale`` are the distances; estimators that use only ratios of distances
+    (TwoNN, MLE) take ``dist`` as it is, which never overflows.
+    """
     pts = check_points(name, x)
     k = check_int("k", k, min_value=1)
     check_choice("backend", backend, ("auto", "torch", "faiss"))
     n = pts.shape[0]
     check_enough_points(name, n, k + 1, f"k={k} nearest neighbours (plus the point itself)")
-    centred = pts.astype(np.float64) - pts.mean(axis=0, dtype=np.float64)
+    scaled, scale = pow2_scale(pts)
+    centred = scaled - scaled.mean(axis=0)
     x32 = np.ascontiguousarray(centred, dtype=np.float32)
     n_cand = min(n - 1, k + _MARGIN)
     use_faiss = backend == "faiss" or (backend == "auto" and faiss_available())
     if backend == "faiss" and not faiss_available():
         raise ImportError("backend='faiss' needs faiss: pip install 'embedlab[faiss]'")
     cand = _candidates_faiss(x32, n_cand) if use_faiss else _candidates_torch(x32, n_cand)
-    return _rerank(centred, cand, k)
+    dist, idx = _rerank(centred, cand, k)
+    return dist, idx, float(scale)
 
 
 def _candidates_torch(x32: np.ndarray, n_cand: int) -> np.ndarray:

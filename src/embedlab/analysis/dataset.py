@@ -8,6 +8,8 @@ Unraveling Learning Differences Between Natural and Medical Images" (ICLR 2024):
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -21,6 +23,7 @@ from embedlab._validation import (
     check_points,
 )
 from embedlab.analysis._knn import Backend
+from embedlab.analysis._scale import pow2_scale
 from embedlab.analysis.intrinsic_dim import mle_id, twonn
 
 __all__ = ["d_data", "d_repr", "label_sharpness", "representations"]
@@ -54,7 +57,11 @@ def label_sharpness(
 
     A Lipschitz-constant estimate of the labelling function (Konz & Mazurowski 2024).
     Class labels are one-hot encoded, so a pair of different classes has
-    ``||y_j - y_k|| = sqrt(2)``. Pairs of identical inputs (``x_j = x_k``) are skipped.
+    ``||y_j - y_k|| = sqrt(2)``. Pairs of identical inputs (``x_j = x_k``) are skipped; those
+    with different labels (an infinite ratio) are counted in a ``UserWarning``. ``ValueError``
+    when every sampled pair is of identical inputs, or when the value is beyond float64's
+    range. Inputs and value labels are rescaled by powers of two first, so the ratio is exact
+    at 1e200 or 1e-200.
 
     Args:
         x: ``(n_samples, ...)`` inputs, flattened per sample.
@@ -75,22 +82,48 @@ def label_sharpness(
     rng = np.random.default_rng(seed)
     j = rng.integers(0, n, size=n_pairs)
     k = (j + rng.integers(1, n, size=n_pairs)) % n  # uniform over k != j
+    y_scale = 1.0
     if kind_s == "class":
         if y.ndim != 1:
             raise ValueError(f"class labels must have shape ({n},), got {y.shape}")
         dy = np.where(y[j] != y[k], np.sqrt(2.0), 0.0)
     else:
-        yv = y.reshape(n, -1).astype(np.float64)
+        yv, ys = pow2_scale(y.reshape(n, -1))
+        y_scale = float(ys)
         dy = np.linalg.norm(yv[j] - yv[k], axis=1)
+    pts, xs = pow2_scale(pts)
     best = 0.0
+    n_distinct = n_infinite = 0
     step = max(1, (1 << 22) // pts.shape[1])
     for start in range(0, n_pairs, step):
         sl = slice(start, start + step)
         dx = np.linalg.norm(pts[j[sl]] - pts[k[sl]], axis=1)
         ok = dx > 0
+        n_distinct += int(ok.sum())
+        n_infinite += int((~ok & (dy[sl] > 0)).sum())
         if ok.any():
             best = max(best, float((dy[sl][ok] / dx[ok]).max()))
-    return best
+    if n_distinct == 0:
+        raise ValueError(
+            f"X must hold distinct inputs for label sharpness, but all {n_pairs} sampled pairs "
+            "are of identical inputs"
+        )
+    if n_infinite:
+        warnings.warn(
+            f"label_sharpness: skipped {n_infinite} of {n_pairs} sampled pairs of identical "
+            "inputs with different labels (their ratio is infinite)",
+            UserWarning,
+            stacklevel=2,
+        )
+    if best == 0.0:
+        return 0.0
+    log_value = math.log(best) + math.log(y_scale) - math.log(float(xs))
+    if log_value > math.log(np.finfo(np.float64).max):
+        raise ValueError(
+            f"label sharpness is about 1e{log_value / math.log(10):.0f}, beyond float64's "
+            "range (1.8e308): the inputs are far closer together than the labels"
+        )
+    return math.exp(log_value)
 
 
 def representations(model: torch.nn.Module, data: Any, *, batch_size: int = 256) -> np.ndarray:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from embedlab._validation import (
+    check_distinct_points,
     check_enough_points,
     check_int,
     check_label_vector,
@@ -16,6 +18,17 @@ from embedlab._validation import (
     check_same_length,
 )
 from embedlab.analysis._knn import Backend, knn
+from embedlab.analysis._scale import pow2_scale
+
+_LOG_MAX = math.log(np.finfo(np.float64).max)
+
+
+def _too_large(what: str, log_value: float, advice: str) -> ValueError:
+    return ValueError(
+        f"{what} is about 1e{log_value / math.log(10):.0f}, beyond float64's range "
+        f"(1.8e308); {advice}"
+    )
+
 
 __all__ = [
     "NeuralCollapse",
@@ -34,12 +47,29 @@ def alignment(x: Any, y: Any, *, alpha: float = 2.0) -> float:
         x: ``(n_pairs, dim)`` embeddings of one side of each positive pair.
         y: ``(n_pairs, dim)`` embeddings of the other side (row ``i`` pairs with row ``i``).
         alpha: exponent, ``> 0``. Lower is better. Wang & Isola use L2-normalised embeddings.
+
+    Computed on both sides rescaled by one power of two ``s`` (so nothing overflows on the
+    way) as ``s^alpha * mean(||x_s - y_s||^alpha)`` in log space: a value below float64's
+    range underflows to 0, one above it raises ``ValueError``.
     """
     a = check_points("x", x).astype(np.float64)
     b = check_points("y", y).astype(np.float64)
     check_same_length("x", a, "y", b)
     alpha = check_positive_float("alpha", alpha)
-    return float((np.linalg.norm(a - b, axis=1) ** alpha).mean())
+    _, s = pow2_scale(np.concatenate([a, b]))
+    norms = np.linalg.norm(a / s - b / s, axis=1)  # each in [0, 4 sqrt(dim))
+    if not norms.any():
+        return 0.0
+    with np.errstate(divide="ignore"):
+        logs = alpha * np.log(norms)  # -inf for identical pairs
+    top = float(logs.max())
+    log_mean = top + math.log(float(np.exp(logs - top).sum())) - math.log(norms.size)
+    log_value = alpha * math.log(float(s)) + log_mean
+    if log_value > _LOG_MAX:
+        raise _too_large(
+            f"alignment (alpha={alpha:g})", log_value, "L2-normalise x and y (Wang & Isola do)"
+        )
+    return math.exp(log_value)
 
 
 def uniformity(x: Any, *, t: float = 2.0, block: int = 2048) -> float:
@@ -49,6 +79,11 @@ def uniformity(x: Any, *, t: float = 2.0, block: int = 2048) -> float:
     log-sum-exp, so memory stays ``O(block * n)``. Lower is more uniform. Wang & Isola use
     L2-normalised embeddings (the minimum then depends on ``dim``); subsample large ``n``.
 
+    Distances are computed on ``x`` rescaled by a power of two ``s`` and the exponent is
+    ``-t s^2 d^2`` evaluated without overflow: identical points give 0, data so spread that
+    the value is below float64's range (about ``-1e308``) raise ``ValueError``, and data so
+    small that ``t d^2`` underflows give 0 (the exact value rounds to it).
+
     Args:
         x: ``(n_points, dim)``, at least 2 points.
         t: temperature, ``> 0``.
@@ -57,6 +92,10 @@ def uniformity(x: Any, *, t: float = 2.0, block: int = 2048) -> float:
     t = check_positive_float("t", t)
     block = check_int("block", block, min_value=1)
     n = a.shape[0]
+    a, s = pow2_scale(a)
+    a = a - a.mean(axis=0)
+    with np.errstate(over="ignore", under="ignore"):
+        factor = t * float(s) * float(s)  # may be inf (huge data) or 0 (tiny data)
     sq = (a * a).sum(axis=1)
     running_max = -np.inf
     running_sum = 0.0  # sum of exp(v - running_max)
@@ -64,15 +103,25 @@ def uniformity(x: Any, *, t: float = 2.0, block: int = 2048) -> float:
         stop = min(n - 1, start + block)
         # rows start..stop-1 against every later column j > i
         d2 = sq[start:stop, None] + sq[None, start + 1 :] - 2.0 * a[start:stop] @ a[start + 1 :].T
-        v = -t * np.clip(d2, 0.0, None)
         rows = np.arange(start, stop)[:, None]
         cols = np.arange(start + 1, n)[None, :]
-        vals = v[cols > rows]
+        d2 = np.clip(d2[cols > rows], 0.0, None)
+        vals = np.zeros_like(d2)  # identical pairs: exp(0) (0 * inf would be NaN)
+        pos = d2 > 0
+        with np.errstate(over="ignore", under="ignore"):
+            vals[pos] = -factor * d2[pos]
         m = float(vals.max())
+        if m == -np.inf:  # every pair of the block is beyond float64's range
+            continue
         if m > running_max:
             running_sum = running_sum * float(np.exp(running_max - m)) if running_sum else 0.0
             running_max = m
         running_sum += float(np.exp(vals - running_max).sum())
+    if running_max == -np.inf:
+        raise ValueError(
+            f"uniformity (t={t:g}) is below -1.8e308, beyond float64's range: every pair of x "
+            "is too far apart; L2-normalise x (Wang & Isola do)"
+        )
     n_pairs = n * (n - 1) / 2
     return float(running_max + np.log(running_sum) - np.log(n_pairs))
 
@@ -113,6 +162,10 @@ def neural_collapse(features: Any, labels: Any) -> NeuralCollapse:
     ``Tr(S_W S_B^+)`` is evaluated in the span of ``S_B`` without forming ``dim x dim``
     matrices.
 
+    Every metric is scale-invariant, so the features are rescaled by a power of two first
+    (1e200 or 1e-200 features give the same metrics). ``ValueError`` when all class means are
+    equal (``S_B = 0``, e.g. constant features): the metrics are undefined.
+
     Args:
         features: ``(n_samples, dim)`` last-layer features.
         labels: ``(n_samples,)`` integer class labels, at least 2 classes.
@@ -125,6 +178,7 @@ def neural_collapse(features: Any, labels: Any) -> NeuralCollapse:
     c = classes.size
     if c < 2:
         raise ValueError(f"neural collapse needs at least 2 classes, got {c}")
+    h, _ = pow2_scale(h)
     counts = np.bincount(inv, minlength=c).astype(np.float64)
     means = np.zeros((c, h.shape[1]))
     np.add.at(means, inv, h)
@@ -133,13 +187,19 @@ def neural_collapse(features: Any, labels: Any) -> NeuralCollapse:
     m = means - mu_g  # (C, dim) centred class means
     within = h - means[inv]  # (N, dim)
     _, s, vt = np.linalg.svd(m, full_matrices=False)
-    keep = s > (s[0] * 1e-10 if s.size else 0.0)
+    # class means that differ only by the rounding of the means (h is below 2 in magnitude)
+    if not s.size or s[0] <= 64 * np.finfo(np.float64).eps * np.sqrt(c * h.shape[1]):
+        raise ValueError(
+            f"features must have class means that differ, got {c} equal class means "
+            "(between-class scatter S_B = 0); neural-collapse metrics are undefined"
+        )
+    keep = s > s[0] * 1e-10
     # S_B = V diag(s^2 / C) V^T, so Tr(S_W S_B^+) = sum_k C / s_k^2 * v_k^T S_W v_k
     proj = within @ vt[keep].T  # (N, rank)
     sw_diag = (proj * proj).sum(axis=0) / h.shape[0]
-    nc1 = float((c / s[keep] ** 2 * sw_diag).sum()) / c if keep.any() else float("inf")
+    nc1 = float((c / s[keep] ** 2 * sw_diag).sum()) / c
     norms = np.linalg.norm(m, axis=1)
-    equinorm = float(norms.std() / norms.mean()) if norms.mean() > 0 else float("inf")
+    equinorm = float(norms.std() / norms.mean())  # mean > 0: some class mean differs
     unit = m / np.maximum(norms[:, None], 1e-300)
     cos = unit @ unit.T
     off = cos[~np.eye(c, dtype=bool)]
@@ -160,10 +220,13 @@ def neural_collapse(features: Any, labels: Any) -> NeuralCollapse:
 def k_occurrence(x: Any, k: int = 10, *, backend: Backend = "auto") -> np.ndarray:
     """``N_k``: how many times each point is among the ``k`` nearest neighbours of the others.
 
-    Returns ``(n_points,)`` int64 counts summing to ``n_points * k``.
+    Returns ``(n_points,)`` int64 counts summing to ``n_points * k``. Ties between equidistant
+    neighbours go to the lower index (see :func:`~embedlab.analysis.knn`); ``ValueError`` when
+    all points are identical (every neighbour is a tie).
     """
     pts = check_points("X", x)
     k = check_int("k", k, min_value=1)
+    check_distinct_points("X", pts, "the k-occurrence (every neighbour is a tie)")
     check_enough_points("X", pts.shape[0], k + 1, f"k={k} nearest neighbours (plus self)")
     _, idx = knn(pts, k, backend=backend)
     return np.bincount(idx.ravel(), minlength=pts.shape[0]).astype(np.int64)

@@ -7,6 +7,7 @@ the same input, seen by two models (or two layers).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from embedlab._validation import (
     check_positive_float,
     check_same_rows,
 )
+from embedlab.analysis._scale import pow2_scale, unit_rows
 
 __all__ = [
     "SparseUnitMatch",
@@ -38,6 +40,31 @@ def _pair(x: Any, y: Any, *, min_points: int = 2) -> tuple[np.ndarray, np.ndarra
     b = check_points("Y", y, min_points=min_points).astype(np.float64)
     check_same_rows("X", a.shape[0], "Y", b.shape[0])
     return a, b
+
+
+def _check_varies(name: str, a: np.ndarray) -> None:
+    if bool((a == a[0]).all()):
+        raise ValueError(
+            f"CKA is undefined when X or Y has zero variance: {name} has {a.shape[0]} "
+            "identical rows"
+        )
+
+
+def _standard_units(name: str, a: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of ``a`` centred and scaled to unit norm at any magnitude; constant columns
+    become 0 (with a ``UserWarning`` that says ``what`` that means). Returns ``(units, constant)``.
+    """
+    scaled, _ = pow2_scale(a, axis=0)  # per column: exact, keeps correlations
+    centred = scaled - scaled.mean(axis=0)
+    norms = np.linalg.norm(centred, axis=0)
+    constant = norms == 0
+    if constant.any():
+        warnings.warn(
+            f"{int(constant.sum())} of {a.shape[1]} units of {name} have zero variance; {what}",
+            UserWarning,
+            stacklevel=3,
+        )
+    return centred / np.where(constant, 1.0, norms), constant
 
 
 def _center_gram(k: np.ndarray) -> np.ndarray:
@@ -76,7 +103,9 @@ def linear_cka(x: Any, y: Any, *, debiased: bool = False) -> float:
     ``||Y_c^T X_c||_F^2 / (||X_c^T X_c||_F ||Y_c^T Y_c||_F)`` on column-centred features.
     Invariant to orthogonal transforms and isotropic scaling of either side; 1 on identical
     inputs. ``debiased`` uses the unbiased HSIC estimator (Song et al. 2012; needs >= 4
-    samples and forms the ``n x n`` Gram matrices).
+    samples and forms the ``n x n`` Gram matrices). Each side is normalised to unit Frobenius
+    norm first (harmless by the scale invariance), so 1e200 or 1e-200 data neither overflow nor
+    underflow. ``ValueError`` when all rows of ``X`` or of ``Y`` are equal.
 
     Args:
         x: ``(n_samples, d_x)``.
@@ -88,10 +117,14 @@ def linear_cka(x: Any, y: Any, *, debiased: bool = False) -> float:
         1.0
     """
     a, b = _pair(x, y, min_points=4 if debiased else 2)
-    if debiased:
-        return _cka_from_grams(a @ a.T, b @ b.T, debiased=True)
+    _check_varies("X", a)
+    _check_varies("Y", b)
+    a, b = pow2_scale(a)[0], pow2_scale(b)[0]
     a = a - a.mean(axis=0)
     b = b - b.mean(axis=0)
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    if debiased:
+        return _cka_from_grams(a @ a.T, b @ b.T, debiased=True)
     xy = float(np.linalg.norm(b.T @ a) ** 2)
     xx = float(np.linalg.norm(a.T @ a))
     yy = float(np.linalg.norm(b.T @ b))
@@ -100,15 +133,29 @@ def linear_cka(x: Any, y: Any, *, debiased: bool = False) -> float:
     return xy / (xx * yy)
 
 
-def _rbf_gram(a: np.ndarray, sigma: float | None) -> np.ndarray:
-    sq = (a * a).sum(axis=1)
-    d2 = np.clip(sq[:, None] + sq[None, :] - 2.0 * a @ a.T, 0.0, None)
+def _rbf_gram(name: str, a: np.ndarray, sigma: float | None) -> np.ndarray:
+    scaled, s = pow2_scale(a)
+    scaled = scaled - scaled.mean(axis=0)
+    sq = (scaled * scaled).sum(axis=1)
+    d2 = np.clip(sq[:, None] + sq[None, :] - 2.0 * scaled @ scaled.T, 0.0, None)  # / s**2
     if sigma is None:
         med = float(np.median(d2))  # Kornblith et al.'s median heuristic (threshold 1)
-        s2 = med if med > 0 else 1.0
-    else:
-        s2 = sigma * sigma
-    return np.asarray(np.exp(-d2 / (2.0 * s2)))
+        if med == 0.0:
+            med = float(np.median(d2[d2 > 0]))
+            warnings.warn(
+                f"rbf_cka: more than half of the pairs of rows of {name} are equal (median "
+                "squared distance 0); sigma^2 is the median of the non-zero squared distances",
+                UserWarning,
+                stacklevel=3,
+            )
+        return np.asarray(np.exp(-d2 / (2.0 * med)))
+    # d2 * s**2 / (2 sigma^2), where s**2 alone may overflow or underflow
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        factor = np.float64(s) ** 2 / (2.0 * sigma * sigma)
+        e = np.zeros_like(d2)  # identical rows: kernel 1 (0 * inf would be NaN)
+        pos = d2 > 0
+        e[pos] = d2[pos] * factor
+        return np.asarray(np.exp(-e))
 
 
 def rbf_cka(x: Any, y: Any, *, sigma: float | None = None, debiased: bool = False) -> float:
@@ -116,7 +163,11 @@ def rbf_cka(x: Any, y: Any, *, sigma: float | None = None, debiased: bool = Fals
 
     ``sigma=None`` takes ``sigma^2`` = the median squared distance between samples, separately
     for ``X`` and ``Y`` (their median heuristic), which makes the value invariant to isotropic
-    scaling. Forms ``n x n`` Gram matrices: subsample beyond ~10k samples.
+    scaling; when more than half of the pairs are duplicates (median 0) it is the median of
+    the non-zero squared distances, with a ``UserWarning``. Distances are computed on data
+    rescaled by a power of two, so 1e200 or 1e-200 data neither overflow nor underflow.
+    ``ValueError`` when all rows of ``X`` or of ``Y`` are equal. Forms ``n x n`` Gram matrices:
+    subsample beyond ~10k samples.
 
     Args:
         x: ``(n_samples, d_x)``.
@@ -125,7 +176,9 @@ def rbf_cka(x: Any, y: Any, *, sigma: float | None = None, debiased: bool = Fals
     """
     a, b = _pair(x, y, min_points=4 if debiased else 2)
     s = None if sigma is None else check_positive_float("sigma", sigma)
-    return _cka_from_grams(_rbf_gram(a, s), _rbf_gram(b, s), debiased)
+    _check_varies("X", a)
+    _check_varies("Y", b)
+    return _cka_from_grams(_rbf_gram("X", a, s), _rbf_gram("Y", b, s), debiased)
 
 
 def relative_projection(x: Any, anchors: Any) -> np.ndarray:
@@ -140,7 +193,8 @@ def relative_projection(x: Any, anchors: Any) -> np.ndarray:
         anchors: ``(n_anchors, dim)`` embeddings of the anchor samples.
 
     Returns:
-        ``(n_samples, n_anchors)`` float64 cosines.
+        ``(n_samples, n_anchors)`` float64 cosines; a zero row (of ``x`` or of ``anchors``)
+        has cosine 0 with everything. Rows are normalised at any magnitude (1e200, 1e-200).
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -153,9 +207,7 @@ def relative_projection(x: Any, anchors: Any) -> np.ndarray:
     a = check_points("anchors", anchors).astype(np.float64)
     if a.shape[1] != z.shape[1]:
         raise ValueError(f"anchors must have the same dim as X ({z.shape[1]}), got shape {a.shape}")
-    zn = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-    an = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    return np.asarray(zn @ an.T)
+    return np.asarray(unit_rows(z)[0] @ unit_rows(a)[0].T)
 
 
 def stitch(x: Any, anchors: Any, head: torch.nn.Module, *, batch_size: int = 4096) -> np.ndarray:
@@ -186,14 +238,13 @@ def stitch(x: Any, anchors: Any, head: torch.nn.Module, *, batch_size: int = 409
 def unit_correlation(x: Any, y: Any) -> np.ndarray:
     """Pearson correlation between every unit of ``X`` and every unit of ``Y``: ``(d_x, d_y)``.
 
-    Units with zero variance get correlation 0.
+    Units with zero variance (correlation undefined) get correlation 0, with a ``UserWarning``
+    that counts them. Each unit is rescaled by a power of two first, so units at 1e200 or
+    1e-200 give their true correlations.
     """
     a, b = _pair(x, y)
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    sa, sb = np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0)
-    a = a / np.where(sa > 0, sa, 1.0)
-    b = b / np.where(sb > 0, sb, 1.0)
+    a, _ = _standard_units("X", a, "their correlations are set to 0")
+    b, _ = _standard_units("Y", b, "their correlations are set to 0")
     return np.asarray(a.T @ b)
 
 
@@ -257,19 +308,20 @@ class SparseUnitMatch:
 def sparse_match_units(x: Any, y: Any, *, alpha: float = 0.05) -> SparseUnitMatch:
     """Sparse few-to-one mapping (Li et al. 2015): LASSO from all units of ``X`` to each of ``Y``.
 
-    Both sides are standardised per unit first; ``alpha`` is scikit-learn's ``Lasso`` penalty.
+    Both sides are standardised per unit first (at any magnitude); ``alpha`` is scikit-learn's
+    ``Lasso`` penalty. A constant unit of ``X`` gets weight 0; a constant unit of ``Y`` is
+    predicted exactly and gets ``r2 = 1`` (scikit-learn's ``r2_score`` convention); each case
+    warns with a count.
     """
     from sklearn.linear_model import Lasso
 
     a, b = _pair(x, y)
     alpha = check_positive_float("alpha", alpha)
 
-    def standardise(m: np.ndarray) -> np.ndarray:
-        m = m - m.mean(axis=0)
-        s = m.std(axis=0)
-        return m / np.where(s > 0, s, 1.0)
-
-    a, b = standardise(a), standardise(b)
+    n = a.shape[0]
+    # unit-norm columns times sqrt(n): unit standard deviation, as Lasso's alpha expects
+    a = _standard_units("X", a, "they get weight 0")[0] * np.sqrt(n)
+    b = _standard_units("Y", b, "they are predicted exactly (r2 = 1)")[0] * np.sqrt(n)
     model = Lasso(alpha=alpha, fit_intercept=False, max_iter=5000)
     model.fit(a, b)
     w = np.asarray(model.coef_, dtype=np.float64).reshape(b.shape[1], a.shape[1]).T

@@ -6,6 +6,8 @@ Cave", 2025), and mean-centring modality alignment (inference-time image/text al
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -14,10 +16,12 @@ import numpy as np
 from embedlab._validation import (
     check_bool,
     check_choice,
+    check_distinct_points,
     check_int,
     check_points,
     check_same_rows,
 )
+from embedlab.analysis._scale import pow2_scale, unit_rows
 
 __all__ = [
     "CCAResult",
@@ -28,6 +32,17 @@ __all__ = [
     "procrustes",
     "subspace_align",
 ]
+
+
+def _ratio(num: float, den: float, what: str) -> float:
+    """``num / den`` for powers of two (or scales); ``ValueError`` beyond float64's range."""
+    log_value = math.log(num) - math.log(den)
+    if abs(log_value) > math.log(np.finfo(np.float64).max):
+        raise ValueError(
+            f"{what} is about 1e{log_value / math.log(10):.0f}, beyond float64's range: X and Y "
+            "differ too much in scale"
+        )
+    return num / den
 
 
 def _pair(x: Any, y: Any, min_points: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +78,10 @@ class ProcrustesResult:
 def procrustes(x: Any, y: Any, *, center: bool = True, scaling: bool = True) -> ProcrustesResult:
     """Orthogonal Procrustes (Schönemann 1966): the rotation ``R`` minimising ``||s X R - Y||_F``.
 
-    ``R = U V^T`` from the SVD ``X^T Y = U S V^T``; ``s = trace(S) / ||X||_F^2``.
+    ``R = U V^T`` from the SVD ``X^T Y = U S V^T``; ``s = trace(S) / ||X||_F^2``. Each side is
+    rescaled by a power of two first (exact), so 1e200 or 1e-200 data fit as well as unit
+    data. ``ValueError`` when ``X`` or ``Y`` has no variation (all rows equal, or all zero
+    with ``center=False``): the rotation is undefined.
 
     Args:
         x: ``(n_samples, d_x)``.
@@ -81,17 +99,27 @@ def procrustes(x: Any, y: Any, *, center: bool = True, scaling: bool = True) -> 
     a, b = _pair(x, y)
     center = check_bool("center", center)
     scaling = check_bool("scaling", scaling)
+    for name, m in (("X", a), ("Y", b)):
+        if bool((m == (m[0] if center else 0.0)).all()):
+            raise ValueError(
+                f"{name} must vary for a Procrustes fit, got all rows "
+                f"{'equal' if center else 'zero'}; the rotation is undefined"
+            )
+    (a, sa), (b, sb) = pow2_scale(a), pow2_scale(b)
     mx = a.mean(axis=0) if center else np.zeros(a.shape[1])
     my = b.mean(axis=0) if center else np.zeros(b.shape[1])
     a, b = a - mx, b - my
     u, s, vt = np.linalg.svd(a.T @ b, full_matrices=False)
     r = u @ vt
-    norm_a = float((a * a).sum())
-    scale = float(s.sum()) / norm_a if scaling and norm_a > 0 else 1.0
-    norm_b = float(np.linalg.norm(b))
-    resid = float(np.linalg.norm(scale * a @ r - b))
-    error = resid / norm_b if norm_b > 0 else resid
-    return ProcrustesResult(r, scale, error, mx, my)
+    # in the rescaled units: X = sa * a, Y = sb * b, so a scale c here is c * sb / sa in X's
+    if scaling:
+        c = float(s.sum()) / float((a * a).sum())
+        scale = _ratio(c * float(sb), float(sa), "the Procrustes scale")
+    else:
+        scale = 1.0
+        c = _ratio(float(sa), float(sb), "the Procrustes error (scaling=False)")
+    error = float(np.linalg.norm(c * a @ r - b)) / float(np.linalg.norm(b))
+    return ProcrustesResult(r, scale, error, mx * sa, my * sb)
 
 
 @dataclass(frozen=True)
@@ -137,25 +165,39 @@ def cca_align(x: Any, y: Any, n_components: int, *, reg: float = 0.0) -> CCAResu
         x: ``(n_samples, d_x)``.
         y: ``(n_samples, d_y)``.
         n_components: canonical pairs to keep, ``<= min(rank X, rank Y)``.
-        reg: ridge added to each covariance's eigenvalues (0 = plain CCA).
+        reg: ridge added to each covariance's eigenvalues (0 = plain CCA), in the units of
+            the data's covariance.
+
+    Each side is rescaled by a power of two first (exact), so 1e200 or 1e-200 data give the
+    same correlations as unit data. ``ValueError`` when all rows of ``X`` or of ``Y`` are
+    equal (rank 0).
     """
     a, b = _pair(x, y, min_points=2)
     n_components = check_int("n_components", n_components, min_value=1)
     if reg < 0:
         raise ValueError(f"reg must be >= 0, got {reg}")
+    check_distinct_points("X", a, "CCA (X has rank 0)")
+    check_distinct_points("Y", b, "CCA (Y has rank 0)")
+    (a, sa), (b, sb) = pow2_scale(a), pow2_scale(b)
     mx, my = a.mean(axis=0), b.mean(axis=0)
-    ua, wa = _whiten(a - mx, reg)
-    ub, wb = _whiten(b - my, reg)
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        # the ridge in the rescaled units (inf when it dominates: the correlations go to 0)
+        reg_a, reg_b = (0.0, 0.0) if reg == 0 else (reg / sa / sa, reg / sb / sb)
+    ua, wa = _whiten(a - mx, float(reg_a))
+    ub, wb = _whiten(b - my, float(reg_b))
     max_c = min(ua.shape[1], ub.shape[1])
     if n_components > max_c:
         raise ValueError(
-            f"n_components must be <= min(rank X, rank Y) = {max_c}, got {n_components}"
+            f"n_components must be <= min(rank X, rank Y) = {max_c} (rank X = {ua.shape[1]}, "
+            f"rank Y = {ub.shape[1]}), got {n_components}"
         )
     # ua.T @ ub is the cross-covariance of the whitened views (unit-variance columns
     # ua * sqrt(n)); its singular values are the canonical correlations
     p, s, qt = np.linalg.svd(ua.T @ ub, full_matrices=False)
     corr = np.clip(s[:n_components], -1.0, 1.0)
-    return CCAResult(wa @ p[:, :n_components], wb @ qt.T[:, :n_components], corr, mx, my)
+    x_weights = wa @ p[:, :n_components] / sa  # (X - mx) @ w = (a - mx_a) @ (sa * w)
+    y_weights = wb @ qt.T[:, :n_components] / sb
+    return CCAResult(x_weights, y_weights, corr, mx * sa, my * sb)
 
 
 @dataclass(frozen=True)
@@ -197,6 +239,9 @@ def subspace_align(
         y: ``(n_samples, d_y)``.
         dim: subspace dimension, ``<= min(n_samples, d_x, d_y)``.
         method: ``"procrustes"`` or ``"cca"``.
+
+    Each side is rescaled by a power of two first (exact; 1e200 or 1e-200 data align as unit
+    data do). ``ValueError`` when all rows of ``X`` or of ``Y`` are equal.
     """
     a, b = _pair(x, y)
     method_s = check_choice("method", method, ("procrustes", "cca"))
@@ -204,9 +249,12 @@ def subspace_align(
     limit = min(a.shape[0], a.shape[1], b.shape[1])
     if dim > limit:
         raise ValueError(f"dim must be <= min(n_samples, d_x, d_y) = {limit}, got {dim}")
+    check_distinct_points("X", a, "the subspace alignment")
+    check_distinct_points("Y", b, "the subspace alignment")
+    (a, sa), (b, sb) = pow2_scale(a), pow2_scale(b)  # exact; the SVDs see unit-scale data
     a, b = a - a.mean(axis=0), b - b.mean(axis=0)
     ba, bb = _pca_basis(a, dim), _pca_basis(b, dim)
-    pa, pb = a @ ba, b @ bb  # (n, dim) each
+    pa, pb = (a @ ba) * sa, (b @ bb) * sb  # (n, dim) each, in the data's units
     if method_s == "procrustes":
         fit = procrustes(pa, pb, center=False)
         return SubspaceAlignment(
@@ -231,7 +279,9 @@ def mean_center_align(
     removing each modality's mean moves both around the origin so cosine similarities
     across modalities become comparable, with no training (inference-time alignment).
     ``X`` and ``Y`` need not hold the same samples, only the same ``dim``. Pass means
-    computed on reference data to apply the same shift to new queries.
+    computed on reference data to apply the same shift to new queries. Works at any
+    magnitude (1e200, 1e-200); a row equal to the mean has no direction and stays zero under
+    ``normalize``, with a ``UserWarning`` that counts such rows.
 
     Returns:
         ``(x_aligned (n_x, dim), y_aligned (n_y, dim))``, unit rows when ``normalize``.
@@ -241,9 +291,23 @@ def mean_center_align(
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"X and Y must have the same dim, got {a.shape[1]} and {b.shape[1]}")
     normalize = check_bool("normalize", normalize)
-    a = a - (a.mean(axis=0) if x_mean is None else np.asarray(x_mean, dtype=np.float64))
-    b = b - (b.mean(axis=0) if y_mean is None else np.asarray(y_mean, dtype=np.float64))
-    if normalize:
-        a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return a, b
+    out = []
+    for name, m, mean in (("X", a, x_mean), ("Y", b, y_mean)):
+        if mean is None:
+            m_s, s = pow2_scale(m)
+            c, scale = m_s - m_s.mean(axis=0), float(s)
+        else:
+            c, scale = m - np.asarray(mean, dtype=np.float64), 1.0
+        if not normalize:
+            out.append(c * scale)
+            continue
+        unit, zero = unit_rows(c)
+        if zero.any():
+            warnings.warn(
+                f"mean_center_align: {int(zero.sum())} of {m.shape[0]} rows of {name} equal "
+                "the mean; they have no direction and stay zero",
+                UserWarning,
+                stacklevel=2,
+            )
+        out.append(unit)
+    return out[0], out[1]
