@@ -273,6 +273,14 @@ def test_constant_units_warn() -> None:
         assert A.sparse_match_units(BASE, y).r2[1] == 1.0
 
 
+def test_knn_distances_beyond_float64_warn() -> None:
+    x = np.array([[-1.5e308, 0.0], [1.5e308, 0.0], [1.5e308, 1.0]])
+    with pytest.warns(UserWarning, match=r"knn: 1 of 3 neighbour distances of X exceed float64"):
+        dist, idx = A.knn(x, 1)
+    assert dist[0, 0] == math.inf and dist[1, 0] == 1.0
+    np.testing.assert_array_equal(idx[:, 0], [1, 2, 1])
+
+
 def test_relative_projection_zero_rows_and_tiny_rows() -> None:
     x = np.vstack([np.zeros((1, 6)), BASE[:3] * 1e-300])
     rel = A.relative_projection(x, BASE[:2])

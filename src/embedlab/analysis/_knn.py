@@ -10,6 +10,7 @@ shortcut accurate at any magnitude (1e200 or 1e-200 neither overflows nor underf
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -53,7 +54,7 @@ def knn(
         ``(dist, idx)``: ``(n_points, k)`` float64 Euclidean distances in increasing order
         (ties broken by index) and ``(n_points, k)`` int64 indices. A point is never its own
         neighbour, but an exact duplicate of it is (at distance 0). A distance beyond float64's
-        range (points near 1e308 apart) is ``inf``.
+        range (points near 1e308 apart) is ``inf``, with a ``UserWarning`` that counts them.
 
     Example:
         >>> dist, idx = knn(np.random.default_rng(0).normal(size=(100, 5)), k=3)
@@ -62,7 +63,17 @@ def knn(
     """
     dist, idx, scale = knn_scaled(x, k, backend=backend, name=name)
     with np.errstate(over="ignore"):
-        return dist * scale, idx
+        out = dist * scale
+    n_inf = int(np.isinf(out).sum())
+    if n_inf:
+        warnings.warn(
+            f"knn: {n_inf} of {out.size} neighbour distances of {name} exceed float64's range "
+            "(1.8e308) and are inf; rescale the data (estimators built on ratios, like twonn, "
+            "are unaffected)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return out, idx
 
 
 def knn_scaled(
