@@ -25,6 +25,7 @@ subclass hooks with clean float32 arrays:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar, cast
 
@@ -40,6 +41,7 @@ from embedlab._validation import (
     check_vector_ids,
     check_vectors,
 )
+from embedlab.index._grow import GrowingArray
 from embedlab.index._save import save_index
 
 __all__ = [
@@ -172,12 +174,16 @@ class IdMap:
     """
 
     def __init__(self, ids: np.ndarray | None = None, *, next_id: int | None = None) -> None:
-        self._ids: I64 = (
-            np.zeros(0, np.int64) if ids is None else np.ascontiguousarray(ids, dtype=np.int64)
-        )
+        self._store = GrowingArray((), np.int64)
+        if ids is not None:
+            self._store.set(np.ascontiguousarray(ids, dtype=np.int64))
         self._sorted: tuple[I64, I64] | None = None
         top = int(self._ids.max()) + 1 if self._ids.size else 0
         self.next_id = top if next_id is None else max(int(next_id), top)
+
+    @property
+    def _ids(self) -> I64:
+        return cast(I64, self._store.data)
 
     @property
     def ids(self) -> I64:
@@ -201,7 +207,7 @@ class IdMap:
     @property
     def nbytes(self) -> int:
         """RAM bytes of the id array; 0 when the ids are the row numbers (:attr:`implicit`)."""
-        return 0 if self.implicit else int(self._ids.nbytes)
+        return 0 if self.implicit else self._store.nbytes
 
     def new_ids(self, n: int) -> I64:
         """``n`` fresh sequential ids after the largest id this map has held."""
@@ -224,7 +230,7 @@ class IdMap:
                 )
 
     def append(self, ids: I64) -> None:
-        self._ids = np.concatenate([self._ids, ids.astype(np.int64, copy=False)])
+        self._store.append(ids.astype(np.int64, copy=False))
         self._sorted = None
         if ids.size:
             self.next_id = max(self.next_id, int(ids.max()) + 1)
@@ -244,9 +250,7 @@ class IdMap:
         return np.where(found, order[idx], -1).astype(np.int64)
 
     def delete(self, positions: I64) -> None:
-        keep = np.ones(len(self), dtype=bool)
-        keep[positions] = False
-        self._ids = self._ids[keep]
+        self._store.delete(positions)
         self._sorted = None
 
 
@@ -322,6 +326,25 @@ class VectorIndex:
             return
         self._add(x, id_arr)
         self._idmap.append(id_arr)
+
+    def add_batches(self, batches: Iterable[Any]) -> int:
+        """Add vectors batch by batch, holding one batch at a time; returns how many.
+
+        Each item is ``x (n, dim)`` or ``(x, ids)``. Storage grows geometrically, so a build
+        from many batches costs about one ``add`` of everything (no copy per batch). With
+        :func:`embedlab.data.iter_npy_shards` this builds from a folder of ``.npy`` shards in
+        memory bounded by the index plus one chunk. A bad batch raises (naming its number);
+        the batches before it stay added.
+        """
+        total = 0
+        for i, batch in enumerate(batches):
+            x, ids = batch if isinstance(batch, tuple) else (batch, None)
+            try:
+                self.add(x, ids=ids)
+            except (ValueError, TypeError) as exc:
+                raise type(exc)(f"batch {i}: {exc}") from None
+            total += int(np.shape(x)[0])
+        return total
 
     def search(self, q: Any, k: int, **params: Any) -> tuple[F32, I64]:
         """The ``k`` best vectors per query ``q (n_q, dim)``: ``(scores, ids)``, each (n_q, k).

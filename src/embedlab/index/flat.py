@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import numpy as np
 
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
+from embedlab.index._grow import Growing, grow
 
 __all__ = ["Flat", "candidate_scores", "pairwise_scores"]
 
@@ -63,20 +64,23 @@ class Flat(VectorIndex):
         (2, 3)
     """
 
+    _x = Growing()  # (ntotal, dim) float32
+    _sq = Growing()  # (ntotal,) squared norms, metric "l2" only
+
     def __init__(self, dim: int, *, metric: Metric = "cos") -> None:
         super().__init__(dim, metric=metric)
-        self._x: F32 = np.zeros((0, self.dim), np.float32)
-        self._sq: F32 = np.zeros(0, np.float32)
+        self._x = np.zeros((0, self.dim), np.float32)
+        self._sq = np.zeros(0, np.float32)
 
     @property
     def vectors(self) -> F32:
         """The stored vectors ``(ntotal, dim)`` in row order (normalised for cosine)."""
-        return self._x
+        return cast(F32, self._x)
 
     def _add(self, x: F32, ids: I64) -> None:
-        self._x = np.concatenate([self._x, x])
+        grow(self, "_x").append(x)
         if self.metric == "l2":
-            self._sq = np.concatenate([self._sq, np.einsum("ij,ij->i", x, x)])
+            grow(self, "_sq").append(np.einsum("ij,ij->i", x, x))
 
     def _search(self, q: F32, k: int) -> tuple[F32, I64]:
         n = self._x.shape[0]
@@ -96,7 +100,7 @@ class Flat(VectorIndex):
             self._sq = np.delete(self._sq, positions)
 
     def _memory_bytes(self) -> int:
-        return int(self._x.nbytes + self._sq.nbytes)
+        return grow(self, "_x").nbytes + grow(self, "_sq").nbytes
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {"vectors": self._x}, {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,7 @@ from embedlab.index._base import (
     register_index,
     topk_rows,
 )
+from embedlab.index._grow import Growing, grow
 
 __all__ = ["Int8"]
 
@@ -67,6 +68,9 @@ class Int8(VectorIndex):
 
     needs_training = True
 
+    _codes = Growing()  # (ntotal, dim) uint8
+    _sq = Growing()  # (ntotal,) squared norms of the decoded rows, metric "l2" only
+
     def __init__(
         self,
         dim: int,
@@ -80,12 +84,12 @@ class Int8(VectorIndex):
         self.percentile = check_float_in_range("percentile", percentile, 50.0, 100.0)
         self._lo: F32 = np.zeros(self.dim, np.float32)
         self._scale: F32 = np.ones(self.dim, np.float32)
-        self._codes: U8 = np.zeros((0, self.dim), np.uint8)
-        self._sq: F32 = np.zeros(0, np.float32)
+        self._codes = np.zeros((0, self.dim), np.uint8)
+        self._sq = np.zeros(0, np.float32)
 
     @property
     def codes(self) -> U8:
-        return self._codes
+        return cast(U8, self._codes)
 
     def _train(self, x: F32) -> None:
         lo = x.min(axis=0).astype(np.float64)
@@ -148,10 +152,10 @@ class Int8(VectorIndex):
 
     def _add(self, x: F32, ids: I64) -> None:
         codes = self.encode(x)
-        self._codes = np.concatenate([self._codes, codes])
+        grow(self, "_codes").append(codes)
         if self.metric == "l2":
             xd = self.decode(codes)
-            self._sq = np.concatenate([self._sq, np.einsum("ij,ij->i", xd, xd)])
+            grow(self, "_sq").append(np.einsum("ij,ij->i", xd, xd))
 
     def _search(self, q: F32, k: int) -> tuple[F32, I64]:
         n_q, n = q.shape[0], self._codes.shape[0]
@@ -184,7 +188,8 @@ class Int8(VectorIndex):
             self._sq = np.delete(self._sq, positions)
 
     def _memory_bytes(self) -> int:
-        return int(self._codes.nbytes + self._sq.nbytes + self._lo.nbytes + self._scale.nbytes)
+        rows = grow(self, "_codes").nbytes + grow(self, "_sq").nbytes
+        return rows + int(self._lo.nbytes + self._scale.nbytes)
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays: dict[str, np.ndarray] = {"codes": self._codes, "lo": self._lo, "scale": self._scale}

@@ -15,6 +15,7 @@ import numpy as np
 
 from embedlab._validation import check_int, check_int_in_range
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index
+from embedlab.index._grow import Growing, grow
 from embedlab.index.flat import Flat
 from embedlab.index.rerank import rescore_candidates
 
@@ -42,6 +43,8 @@ class Matryoshka(VectorIndex):
         0
     """
 
+    _x = Growing()  # (ntotal, dim) float32 full vectors
+
     def __init__(
         self, dim: int, *, metric: Metric = "cos", d: int | None = None, k_factor: int = 10
     ) -> None:
@@ -51,7 +54,7 @@ class Matryoshka(VectorIndex):
         )
         self.k_factor = check_int("k_factor", k_factor, min_value=1)
         self.coarse = Flat(self.d, metric=self.metric)
-        self._x: F32 = np.zeros((0, self.dim), np.float32)
+        self._x = np.zeros((0, self.dim), np.float32)
 
     def spec(self) -> str:
         return f"Matryoshka{self.d}"
@@ -61,7 +64,7 @@ class Matryoshka(VectorIndex):
 
     def _add(self, x: F32, ids: I64) -> None:
         self.coarse.add(x[:, : self.d], ids)
-        self._x = np.concatenate([self._x, x])
+        grow(self, "_x").append(x)
 
     def _search(self, q: F32, k: int) -> tuple[F32, I64]:
         n_cand = min(k * self.k_factor, self.ntotal)
@@ -74,7 +77,7 @@ class Matryoshka(VectorIndex):
         self._x = np.delete(self._x, positions, axis=0)
 
     def _memory_bytes(self) -> int:
-        return int(self._x.nbytes) + self.coarse.memory_bytes()
+        return grow(self, "_x").nbytes + self.coarse.memory_bytes()
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {"vectors": self._x}, {"d": self.d, "k_factor": self.k_factor}
