@@ -26,6 +26,13 @@ from embedlab.data.sequences import (
     make_sequence_ctr,
     temporal_split,
 )
+from embedlab.data.shards import (
+    NpyShard,
+    iter_npy_shards,
+    list_npy_shards,
+    sample_npy_shards,
+    write_npy_shards,
+)
 from embedlab.data.synthetic import make_ctr
 
 __all__ = [
@@ -36,8 +43,11 @@ __all__ = [
     "DataPathError",
     "DataSource",
     "LabeledData",
+    "NpyShard",
     "RetrievalData",
     "behaviour_histories",
+    "iter_npy_shards",
+    "list_npy_shards",
     "load_avazu",
     "load_criteo",
     "load_ctr",
@@ -51,5 +61,7 @@ __all__ = [
     "make_sequence_ctr",
     "parse_data_spec",
     "read_idx",
+    "sample_npy_shards",
     "temporal_split",
+    "write_npy_shards",
 ]

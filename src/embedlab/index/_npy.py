@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import xxhash
 
+from embedlab._npyfile import read_npy_header
+
 __all__ = ["BLOCK", "CHECKSUM", "IndexFileError", "read_npy", "refuse_link", "write_npy"]
 
 BLOCK = 16 << 20
@@ -75,25 +77,6 @@ def write_npy(path: Path, arr: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _read_header(fh: Any, path: Path) -> tuple[bytes, tuple[int, ...], np.dtype[Any], int]:
-    try:
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
-    except Exception as exc:  # numpy's header parser also raises tokenize / syntax errors
-        raise IndexFileError(f"index file {path} is not a readable .npy file: {exc}") from None
-    if fortran or dtype.hasobject:
-        raise IndexFileError(f"index file {path} holds an array this format never writes")
-    offset = fh.tell()
-    fh.seek(0)
-    header = fh.read(offset)
-    return header, tuple(int(s) for s in shape), dtype, offset
-
-
 def read_npy(path: Path, entry: dict[str, Any], *, mmap: bool, verify: bool) -> np.ndarray:
     """Read (or memory-map) the array ``path`` described by its ``index.json`` ``entry``.
 
@@ -111,14 +94,17 @@ def read_npy(path: Path, entry: dict[str, Any], *, mmap: bool, verify: bool) -> 
     except OSError as exc:
         raise IndexFileError(f"index file {path} cannot be read: {exc}") from None
     with fh:
-        header, shape, dtype, offset = _read_header(fh, path)
+        try:
+            head = read_npy_header(fh, path)
+        except ValueError as exc:
+            raise IndexFileError(f"index file {exc}") from None
+        header, shape, dtype, offset = head.raw, head.shape, head.dtype, head.offset
         if list(shape) != entry.get("shape") or dtype.str != entry.get("dtype"):
             raise IndexFileError(
                 f"index file {path} is corrupted or was altered: it holds {dtype.str} "
                 f"{list(shape)}, index.json says {entry.get('dtype')} {entry.get('shape')}"
             )
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        size = os.fstat(fh.fileno()).st_size
+        nbytes, size = head.nbytes, head.file_size
         if size != offset + nbytes:
             raise IndexFileError(
                 f"index file {path} is corrupted or was altered: {size} bytes where its "
