@@ -29,6 +29,9 @@ SPECS = [
     "BEBR1,Rerank(Flat)",
     "PQ8,Rerank(Flat)",
     "MUVERA(r=4,k=3,p=8),Rerank(Chamfer)",
+    "HNSW8",
+    "HNSW8,Int8",
+    "HNSW8,Rerank(Flat)",
 ]
 # recall@10 against exact cosine search on clustered(seed), seeds 0, 1, 2 (mean over queries).
 RECALL_FLOORS = {

@@ -122,7 +122,7 @@ def test_altered_child_json(tmp_path: Path, x: np.ndarray) -> None:
         ("next_id", -1, r"field 'next_id' must be an integer in \[0, 2\*\*63\]"),
         ("meta", [], r"field 'meta' must be an object"),
         ("trained", 1, r"field 'trained' must be true or false"),
-        ("class", "HNSW", r"unknown index 'HNSW'; valid indexes: .*Flat"),
+        ("class", "NoSuchIndex", r"unknown index 'NoSuchIndex'; valid indexes: .*Flat"),
     ],
 )
 def test_schema_errors_name_the_field(

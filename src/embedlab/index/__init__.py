@@ -23,6 +23,7 @@ from embedlab.index.compat import CompatIndex, bt2_transform, procrustes_transfo
 from embedlab.index.factory import index_factory, parse_index_spec
 from embedlab.index.filtered import FilteredIndex, load_filtered
 from embedlab.index.flat import Flat
+from embedlab.index.hnsw import HNSW
 from embedlab.index.int8 import Int8
 from embedlab.index.io import load_index, save_index
 from embedlab.index.matryoshka import Matryoshka
@@ -33,6 +34,7 @@ from embedlab.index.rerank import Rerank
 __all__ = [
     "BEBR",
     "FDE",
+    "HNSW",
     "INDEXES",
     "MUVERA",
     "OPQ",
