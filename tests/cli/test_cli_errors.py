@@ -117,10 +117,13 @@ BAD_OPTIONS: list[tuple[str, str]] = [
     ("index build v.npy -o afile/ix", "--out afile/ix cannot be created"),
     ("index build v.npy -o ix --metric dot", "--metric must be one of cos, ip, l2; got 'dot'"),
     ("index build v.npy -o ix --spec LSH32", "--spec: index spec token 'LSH32' does not parse"),
-    ("index build v.npy -o ix --spec PQ3", "--spec PQ3 on 8-dim vectors: dim must be divisible"),
-    ("index build adir -o ix", "vectors must be a .npy file, got the folder adir"),
-    ("index build missing.npy -o ix", "vectors file missing.npy does not exist"),
-    ("index build afile -o ix", "vectors file afile is not a readable .npy array"),
+    (
+        "index build v.npy -o ix --spec PQ3",
+        "index spec 'PQ3' on 8-dim vectors: dim must be divisible",
+    ),
+    ("index build adir -o ix", "vectors folder adir holds no .npy files"),
+    ("index build missing.npy -o ix", "vectors path missing.npy does not exist"),
+    ("index build afile -o ix", "afile is not a readable .npy file"),
     ("index build v.npy -o ix --ids adir", "ids must be a .npy file, got the folder adir"),
     ("index search missing v.npy", "index folder missing does not exist"),
     # analyze / report / demo

@@ -153,3 +153,44 @@ def test_rebuild_with_force(files: tuple[Path, Path], tmp_path: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert load_index(out).spec() == "Int8"
+
+
+def test_build_from_a_shard_folder_and_search_with_params(tmp_path: Path) -> None:
+    from embedlab.data import write_npy_shards
+    from embedlab.index import index_factory
+
+    x = np.random.default_rng(5).standard_normal((900, 8)).astype(np.float32)
+    write_npy_shards(tmp_path / "shards", x, rows_per_shard=250)
+    out = tmp_path / "ix"
+    result = runner.invoke(
+        app,
+        [
+            "index",
+            "build",
+            str(tmp_path / "shards"),
+            "-o",
+            str(out),
+            "--spec",
+            "Int8",
+            "--chunk-rows",
+            "100",
+            "--train-size",
+            "300",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "peak RSS" in result.stdout
+    loaded = load_index(out)
+    ref = index_factory(8, "Int8")
+    ref.train(x)
+    ref.add(x)
+    assert loaded.ntotal == 900
+    np.testing.assert_array_equal(loaded.ids, np.arange(900))
+    same = (loaded.search(x[:50], 5)[1] == ref.search(x[:50], 5)[1]).mean()
+    assert same > 0.9  # trained on a sample instead of everything; measured 0.99
+    np.save(tmp_path / "q.npy", x[:3])
+    result = runner.invoke(
+        app, ["index", "search", str(out), str(tmp_path / "q.npy"), "--nprobe", "4"]
+    )
+    assert result.exit_code == 2
+    assert "search parameter 'nprobe' is not taken by Int8; valid: none" in result.stderr

@@ -14,7 +14,15 @@ from rich.table import Table
 
 from embedlab._io import atomic_write_text
 from embedlab._validation import check_choice, check_int
-from embedlab.cli._common import check_out_dir, check_out_file, console, describe_error, fail
+from embedlab.cli._common import (
+    check_out_dir,
+    check_out_file,
+    console,
+    describe_error,
+    fail,
+    peak_rss_mb,
+    progress_bar,
+)
 
 __all__ = ["app", "build_command", "search_command"]
 
@@ -50,7 +58,9 @@ def _check_index_out(out: Path, *, force: bool) -> None:
 
 @app.command("build")
 def build_command(
-    vectors: Annotated[Path, typer.Argument(help="vectors (n, dim) as .npy")],
+    vectors: Annotated[
+        Path, typer.Argument(help="vectors (n, dim) as .npy, or a folder of .npy shards")
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="index folder to write")],
     spec: Annotated[str, typer.Option(help=SPEC_HELP)] = "Flat",
     metric: Annotated[str, typer.Option(help="cos, ip or l2")] = "cos",
@@ -58,12 +68,22 @@ def build_command(
     force: Annotated[
         bool, typer.Option("--force", help="replace an index already saved in OUT")
     ] = False,
+    train_size: Annotated[
+        int, typer.Option(help="vectors sampled across the shards for training")
+    ] = 200_000,
+    chunk_rows: Annotated[int, typer.Option(help="rows read and added at a time")] = 65_536,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
-    """Train an index on VECTORS, add them, and save it to a folder.
+    """Train an index on a sample of VECTORS, add them chunk by chunk, save it to a folder.
 
-    OUT must be new, empty, or (with --force) hold an index: other files are never replaced.
+    VECTORS is one .npy file or a folder of .npy shards (same dim and dtype, read in name
+    order, one chunk in memory at a time). OUT must be new, empty, or (with --force) hold
+    an index: other files are never replaced.
+
+    Example: embedlab index build vectors/ --spec "IVF4096,Binary,Rerank(Flat)" -o big-index/
     """
-    from embedlab.index import index_factory, parse_index_spec
+    from embedlab.index import parse_index_spec
+    from embedlab.index.build import build_index
 
     try:
         check_choice("--metric", metric, METRICS)
@@ -71,18 +91,21 @@ def build_command(
             parse_index_spec(spec)  # a typo fails before the vectors are read
         except ValueError as exc:
             raise ValueError(f"--spec: {exc}") from None
+        check_int("--train-size", train_size, min_value=1)
+        check_int("--chunk-rows", chunk_rows, min_value=1)
         _check_index_out(out, force=force)
-        x = _load_npy(vectors, "vectors")
         id_arr = None if ids is None else _load_npy(ids, "ids")
-        if x.ndim != 2:
-            raise ValueError(f"vectors must have shape (n, dim), got {x.shape}")
         t0 = time.perf_counter()
-        try:
-            index = index_factory(int(x.shape[1]), spec, metric=metric)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise ValueError(f"--spec {spec} on {x.shape[1]}-dim vectors: {exc}") from None
-        index.train(x)
-        index.add(x, ids=id_arr)
+        with progress_bar("adding vectors", quiet=quiet) as advance:
+            index = build_index(
+                vectors,
+                spec,
+                metric=metric,  # type: ignore[arg-type]
+                ids=id_arr,
+                train_size=train_size,
+                chunk_rows=chunk_rows,
+                on_progress=advance,
+            )
         build_s = time.perf_counter() - t0
         index.save(out, overwrite=force)
     except (ValueError, TypeError, OSError) as exc:
@@ -91,7 +114,8 @@ def build_command(
     console.print(
         f"built [bold]{index.spec()}[/] ({index.metric}) on {index.ntotal} x {index.dim} "
         f"in {build_s:.2f} s: {index.memory_bytes() / n:.1f} RAM bytes/vector, "
-        f"{index.disk_bytes() / n:.1f} disk bytes/vector -> {out}",
+        f"{index.disk_bytes() / n:.1f} disk bytes/vector, peak RSS {peak_rss_mb():.0f} MB "
+        f"-> {out}",
         highlight=False,
     )
 
@@ -110,18 +134,32 @@ def search_command(
         typer.Option("--json", help='write {"ids": [[...]], "scores": [[...]]} (-1 / null: none)'),
     ] = None,
     show: Annotated[int, typer.Option(help="queries shown in the table")] = 3,
+    nprobe: Annotated[
+        int | None, typer.Option(help="IVF lists scanned per query (IVF indexes)")
+    ] = None,
+    ef_search: Annotated[
+        int | None, typer.Option("--ef-search", help="HNSW search width (HNSW indexes)")
+    ] = None,
 ) -> None:
-    """Search INDEX_DIR with the vectors in QUERIES; print the top hits."""
+    """Search INDEX_DIR with the vectors in QUERIES; print the top hits.
+
+    Example: embedlab index search big-index/ queries.npy -k 10 --nprobe 32
+    """
     from embedlab.index import load_index
 
     try:
         check_int("-k", k, min_value=1)
         check_int("--show", show, min_value=0)
         check_out_file("--json", json_out)
+        params = {}
+        if nprobe is not None:
+            params["nprobe"] = check_int("--nprobe", nprobe, min_value=1)
+        if ef_search is not None:
+            params["efSearch"] = check_int("--ef-search", ef_search, min_value=1)
         index = load_index(index_dir)
         q = _load_npy(queries, "queries")
         t0 = time.perf_counter()
-        scores, ids = index.search(q, k)
+        scores, ids = index.search(q, k, **params)
         search_s = time.perf_counter() - t0
         if json_out is not None:
             doc = {
