@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -274,5 +275,53 @@ def test_mat_damaged_and_oversized_group(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"cls\.mat:group: class ids must be integers >= -1"):
         load_mat(tmp_path / "cls.mat")
     scipy.io.savemat(tmp_path / "s.mat", {"network": "text"})
-    with pytest.raises(ValueError, match=r"s\.mat:network must be"):
+    with pytest.raises(ValueError, match=r"s\.mat:network must be a 2-D numeric matrix"):
         load_mat(tmp_path / "s.mat")
+
+
+def _array_pickle(shape: bytes, dtype: bytes, raw: bytes) -> bytes:
+    """A protocol-2 pickle of an array with the given (hand-written) state."""
+    return (
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
+        b"(K\x01" + shape + b"cnumpy\ndtype\nU" + bytes([len(dtype)]) + dtype + b"K\x00K\x01\x87R"
+        b"(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89" + raw + b"tb."
+    )
+
+
+def test_restricted_unpickler_checks_array_state_before_numpy() -> None:
+    ok = restricted_load(_array_pickle(b"K\x02\x85", b"i4", b"U\x08" + bytes(8)))
+    assert ok.tolist() == [0, 0] and type(ok) is np.ndarray
+    # numpy itself crashes (segfault) on an object array whose list is shorter than its shape
+    objects = _array_pickle(b"J\x00\xa3\xe1\x11\x85", b"O8", b"]q\x00(K\x01K\x02e")
+    with pytest.raises(ValueError, match=r"only plain numeric dtypes are allowed, got 'O8'"):
+        restricted_load(objects, where="evil")
+    short = _array_pickle(b"J\x00\xa3\xe1\x11\x85", b"f8", b"U\x02ab")
+    with pytest.raises(ValueError, match=r"evil: array of shape \(300000000,\).*needs 2400000000"):
+        restricted_load(short, where="evil")
+    direct = b"\x80\x02cnumpy\nndarray\nJ\x00\xa3\xe1\x11\x85\x85R."  # ndarray((3e8,))
+    with pytest.raises(ValueError, match=r"refusing to call numpy\.ndarray"):
+        restricted_load(direct, where="evil")
+    sparse = b"\x80\x02cscipy.sparse._csr\ncsr_matrix\n(J\x00\xe4\x0bTK\x01\x86tR."
+    with pytest.raises(ValueError, match=r"refusing to call csr_matrix"):
+        restricted_load(sparse, where="evil")
+
+
+def test_mat_network_with_a_huge_row_count_is_refused_before_converting(tmp_path: Path) -> None:
+    # regression: a damaged dims element gave a (1191182339, 3) sparse network, whose CSR
+    # conversion allocated a 9 GB index pointer
+    net = sp.csc_matrix(([1.0, 1.0], ([0, 1], [1, 0])), shape=(1_191_182_339, 3))
+    scipy.io.savemat(tmp_path / "tall.mat", {"network": net})
+    with pytest.raises(ValueError, match=r"tall\.mat:network must be square .* \(1191182339, 3\)"):
+        load_mat(tmp_path / "tall.mat")
+
+
+def test_mat_damaged_structure_is_refused_before_scipy_reads_it(tmp_path: Path) -> None:
+    # regression: a dims element of 27 bytes made scipy's compiled reader segfault
+    net = sp.csc_matrix(np.array([[0, 1], [1, 0]], dtype=float))
+    scipy.io.savemat(tmp_path / "ok.mat", {"network": net})
+    data = bytearray((tmp_path / "ok.mat").read_bytes())
+    assert data[152:160] == struct.pack("<II", 5, 8)  # the dims tag of the first matrix
+    data[156] = 27
+    (tmp_path / "dims.mat").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"dims\.mat: damaged MATLAB file \(dimensions: 27 bytes"):
+        load_mat(tmp_path / "dims.mat")

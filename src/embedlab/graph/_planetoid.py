@@ -40,37 +40,137 @@ def _numpy_reconstruct() -> Any:
 _RECONSTRUCT = _numpy_reconstruct()
 
 
+class _ArrayType:
+    """Stands for ``numpy.ndarray`` in a pickle: the subtype of ``_reconstruct``, never called.
+
+    Called directly, ``numpy.ndarray(shape)`` would allocate any shape a file names.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise pickle.UnpicklingError("refusing to call numpy.ndarray: it allocates any shape")
+
+
+_NDARRAY = _ArrayType()
+_DEFAULT_DTYPE_STATE = (None, None, None, -1, -1, 0)  # subarray, names, fields, sizes, flags
+
+
+class _DTypeSpec:
+    """Stands for ``numpy.dtype(name)`` in a pickle; becomes a real dtype in the array state.
+
+    numpy's own ``dtype.__setstate__`` accepts fields, sub-arrays and sizes that a damaged
+    file could set to anything; here only a plain numeric type and a byte order are kept.
+    """
+
+    def __init__(self, name: Any, align: Any = 0, copy: Any = 0) -> None:
+        if not isinstance(name, str) or not re.fullmatch(r"[<>|=]?[biuf][1248]", name):
+            raise pickle.UnpicklingError(f"only plain numeric dtypes are allowed, got {name!r}")
+        self.dtype = np.dtype(name)
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) != 8 or state[0] not in (3, 4):
+            raise pickle.UnpicklingError(f"unexpected dtype state {state!r:.80}")
+        if tuple(state[2:]) != _DEFAULT_DTYPE_STATE or state[1] not in ("<", ">", "|", "="):
+            raise pickle.UnpicklingError(
+                f"only plain numeric dtypes are allowed, got {state!r:.80}"
+            )
+        if state[1] in "<>":
+            self.dtype = self.dtype.newbyteorder(state[1])
+
+
+class _GuardedArray(np.ndarray):
+    """An array whose pickled state is checked before numpy reads it.
+
+    numpy trusts the state: an object dtype with a list shorter than the shape, for
+    one, crashes the interpreter. The state must be a plain numeric dtype and raw
+    bytes of exactly the shape's size.
+    """
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError(f"unexpected array state {state!r:.80}")
+        shape, spec, fortran, raw = state[-4:]
+        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise pickle.UnpicklingError(
+                f"array shape must be non-negative integers, got {shape!r:.80}"
+            )
+        if not isinstance(spec, _DTypeSpec) or not isinstance(fortran, bool):
+            raise pickle.UnpicklingError("array state must name a plain numeric dtype")
+        if isinstance(raw, str):
+            raw = raw.encode("latin1")  # Python 2 str, read with encoding="latin1"
+        if not isinstance(raw, bytes) or len(raw) != math.prod(shape) * spec.dtype.itemsize:
+            raise pickle.UnpicklingError(
+                f"array of shape {shape!r:.80} and dtype {spec.dtype} needs "
+                f"{math.prod(shape) * spec.dtype.itemsize} bytes of data"
+            )
+        super().__setstate__((1, shape, spec.dtype, np.bool_(fortran), raw))
+
+
 def _bounded_reconstruct(limit: int, subtype: Any, shape: Any, dtype: Any) -> Any:
     """numpy's ``_reconstruct``, refusing a shape larger than the pickle (it allocates it)."""
+    if subtype is not _NDARRAY:
+        raise pickle.UnpicklingError("_reconstruct may only build a numpy.ndarray")
     dims = shape if isinstance(shape, tuple) else (shape,)
     if not all(isinstance(d, int) and d >= 0 for d in dims):
         raise pickle.UnpicklingError(f"array shape must be non-negative integers, got {shape!r}")
-    if math.prod(dims) * np.dtype(dtype).itemsize > limit:
+    if dtype not in (b"b", "b"):  # what numpy writes: the real dtype comes with the state
+        raise pickle.UnpicklingError(f"unexpected placeholder dtype {dtype!r:.40}")
+    if math.prod(dims) > limit:
         raise pickle.UnpicklingError(
             f"array of shape {shape!r} is larger than the {limit}-byte file that holds it"
         )
-    return _RECONSTRUCT(subtype, shape, dtype)
+    return _RECONSTRUCT(_GuardedArray, shape, "b")
+
+
+def _empty_only(factory: type) -> Any:
+    """``list`` / ``set`` / ``dict`` as a defaultdict factory: called without arguments only.
+
+    With an argument they would copy it, and a pickle can share one big object many times.
+    """
+
+    def make(*args: Any) -> Any:
+        if args:
+            raise pickle.UnpicklingError(f"refusing to call {factory.__name__} with arguments")
+        return factory()
+
+    make.__name__ = factory.__name__
+    return make
+
+
+def _defaultdict(*args: Any) -> Any:
+    if len(args) > 1:
+        raise pickle.UnpicklingError("refusing to build a defaultdict from another mapping")
+    return defaultdict(*args)
+
+
+def _state_only(cls: type) -> type:
+    """A sparse class that pickles build from their state (NEWOBJ + BUILD), never by calling it.
+
+    ``csr_matrix((10**12, 1))`` would allocate an index pointer of 10**12 entries.
+    """
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise pickle.UnpicklingError(f"refusing to call {cls.__name__}(...)")
+
+    return type(cls.__name__, (cls,), {"__init__": init})
 
 
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     allowed: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
+        ("numpy", "ndarray"): _NDARRAY,
+        ("numpy", "dtype"): _DTypeSpec,
         ("numpy.core.multiarray", "_reconstruct"): _bounded_reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): _bounded_reconstruct,
-        ("collections", "defaultdict"): defaultdict,
-        ("__builtin__", "list"): list,
-        ("builtins", "list"): list,
-        ("__builtin__", "set"): set,
-        ("builtins", "set"): set,
-        ("__builtin__", "dict"): dict,
-        ("builtins", "dict"): dict,
+        ("collections", "defaultdict"): _defaultdict,
     }
+    for factory in (list, set, dict):
+        for module in ("__builtin__", "builtins"):
+            allowed[(module, factory.__name__)] = _empty_only(factory)
     for cls in (sp.csr_matrix, sp.csc_matrix, sp.lil_matrix, sp.coo_matrix):
         name = cls.__name__
         short = name.split("_")[0]
+        safe = _state_only(cls)
         for module in (f"scipy.sparse.{short}", f"scipy.sparse._{short}", "scipy.sparse"):
-            allowed[(module, name)] = cls
+            allowed[(module, name)] = safe
     return allowed
 
 
@@ -112,11 +212,12 @@ def restricted_load(data: bytes, *, where: str = "pickle") -> Any:
     if not data:
         raise ValueError(f"{where}: not a pickle, got an empty file")
     try:
-        return RestrictedUnpickler(io.BytesIO(data), encoding="latin1", limit=len(data)).load()
+        loaded = RestrictedUnpickler(io.BytesIO(data), encoding="latin1", limit=len(data)).load()
     except pickle.UnpicklingError as exc:
         raise ValueError(f"{where}: {exc}") from None
     except Exception as exc:  # a corrupted pickle fails in many ways (EOFError, TypeError, ...)
         raise ValueError(f"{where}: not a valid pickle ({type(exc).__name__}: {exc})") from None
+    return np.asarray(loaded) if isinstance(loaded, _GuardedArray) else loaded
 
 
 def read_test_index(file: Path) -> np.ndarray:
@@ -140,28 +241,31 @@ def read_test_index(file: Path) -> np.ndarray:
 
 
 def _as_csr(obj: Any, where: str) -> sp.csr_matrix:
-    """Rebuild a fresh CSR matrix (old pickles hold private attributes of older scipy)."""
+    """Rebuild a fresh CSR matrix from a dense array or a CSR / CSC matrix's pickled state.
+
+    Old pickles hold private attributes of older scipy, so only ``data``, ``indices``,
+    ``indptr`` and the shape are used, and the result is fully checked.
+    """
     try:
         if isinstance(obj, np.ndarray):
             if obj.ndim != 2 or obj.dtype.kind not in "biuf":
                 raise ValueError(f"expected a 2-D numeric matrix, got {obj.dtype} {obj.shape}")
-            return sp.csr_matrix(obj)
-        state = getattr(obj, "__dict__", {})
-        if all(k in state for k in ("data", "indices", "indptr")):
-            arrays = [state[k] for k in ("data", "indices", "indptr")]
-            if not all(isinstance(a, np.ndarray) for a in arrays):
-                raise ValueError("sparse data, indices and indptr must be numpy arrays")
-            shape = state.get("_shape", state.get("shape"))
-            if shape is None:
-                raise ValueError("sparse matrix without a shape")
-            mat = sp.csr_matrix(tuple(arrays), shape=tuple(int(s) for s in shape))
-            mat.check_format(full_check=True)
-            return mat
-        if sp.issparse(obj):
-            return sp.csr_matrix(obj)
+            return sp.csr_matrix(np.asarray(obj))
+        if not isinstance(obj, (sp.csr_matrix, sp.csc_matrix)):
+            raise ValueError(f"expected a CSR or CSC matrix, got {type(obj).__name__}")
+        state = vars(obj)
+        if not all(isinstance(state.get(k), np.ndarray) for k in ("data", "indices", "indptr")):
+            raise ValueError("sparse data, indices and indptr must be numpy arrays")
+        shape = state.get("_shape", state.get("shape"))
+        if not isinstance(shape, tuple) or len(shape) != 2:
+            raise ValueError(f"sparse shape must be a pair of integers, got {shape!r}")
+        kind = sp.csc_matrix if isinstance(obj, sp.csc_matrix) else sp.csr_matrix
+        arrays = tuple(np.asarray(state[k]) for k in ("data", "indices", "indptr"))
+        mat = kind(arrays, shape=(int(shape[0]), int(shape[1])))
+        mat.check_format(full_check=True)
+        return sp.csr_matrix(mat)
     except (ValueError, TypeError, IndexError, OverflowError) as exc:
         raise ValueError(f"{where}: not a valid matrix ({exc})") from None
-    raise ValueError(f"{where}: expected a matrix, got {type(obj).__name__}")
 
 
 def _as_onehot(obj: Any, where: str, rows: int) -> np.ndarray:
@@ -170,7 +274,7 @@ def _as_onehot(obj: Any, where: str, rows: int) -> np.ndarray:
         raise ValueError(f"{where}: expected a 2-D numeric array of one-hot rows, got {shown}")
     if obj.shape[0] != rows:
         raise ValueError(f"{where}: expected {rows} rows (one per feature row), got {obj.shape[0]}")
-    return obj
+    return np.asarray(obj)
 
 
 def _node(value: Any, where: str, n: int) -> int:

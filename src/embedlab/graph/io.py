@@ -25,17 +25,20 @@ admits only the numpy / scipy / container types those files need, never plain pi
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
 from embedlab._validation import check_adjacency, check_choice, check_required_keys
+from embedlab.graph._matfile import check_mat_v5
 from embedlab.graph._planetoid import (
     RestrictedUnpickler,
     build_planetoid,
@@ -233,21 +236,21 @@ def load_mat(path: str | Path) -> Graph:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f".mat file does not exist: {path}")
+    raw = path.read_bytes()
+    check_mat_v5(raw, str(path))  # damaged structure would crash scipy's compiled reader
     try:
-        data = scipy.io.loadmat(str(path))
+        data = scipy.io.loadmat(io.BytesIO(raw))
     except Exception as exc:  # scipy raises many kinds on a damaged file
         raise ValueError(
             f"{path}: not a readable MATLAB file ({type(exc).__name__}: {exc})"
         ) from None
     keys = [k for k in data if not k.startswith("__")]
     check_required_keys(f"{path.name}", keys, ["network"])
-    network = data["network"]
-    numeric = sp.issparse(network) or isinstance(network, np.ndarray)
-    if not numeric or network.dtype.kind not in "biuf":
-        kind = (
-            f"{network.dtype} array" if isinstance(network, np.ndarray) else type(network).__name__
+    network = _mat_matrix(data["network"], f"{path.name}:network")
+    if network.shape[0] != network.shape[1]:  # before any conversion sizes by the row count
+        raise ValueError(
+            f"{path.name}:network must be square (n_nodes, n_nodes), got shape {network.shape}"
         )
-        raise ValueError(f"{path.name}:network must be a numeric matrix, got {kind}")
     adj = check_adjacency(f"{path.name}:network", network)
     adj = _drop_self_loops(_symmetric(adj, path.name), path.name)
     labels = None
@@ -256,12 +259,28 @@ def load_mat(path: str | Path) -> Graph:
     return Graph(adj=adj, labels=labels, name=path.stem)
 
 
-def _mat_labels(group: object, n: int, path: Path) -> np.ndarray:
+def _mat_matrix(value: Any, where: str) -> Any:
+    """A 2-D numeric dense or sparse matrix of a .mat file, its sparse structure checked.
+
+    scipy does not check the indices of a sparse matrix it reads; a damaged file would
+    crash (segfault) the first conversion, so they are checked here first.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 2 and value.dtype.kind in "biuf":
+        return value
+    if sp.issparse(value) and value.dtype.kind in "biuf" and value.format in ("csc", "csr"):
+        try:
+            value.check_format(full_check=True)
+        except ValueError as exc:
+            raise ValueError(f"{where}: damaged sparse matrix ({exc})") from None
+        return value
+    kind = f"{value.dtype} array" if isinstance(value, np.ndarray) else type(value).__name__
+    raise ValueError(f"{where} must be a 2-D numeric matrix, got {kind}")
+
+
+def _mat_labels(value: object, n: int, path: Path) -> np.ndarray:
     where = f"{path.name}:group"
-    shape = getattr(group, "shape", None)
-    dtype = getattr(group, "dtype", None)
-    if shape is None or dtype is None or len(shape) != 2 or np.dtype(dtype).kind not in "biuf":
-        raise ValueError(f"{where} must be a 2-D numeric matrix, got {type(group).__name__}")
+    group = _mat_matrix(value, where)
+    shape = group.shape
     if shape[0] != n:
         raise ValueError(f"{where} must have one row per node ({n}), got shape {tuple(shape)}")
     budget = 64 * path.stat().st_size + (1 << 20)
@@ -270,7 +289,7 @@ def _mat_labels(group: object, n: int, path: Path) -> np.ndarray:
             f"{where} of shape {tuple(shape)} is too large for a dense label matrix: "
             f"at most {budget} cells for this {path.stat().st_size}-byte file"
         )
-    dense = np.asarray(group.toarray() if sp.issparse(group) else group)  # type: ignore[attr-defined]
+    dense = np.asarray(group.toarray() if sp.issparse(group) else group)
     if not np.all(np.isfinite(dense)):
         raise ValueError(f"{where} must be finite, got a non-finite value")
     if dense.shape[1] > 1:
