@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from embedlab.data import load_criteo
-from embedlab.data.criteo import CAT_COLUMNS, CRITEO_COLUMNS, INT_COLUMNS, bucketize_counts
+from embedlab.data.criteo import (
+    CAT_COLUMNS,
+    CRITEO_COLUMNS,
+    INT_COLUMNS,
+    MISSING_BUCKET,
+    bucketize_counts,
+)
 
 
 def row(
@@ -201,3 +207,8 @@ def test_quote_is_an_ordinary_character_and_crlf_is_read(tmp_path: Path) -> None
     assert len(ds) == 3
     assert ds.fields[-1].cardinality == 2  # 'aa' stayed 'aa', not 'aa\r'
     assert ds.ids[0, 13] != ds.ids[1, 13]  # C1: '"ab' vs 'aa'
+
+
+def test_huge_negative_counts_do_not_become_the_missing_bucket() -> None:
+    got = bucketize_counts(np.array([-1e20, -1e300, np.nan, -3.0]))
+    assert got.tolist() == [-(2**53), -(2**53), MISSING_BUCKET, -3]

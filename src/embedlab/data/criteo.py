@@ -46,6 +46,7 @@ CRITEO_COLUMNS: tuple[str, ...] = ("label", *INT_COLUMNS, *CAT_COLUMNS)
 
 # bucket of a missing integer value; real buckets are >= floor(min value)
 MISSING_BUCKET = np.iinfo(np.int64).min
+_LOWEST = -(2.0**53)
 
 
 def bucketize_counts(values: np.ndarray) -> np.ndarray:
@@ -55,8 +56,9 @@ def bucketize_counts(values: np.ndarray) -> np.ndarray:
         values: ``(n,)`` float64, NaN or infinity for missing.
 
     Returns:
-        ``(n,)`` int64: ``floor(ln(v)^2)`` for ``v > 2``, ``trunc(v)`` otherwise,
-        and :data:`MISSING_BUCKET` for non-finite values.
+        ``(n,)`` int64: ``floor(ln(v)^2)`` for ``v > 2``, ``trunc(v)`` otherwise
+        (values below ``-2**53`` share the bucket ``-2**53``), and
+        :data:`MISSING_BUCKET` for non-finite values.
 
     Example:
         >>> bucketize_counts(np.array([np.nan, -3.0, 0.0, 2.0, 3.0, 1000.0])).tolist()[1:]
@@ -66,7 +68,9 @@ def bucketize_counts(values: np.ndarray) -> np.ndarray:
     finite = np.isfinite(v)
     safe = np.where(finite, v, 0.0)
     big = safe > 2.0
-    out = np.where(big, np.floor(np.log(np.where(big, safe, 3.0)) ** 2), np.trunc(safe))
+    # the floor keeps trunc() inside int64: -1e20 must not become the missing bucket
+    small = np.trunc(np.maximum(safe, _LOWEST))
+    out = np.where(big, np.floor(np.log(np.where(big, safe, 3.0)) ** 2), small)
     return np.where(finite, out, MISSING_BUCKET).astype(np.int64)
 
 

@@ -174,8 +174,9 @@ def load_movielens_sequences(
 
     Raises:
         DataPathError: ``path`` does not exist.
-        ValueError: a missing file or column, a cell that is not a number, bad
-            fractions or ``max_len``.
+        ValueError: a missing file or column, a bad cell (see
+            :func:`~embedlab.data.load_movielens`), bad fractions or ``max_len``, or too
+            few ratings per user for the split (the message names the path).
 
     Example:
         >>> splits = load_movielens_sequences("ml-latest-small")  # doctest: +SKIP
@@ -184,7 +185,8 @@ def load_movielens_sequences(
     """
     max_len = check_int("max_len", max_len, min_value=1)
     _check_fractions(valid_fraction, test_fraction)
-    users, items, rating, stamp, genre = _read_ratings(check_path(path))
+    p = check_path(path)
+    users, items, rating, stamp, genre = _read_ratings(p)
     order = np.lexsort((stamp, users))  # stable: equal (user, time) keep file order
     user_ids, user_vocab = pd.factorize(users, sort=True)
     movie_ids, movie_vocab = pd.factorize(items, sort=True)
@@ -201,7 +203,10 @@ def load_movielens_sequences(
         history_field=1,
         groups=ids[:, 0],
     )
-    return temporal_split(data, valid_fraction=valid_fraction, test_fraction=test_fraction)
+    try:
+        return temporal_split(data, valid_fraction=valid_fraction, test_fraction=test_fraction)
+    except ValueError as exc:  # too few ratings per user: say which data
+        raise ValueError(f"{p}: {exc}") from None
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
