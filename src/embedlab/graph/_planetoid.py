@@ -102,7 +102,7 @@ class _GuardedArray(np.ndarray):
                 f"array of shape {shape!r:.80} and dtype {spec.dtype} needs "
                 f"{math.prod(shape) * spec.dtype.itemsize} bytes of data"
             )
-        super().__setstate__((1, shape, spec.dtype, np.bool_(fortran), raw))
+        super().__setstate__((1, shape, spec.dtype, fortran, raw))  # type: ignore[arg-type]
 
 
 def _bounded_reconstruct(limit: int, subtype: Any, shape: Any, dtype: Any) -> Any:
