@@ -89,7 +89,7 @@ def test_binary_hamming_matches_numpy_reference() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((300, 100)).astype(np.float32)  # 100 bits -> 2 words, padded
     q = rng.standard_normal((10, 100)).astype(np.float32)
-    index = Binary(100)
+    index = Binary(100, scoring="hamming")
     index.add(x)
     scores, ids = index.search(q, 300)
     ham = ((q[:, None, :] > 0) != (x[None, :, :] > 0)).sum(-1)
