@@ -26,6 +26,7 @@ from embedlab.index.flat import Flat
 from embedlab.index.hnsw import HNSW
 from embedlab.index.int8 import Int8
 from embedlab.index.io import load_index, save_index
+from embedlab.index.ivf import IVF
 from embedlab.index.matryoshka import Matryoshka
 from embedlab.index.muvera import FDE, MUVERA, load_muvera
 from embedlab.index.pq import OPQ, PQ
@@ -36,6 +37,7 @@ __all__ = [
     "FDE",
     "HNSW",
     "INDEXES",
+    "IVF",
     "MUVERA",
     "OPQ",
     "PQ",

@@ -36,6 +36,7 @@ __all__ = ["SIGN_PATTERNS", "code_width", "scan_dot", "scan_lut", "sign_tables"]
 
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
+I32 = npt.NDArray[np.int32]
 FnT = TypeVar("FnT", bound=Callable[..., Any])
 _CHUNK = 256  # codes scored before their results go to the heap
 
@@ -159,7 +160,7 @@ def _scan_lut(
     bias: F32,
     vbias: F32,
     vscale: F32,
-    rows: I64,
+    rows: I64 | I32,
     out_s: F32,
     out_r: I64,
 ) -> None:
@@ -209,7 +210,7 @@ def _scan_dot(
     probes: I64,
     bias: F32,
     vbias: F32,
-    rows: I64,
+    rows: I64 | I32,
     out_s: F32,
     out_r: I64,
 ) -> None:
@@ -262,7 +263,7 @@ def scan_lut(
     *,
     vbias: F32 | None = None,
     vscale: F32 | None = None,
-    rows: I64 | None = None,
+    rows: I64 | I32 | None = None,
 ) -> tuple[F32, I64]:
     """Top ``k`` of the LUT scores (module docstring) over the probed lists, best first.
 
@@ -276,7 +277,7 @@ def scan_lut(
         bias: ``(n_q, nprobe)`` float32 added to every score from that probe.
         k: results per query.
         vbias, vscale: ``(n_slots,)`` float32 per-code bias / factor (default none).
-        rows: ``(n_slots,)`` int64 row reported for each slot (default: the slot).
+        rows: ``(n_slots,)`` int32 / int64 row reported for each slot (default: the slot).
 
     Returns:
         ``(scores (n_q, k) float32, rows (n_q, k) int64)``; ``-inf`` / ``-1`` past the
@@ -315,7 +316,7 @@ def scan_dot(
     k: int,
     *,
     vbias: F32 | None = None,
-    rows: I64 | None = None,
+    rows: I64 | I32 | None = None,
 ) -> tuple[F32, I64]:
     """Top ``k`` of the dot scores (module docstring) over the probed lists, best first.
 

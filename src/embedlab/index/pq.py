@@ -18,6 +18,7 @@ from typing import Any, Self
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 
 from embedlab._validation import check_int
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index
@@ -106,6 +107,27 @@ class PQ(VectorIndex):
 
     def _min_train_points(self) -> int:
         return int(2**self.nbits)
+
+    # --------------------------------------------------------------------- codec
+    @property
+    def codebooks(self) -> F32:
+        """Centroids ``(m, 2^nbits, dim / m)`` float32 of the trained product quantiser."""
+        pq = self._pq_index().pq
+        cb = faiss.vector_to_array(pq.centroids).astype(np.float32, copy=False)
+        return cb.reshape(int(pq.M), int(pq.ksub), int(pq.dsub))
+
+    def encode(self, x: F32) -> npt.NDArray[np.uint8]:
+        """Codes ``(n, code_bytes)`` uint8 of ``x (n, dim)`` as given (no normalisation; for
+        OPQ, of vectors already rotated)."""
+        codes: npt.NDArray[np.uint8] = self._pq_index().pq.compute_codes(
+            np.ascontiguousarray(x, dtype=np.float32)
+        )
+        return codes
+
+    def decode(self, codes: npt.NDArray[np.uint8]) -> F32:
+        """Reconstructions ``(n, dim)`` float32 of ``codes (n, code_bytes)`` (see encode)."""
+        out: F32 = self._pq_index().pq.decode(np.ascontiguousarray(codes, dtype=np.uint8))
+        return out
 
     # --------------------------------------------------------------------- hooks
     def _train(self, x: F32) -> None:
