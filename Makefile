@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# The CPU build of torch first: an unpinned torch pulls a multi-GB GPU build.
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[dev,text]'
+	$(BIN)/pip install -e '.[dev,text,ray]'
 	touch $(STAMP)
 
 run: $(STAMP)

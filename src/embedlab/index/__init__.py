@@ -31,6 +31,7 @@ from embedlab.index.matryoshka import Matryoshka
 from embedlab.index.muvera import FDE, MUVERA, load_muvera
 from embedlab.index.pq import OPQ, PQ
 from embedlab.index.rerank import Rerank
+from embedlab.index.sharded import ShardedIndex
 
 __all__ = [
     "BEBR",
@@ -49,6 +50,7 @@ __all__ = [
     "Matryoshka",
     "MultiAspectIndex",
     "Rerank",
+    "ShardedIndex",
     "TokenHeuristic",
     "VectorIndex",
     "bt2_transform",

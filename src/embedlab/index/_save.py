@@ -57,6 +57,10 @@ def _write_tree(index: VectorIndex, folder: Path) -> str:
             "dtype": arr.dtype.str,
         }
     children: dict[str, Any] = {}
+    remote = getattr(index, "_write_children", None)  # children written elsewhere (Ray)
+    written = remote(folder) if remote is not None else None
+    for name, sha in (written or {}).items():
+        children[name] = {"sha256": sha}
     for name, child in index._children().items():
         if not NAME.match(name) or name in arrays or name == "ids":
             raise RuntimeError(f"child names must be identifiers distinct from arrays: {name!r}")
