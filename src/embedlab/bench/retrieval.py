@@ -98,6 +98,11 @@ METHOD_ALIASES: dict[str, str] = {
     "pq_rerank": "PQ48,Rerank(Flat)",
     "bigranular": "OPQ48,Rerank(Flat)",
     "matryoshka": "Matryoshka128",
+    "hnsw": "HNSW32",
+    "hnsw_int8": "HNSW32,Int8",
+    "ivf_flat": "IVF1024,Flat",
+    "ivf_pq": "IVF1024,PQ48,Rerank(Flat)",
+    "ivf_binary_rerank": "IVF1024,Binary,Rerank(Flat)",
 }
 _NUMBERED = re.compile(r"^(pq|opq|bebr|matryoshka)(\d+)$")
 _NUMBERED_SPEC = {"pq": "PQ", "opq": "OPQ", "bebr": "BEBR", "matryoshka": "Matryoshka"}

@@ -458,6 +458,42 @@ def load_npy_vectors(
     )
 
 
+# -- synthetic clustered vectors ------------------------------------------------------------
+
+
+@_register(
+    "synthetic",
+    needs_path=True,
+    summary="synthetic:n=N,dim=D[,clusters=C,seed=S,spread=R] clustered anisotropic vectors",
+)
+def load_synthetic_vectors(
+    path: str | Path | None, *, seed: int = 0, n_holdout: int = 1000, progress: bool = True
+) -> RetrievalData:
+    """A Gaussian-mixture corpus (memory-mapped from the cache) and ``n_holdout`` fresh draws
+    of the same mixture as queries (``seed`` picks them); see
+    :mod:`embedlab.data.synthetic_vectors`."""
+    from embedlab.data.synthetic_vectors import (
+        RowNames,
+        make_clustered_vectors,
+        parse_synthetic_options,
+    )
+
+    del progress
+    spec = parse_synthetic_options(None if path is None else str(path))
+    corpus = make_clustered_vectors(spec, _embed.cache_dir() / "synthetic")
+    n_q = max(1, n_holdout)
+    queries = np.concatenate(list(spec.chunks(n_q, stream=1 + seed)))
+    return RetrievalData(
+        name=f"synthetic-{spec.n}x{spec.dim}",
+        corpus=corpus,
+        corpus_ids=RowNames(spec.n),  # type: ignore[arg-type]
+        queries=np.zeros((0, spec.dim), np.float32),
+        query_ids=[],
+        holdout=queries,
+        holdout_ids=[f"q{i}" for i in range(n_q)],
+    )
+
+
 # -- standard-library docstrings -------------------------------------------------------------
 
 _SKIP_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "__pycache__"})
