@@ -337,17 +337,17 @@ def cli_app() -> typer.Typer:
 def test_cli_bench_retrieval_npy(tmp_path: Path) -> None:
     np.save(tmp_path / "vecs.npy", clustered(0, n=120))
     out = tmp_path / "runs.jsonl"
-    result = CliRunner().invoke(
-        cli_app(),
-        [
-            "retrieval", "--data", f"npy:{tmp_path / 'vecs.npy'}", "--methods", "flat,NoSuch",
-            "--n-holdout", "20", "--k", "5", "--json", str(out), "--quiet",
-        ],
-    )  # fmt: skip
+    args = [
+        "retrieval", "--data", f"npy:{tmp_path / 'vecs.npy'}", "--n-holdout", "20", "--k", "5",
+        "--json", str(out), "--quiet", "--methods",
+    ]  # fmt: skip
+    bad = CliRunner().invoke(cli_app(), [*args, "flat,NoSuch"])
+    assert bad.exit_code == 2 and "index spec token 'NoSuch' does not parse" in bad.output
+    assert not out.exists()  # a bad spec is found before anything runs
+    result = CliRunner().invoke(cli_app(), [*args, "flat"])
     assert result.exit_code == 0, result.output
     records = read_records(out)
-    assert [r.method for r in records] == ["Flat", "NoSuch"]
-    assert records[1].status == "failed"
+    assert [r.method for r in records] == ["Flat"]
     assert "retrieval · vecs · vectors · k 5" in result.stdout
     if HAS_FACTORY:
         assert records[0].status == "ok" and records[0].metrics["recall@5"] > 0.99
