@@ -21,6 +21,7 @@ from embedlab.index.binary import Binary
 from embedlab.index.chamfer import TokenHeuristic, chamfer_search
 from embedlab.index.compat import CompatIndex, bt2_transform, procrustes_transform
 from embedlab.index.factory import index_factory, parse_index_spec
+from embedlab.index.faiss_interop import from_faiss, to_faiss
 from embedlab.index.filtered import FilteredIndex, load_filtered
 from embedlab.index.flat import Flat
 from embedlab.index.hnsw import HNSW
@@ -55,6 +56,7 @@ __all__ = [
     "VectorIndex",
     "bt2_transform",
     "chamfer_search",
+    "from_faiss",
     "index_factory",
     "load_filtered",
     "load_index",
@@ -63,4 +65,5 @@ __all__ = [
     "procrustes_transform",
     "register_index",
     "save_index",
+    "to_faiss",
 ]
