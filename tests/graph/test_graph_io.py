@@ -188,7 +188,7 @@ def test_load_graph_spec_errors(tmp_path: Path) -> None:
     ("part", "payload", "match"),
     [
         ("graph", b"", r"ind\.toy\.graph: not a pickle, got an empty file"),
-        ("tx", b"\x80\x04\x95", r"ind\.toy\.tx: pickle data was truncated"),
+        ("tx", b"\x80\x04\x95", r"ind\.toy\.tx: not a valid pickle \(not enough data"),
         ("ally", b"garbage!", r"ind\.toy\.ally: (not a valid pickle|pickle data was truncated)"),
         ("ty", pickle.dumps([[0, 1], [1, 0]]), r"ind\.toy\.ty: expected a 2-D numeric array"),
         ("graph", pickle.dumps([1, 2]), r"ind\.toy\.graph: expected a dict of neighbour lists"),
@@ -325,3 +325,12 @@ def test_mat_damaged_structure_is_refused_before_scipy_reads_it(tmp_path: Path) 
     (tmp_path / "dims.mat").write_bytes(bytes(data))
     with pytest.raises(ValueError, match=r"dims\.mat: damaged MATLAB file \(dimensions: 27 bytes"):
         load_mat(tmp_path / "dims.mat")
+
+
+def test_restricted_load_checks_lengths_before_allocating() -> None:
+    # regression: BYTEARRAY8 announcing 8e18 bytes made CPython try to allocate them
+    payload = b"\x80\x05\x96" + (8_101_260_420_109_341_843).to_bytes(8, "little") + b"xy."
+    with pytest.raises(
+        ValueError, match=r"evil: not a valid pickle \(expected 8101260420109341843"
+    ):
+        restricted_load(payload, where="evil")

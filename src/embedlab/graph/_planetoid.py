@@ -13,6 +13,7 @@ import functools
 import io
 import math
 import pickle
+import pickletools
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -211,6 +212,14 @@ def restricted_load(data: bytes, *, where: str = "pickle") -> Any:
     """
     if not data:
         raise ValueError(f"{where}: not a pickle, got an empty file")
+    try:
+        # walk the opcodes first: CPython allocates a BYTEARRAY8's announced length before
+        # reading it, so a damaged length would ask for exabytes (pickletools checks it
+        # against the bytes that remain)
+        for _ in pickletools.genops(data):
+            pass
+    except Exception as exc:
+        raise ValueError(f"{where}: not a valid pickle ({exc})") from None
     try:
         loaded = RestrictedUnpickler(io.BytesIO(data), encoding="latin1", limit=len(data)).load()
     except pickle.UnpicklingError as exc:
