@@ -35,7 +35,7 @@ import numpy as np
 
 from embedlab.index._base import F32, VectorIndex
 from embedlab.index._bebr_model import encode_planes
-from embedlab.index._scan import code_width, sign_tables
+from embedlab.index._scan import code_width, pq_tables, sign_tables
 from embedlab.index.bebr import BEBR, pack_planes
 from embedlab.index.binary import Binary
 from embedlab.index.flat import Flat
@@ -128,6 +128,7 @@ class _PQCodec(Codec):
     def __init__(self, code: PQ) -> None:
         super().__init__(code)
         self.pq = code
+        self._cb: F32 | None = None
 
     @property
     def width(self) -> int:
@@ -137,8 +138,16 @@ class _PQCodec(Codec):
     def dtype(self) -> np.dtype:
         return np.dtype(np.uint8)
 
+    @property
+    def _codebooks(self) -> F32:
+        """``(m, 256, dsub)``, copied out of faiss once per training."""
+        if self._cb is None:
+            self._cb = self.pq.codebooks
+        return self._cb
+
     def fit(self, v: F32) -> None:
         _fit_raw(self.pq, v)
+        self._cb = None
 
     def encode(self, v: F32) -> tuple[np.ndarray, dict[str, F32]]:
         out = np.zeros((v.shape[0], self.width), np.uint8)
@@ -149,11 +158,7 @@ class _PQCodec(Codec):
         return self.pq.decode(codes[:, : self.pq.m])
 
     def query(self, q: F32) -> tuple[F32, F32]:
-        cb = self.pq.codebooks  # (m, 256, dsub)
-        m, _, dsub = cb.shape
-        qs = q.reshape(q.shape[0], m, dsub).transpose(1, 0, 2)  # (m, n_q, dsub)
-        tables = np.matmul(qs, cb.transpose(0, 2, 1))  # (m, n_q, 256)
-        return np.ascontiguousarray(tables.transpose(1, 0, 2)), np.zeros(q.shape[0], np.float32)
+        return pq_tables(q, self._codebooks), np.zeros(q.shape[0], np.float32)
 
 
 class _BinaryCodec(Codec):

@@ -17,13 +17,23 @@ query's 8 coordinates dotted with the byte's +-1 pattern).
 
 Each query keeps a heap of its ``k`` best ``(score, row)`` pairs, so memory is
 ``O(n_q * k)`` whatever the number of scanned codes; ties go to the lower row, as in
-``_base.topk_rows``. Queries run in parallel (``prange``; ``numba.set_num_threads`` sets
-the threads).
+``_base.topk_rows``.
+
+Queries run in parallel: the kernels release the GIL and a thread pool runs one chunk of
+queries per thread (``numba.set_num_threads`` sets how many). numba's ``parallel=True`` /
+``prange`` was measured first and dropped: its OpenMP workers keep spinning after a kernel,
+and on 2 shared cores the BLAS / torch calls between kernels (coarse scores, PQ tables,
+top-k of the probes) became 50-200x slower (IVF256,PQ8 search: the PQ tables went from 1 ms
+to 192 ms per 500 queries; the same finding as :mod:`embedlab.index._acorn_kernels`).
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 import numba  # type: ignore[import-untyped]
@@ -32,7 +42,15 @@ import numpy.typing as npt
 
 from embedlab.index._base import F32, I64
 
-__all__ = ["SIGN_PATTERNS", "code_width", "scan_dot", "scan_lut", "sign_tables"]
+__all__ = [
+    "SIGN_PATTERNS",
+    "code_width",
+    "pq_tables",
+    "scan_dot",
+    "scan_lut",
+    "sign_tables",
+    "top_lists",
+]
 
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
@@ -51,8 +69,35 @@ def _jit(fn: FnT) -> FnT:
     return cast(FnT, numba.njit(cache=True, fastmath=True, nogil=True)(fn))
 
 
-def _pjit(fn: FnT) -> FnT:
-    return cast(FnT, numba.njit(cache=True, fastmath=True, nogil=True, parallel=True)(fn))
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+MIN_QUERIES_PER_THREAD = 4
+
+
+def n_threads() -> int:
+    """Threads for a scan: ``numba.get_num_threads()``, at most the CPUs we may run on."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        cpus = os.cpu_count() or 1
+    return max(1, min(int(numba.get_num_threads()), cpus))
+
+
+def _in_threads(fn: Callable[[int, int], None], n_q: int) -> None:
+    """Run ``fn(q0, q1)`` over query chunks, one per thread (the kernels release the GIL)."""
+    global _POOL
+    chunks = max(1, min(n_threads(), n_q // MIN_QUERIES_PER_THREAD))
+    if chunks == 1:
+        fn(0, n_q)
+        return
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < chunks:
+            _POOL = ThreadPoolExecutor(max_workers=chunks, thread_name_prefix="embedlab-scan")
+        pool = _POOL
+    bounds = np.linspace(0, n_q, chunks + 1).astype(int)
+    futures = [pool.submit(fn, int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+    for fut in futures:
+        fut.result()
 
 
 def code_width(n_bytes: int) -> int:
@@ -150,7 +195,7 @@ def _lut_sums(t: F32, words: U32, c0: int, c1: int, buf: F32) -> None:
         buf[i - c0] = a0 + a1
 
 
-@_pjit
+@_jit
 def _scan_lut(
     tables: F32,
     words: U32,
@@ -163,13 +208,15 @@ def _scan_lut(
     rows: I64 | I32,
     out_s: F32,
     out_r: I64,
+    q0: int,
+    q1: int,
 ) -> None:
     # tables (n_q, 4 * n_words * 256): entry [qi, 256 * j + b] scores byte value b at code
     # byte j. Codes are read as little-endian uint32 words, four lookups per load: 10.3 ns
     # per 48-byte code against 25-38 ns reading bytes (100k codes, one thread).
-    n_q, k = tables.shape[0], out_s.shape[1]
+    k = out_s.shape[1]
     use_vbias, use_vscale, use_rows = vbias.size > 0, vscale.size > 0, rows.size > 0
-    for qi in numba.prange(n_q):
+    for qi in range(q0, q1):
         hs, hr = out_s[qi], out_r[qi]
         t = tables[qi]
         buf = np.empty(_CHUNK, np.float32)
@@ -201,7 +248,7 @@ def _scan_lut(
         _finish(hs, hr, size)
 
 
-@_pjit
+@_jit
 def _scan_dot(
     qv: F32,
     codes: Any,
@@ -213,11 +260,13 @@ def _scan_dot(
     rows: I64 | I32,
     out_s: F32,
     out_r: I64,
+    q0: int,
+    q1: int,
 ) -> None:
-    n_q, d = qv.shape
+    d = qv.shape[1]
     k = out_s.shape[1]
     use_vbias, use_rows = vbias.size > 0, rows.size > 0
-    for qi in numba.prange(n_q):
+    for qi in range(q0, q1):
         hs, hr = out_s[qi], out_r[qi]
         q = qv[qi]
         size = 0
@@ -287,22 +336,22 @@ def scan_lut(
     width = codes.shape[1]
     if width % 4 or n_sub > width:  # pragma: no cover - internal contract
         raise ValueError(f"codes width {width} must be a multiple of 4 and >= {n_sub}")
-    flat = np.zeros((n_q, width * 256), np.float32)
-    flat[:, : n_sub * 256] = tables.reshape(n_q, n_sub * 256)
+    if n_sub == width:
+        flat = np.ascontiguousarray(tables, dtype=np.float32).reshape(n_q, width * 256)
+    else:  # padding bytes score 0
+        flat = np.zeros((n_q, width * 256), np.float32)
+        flat[:, : n_sub * 256] = tables.reshape(n_q, n_sub * 256)
+    words = np.ascontiguousarray(codes).view(np.uint32)
+    bias = np.ascontiguousarray(bias, dtype=np.float32)
+    vb = _EMPTY_F if vbias is None else vbias
+    vs = _EMPTY_F if vscale is None else vscale
+    rw = _EMPTY_I if rows is None else rows
     out_s, out_r = _outputs(n_q, k)
-    _scan_lut(
-        flat,
-        np.ascontiguousarray(codes).view(np.uint32),
-        starts,
-        sizes,
-        probes,
-        np.ascontiguousarray(bias, dtype=np.float32),
-        _EMPTY_F if vbias is None else vbias,
-        _EMPTY_F if vscale is None else vscale,
-        _EMPTY_I if rows is None else rows,
-        out_s,
-        out_r,
-    )
+
+    def run(q0: int, q1: int) -> None:
+        _scan_lut(flat, words, starts, sizes, probes, bias, vb, vs, rw, out_s, out_r, q0, q1)
+
+    _in_threads(run, n_q)
     return out_s, out_r
 
 
@@ -328,17 +377,58 @@ def scan_dot(
     Returns:
         ``(scores (n_q, k) float32, rows (n_q, k) int64)``.
     """
+    qv = np.ascontiguousarray(qv, dtype=np.float32)
+    bias = np.ascontiguousarray(bias, dtype=np.float32)
+    vb = _EMPTY_F if vbias is None else vbias
+    rw = _EMPTY_I if rows is None else rows
     out_s, out_r = _outputs(qv.shape[0], k)
-    _scan_dot(
-        np.ascontiguousarray(qv, dtype=np.float32),
-        codes,
-        starts,
-        sizes,
-        probes,
-        np.ascontiguousarray(bias, dtype=np.float32),
-        _EMPTY_F if vbias is None else vbias,
-        _EMPTY_I if rows is None else rows,
-        out_s,
-        out_r,
-    )
+
+    def run(q0: int, q1: int) -> None:
+        _scan_dot(qv, codes, starts, sizes, probes, bias, vb, rw, out_s, out_r, q0, q1)
+
+    _in_threads(run, qv.shape[0])
     return out_s, out_r
+
+
+# ------------------------------------------------------------------ per-query helpers
+# Small per-query work between the scans, in numba too: batched BLAS (np.matmul over the
+# sub-spaces) and torch.topk ran 30-100x slower with 2 threads than with 1 on 2 loaded cores.
+@_jit
+def _pq_tables(q: F32, cb: F32, out: F32, q0: int, q1: int) -> None:
+    m, ksub, dsub = cb.shape
+    for qi in range(q0, q1):
+        for j in range(m):
+            for c in range(ksub):
+                s = np.float32(0.0)
+                for t in range(dsub):
+                    s += q[qi, j * dsub + t] * cb[j, c, t]
+                out[qi, j, c] = s
+
+
+def pq_tables(q: F32, codebooks: F32) -> F32:
+    """ADC tables ``(n_q, m, ksub)``: entry ``[i, j, c]`` is ``q_i`` sub-vector ``j`` dotted
+    with centroid ``c`` of sub-space ``j``; ``codebooks (m, ksub, dsub)``, ``q (n_q, m * dsub)``."""
+    q = np.ascontiguousarray(q, dtype=np.float32)
+    cb = np.ascontiguousarray(codebooks, dtype=np.float32)
+    out = np.empty((q.shape[0], cb.shape[0], cb.shape[1]), np.float32)
+    _in_threads(lambda q0, q1: _pq_tables(q, cb, out, q0, q1), q.shape[0])
+    return out
+
+
+@_jit
+def _top_lists(scores: F32, out_s: F32, out_r: I64, q0: int, q1: int) -> None:
+    for qi in range(q0, q1):
+        hs, hr = out_s[qi], out_r[qi]
+        size = 0
+        for lst in range(scores.shape[1]):
+            size = _offer(hs, hr, size, scores[qi, lst], lst)
+        _finish(hs, hr, size)
+
+
+def top_lists(scores: F32, n: int) -> I64:
+    """Columns of the ``n`` best scores per row of ``scores (n_q, nlist)``, best first
+    (ties: the lower column, as ``_base.topk_rows``): ``(n_q, n)`` int64."""
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    out_s, out_r = _outputs(scores.shape[0], n)
+    _in_threads(lambda q0, q1: _top_lists(scores, out_s, out_r, q0, q1), scores.shape[0])
+    return out_r

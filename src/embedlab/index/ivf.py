@@ -33,10 +33,10 @@ import faiss
 import numpy as np
 
 from embedlab._validation import check_int, check_int_in_range, check_optional_int
-from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
+from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index
 from embedlab.index._ivf_codecs import make_codec
 from embedlab.index._ivf_lists import InvertedLists
-from embedlab.index._scan import scan_dot, scan_lut
+from embedlab.index._scan import scan_dot, scan_lut, top_lists
 from embedlab.index.flat import Flat
 
 __all__ = ["IVF"]
@@ -235,7 +235,7 @@ class IVF(VectorIndex):
         """Lists to scan ``(bq, >= nprobe)``, ``-1`` padded: the ``nprobe`` best centroids,
         then the next best until the lists hold ``k`` vectors (so a search finds
         ``min(k, ntotal)`` results, as exact search does)."""
-        _, probes = topk_rows(coarse, nprobe)  # (bq, nprobe), ties: the lower list
+        probes = top_lists(coarse, nprobe)  # (bq, nprobe), ties: the lower list
         sizes = self.lists.sizes
         short = np.flatnonzero(sizes[probes].sum(axis=1) < k)
         if not short.size or nprobe == self.nlist:
