@@ -33,7 +33,7 @@ def test_build_then_search(files: tuple[Path, Path], tmp_path: Path) -> None:
          "-o", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "Binary,Rerank(Flat,k_factor=20)" in result.output
+    assert "Binary,Rerank(Flat,k_factor=10)" in result.output
     assert load_index(out).ntotal == 200
     hits = tmp_path / "hits.json"
     result = runner.invoke(

@@ -46,7 +46,7 @@ def test_matryoshka_token() -> None:
 
 def test_rerank_stage_default_and_k_factor() -> None:
     index = index_factory(32, "Binary,Rerank")
-    assert isinstance(index, Rerank) and isinstance(index.base, Binary) and index.k_factor == 20
+    assert isinstance(index, Rerank) and isinstance(index.base, Binary) and index.k_factor == 10
     index = index_factory(32, "Binary,Rerank(Flat,k_factor=20)", metric="ip")
     assert isinstance(index, Rerank) and index.k_factor == 20 and index.base.metric == "ip"
     assert index.spec() == "Binary,Rerank(Flat,k_factor=20)"

@@ -42,7 +42,7 @@ def test_layout_and_json(tmp_path: Path, x: np.ndarray) -> None:
     data = data_folder(path)
     assert data.parent == path and data.name == manifest["data"]
     doc = json.loads((data / "index.json").read_text())
-    assert doc["class"] == "Rerank" and doc["spec"] == "Int8,Rerank(Flat,k_factor=20)"
+    assert doc["class"] == "Rerank" and doc["spec"] == "Int8,Rerank(Flat,k_factor=10)"
     assert doc["dim"] == 32 and doc["metric"] == "cos" and doc["ntotal"] == 300
     assert set(doc["arrays"]) == {"ids", "vectors"} and len(doc["arrays"]["ids"]["xxh3_128"]) == 32
     assert sorted(p.name for p in (data / "base").iterdir()) == [

@@ -344,7 +344,7 @@ def test_factory_composes_inner_indexes() -> None:
     assert index.spec() == "MUVERA(r=20,k=5,p=16),Flat,Rerank(Chamfer,k_factor=10)"
     pq = index_factory(32, "MUVERA(r=4,k=2,p=8,seed=3),PQ8,Rerank(Flat),Rerank(Chamfer,k_factor=4)")
     assert isinstance(pq, MUVERA) and pq.k_factor == 4 and pq.encoder.seed == 3
-    assert pq.inner.spec() == "PQ8,Rerank(Flat,k_factor=20)" and pq.inner.dim == 128
+    assert pq.inner.spec() == "PQ8,Rerank(Flat,k_factor=10)" and pq.inner.dim == 128
     for spec in (index.spec(), pq.spec(), "MUVERA(r=3,k=2,p=8,d_final=64,fill_empty=false),Int8"):
         assert index_factory(384 if spec == index.spec() else 32, spec).spec() == spec
     plain = index_factory(32, "MUVERA(r=2,k=1,p=4),Binary")
