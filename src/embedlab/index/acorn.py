@@ -20,18 +20,26 @@ Deviations from the paper, on purpose (each was measured; see the task's closing
   filtered search from passing seeds alone left recall at ~0.6-0.8 on clustered data at
   10% selectivity (the predicate subgraph of a kNN graph has sink components); with the
   unfiltered landing step it is ~0.99.
-- **List order instead of compression.** The paper compresses lists beyond ``M_beta`` by
-  dropping candidates that are neighbours of kept ones. Here nothing is dropped; that rule
-  *orders* each list: a diverse prefix of at most ``M`` (a neighbour joins it unless it
-  already is a neighbour of a prefix member), then the rest, each best first. Truncating
-  to the first ``M`` passing entries then keeps links out of dense clusters, the role of
-  HNSW's pruned lists (without it unfiltered recall on clustered data was ~0.5).
-- **Bulk construction by matmuls**: an empty graph gets approximate ``M * gamma`` nearest
-  neighbours from ``~sqrt(n)`` k-means cells (each cell scored exactly against its 4
-  nearest cells; exact kNN up to ``exact_block`` nodes), then reverse edges (each list
-  keeps its best ``M * gamma``). Later additions are inserted in batches: graph search for
-  the candidates among the nodes already inserted plus the exact neighbours within the
-  batch (one matmul), then reverse edges.
+- **List order instead of compression.** The paper compresses lists beyond ``M_beta``.
+  Here nothing is dropped; each list is *ordered*: a prefix of at most ``M`` chosen by
+  HNSW's neighbour-selection heuristic (Malkov & Yashunin 2018, Algorithm 4: a candidate
+  joins unless it is closer to a prefix member than to the node), from the node's own list
+  and, in a second pass, the nodes that list it among their first ``M`` (HNSW's reverse
+  links), then the rest of its own list, best first. The first ``M`` passing entries then
+  hold links out of dense clusters, the role of HNSW's pruned lists. (The previous prefix
+  rule, ACORN's "not a neighbour of a kept one", with k-means bulk lists, reached recall@10
+  0.82 unfiltered at ef 64 on 100k x 384 clustered vectors of ``index_vs_faiss.py``, where
+  faiss' HNSW32 reaches 0.998; the heuristic with reverse links, on batch-inserted lists,
+  0.991 (0.997 at ef 128).)
+- **Construction by batch insertion**: the first ``exact_block`` nodes (in a seeded random
+  order) form an exact kNN graph (one matmul); the others are inserted in batches of at
+  most ``batch_size`` (and at most half the nodes inserted so far): a graph search of
+  width ``ef_construction`` among the inserted nodes, plus the exact neighbours within the
+  batch (one matmul), gives each new node its ``M * gamma`` nearest candidates; reverse
+  edges follow (each list keeps its best ``M * gamma``), and the lists are ordered once at
+  the end. The searches run in parallel within a batch, so a build is deterministic for a
+  seed whatever the thread count. (k-means cells for a bulk kNN, the previous scheme, were
+  2.5x faster to build but found 62% of the true 10 nearest neighbours against 87%.)
 - **Deletion** repairs the graph instead of leaving tombstones (as in FreshDiskANN): each
   node that pointed to a deleted node takes its best ``M * gamma`` among its surviving
   neighbours and the surviving neighbours of the deleted ones; node numbers then shift like
@@ -54,16 +62,15 @@ import threading
 from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from embedlab._validation import check_int
+from embedlab.index._acorn_build import _link, _repair, _select_prefix, reverse_candidates
 from embedlab.index._acorn_kernels import (
     B8,
     I32,
     MIN_QUERIES_PER_THREAD,
-    _diverse_order,
     _in_threads,
-    _link,
-    _repair,
     _search_chunk,
     n_threads,
 )
@@ -76,6 +83,25 @@ __all__ = ["AcornGraph"]
 # --------------------------------------------------------------------------- the graph
 #: most neighbours a node may keep (``m * gamma``): a row of the (n, m * gamma) lists
 MAX_DEGREE = 4096
+
+
+def _best_columns(s: F32, k: int) -> tuple[F32, npt.NDArray[np.int64]]:
+    """The best ``k`` columns of each row of ``s (n_q, c)``, best first, ties by lower column.
+
+    For the few entry points of a search: ``np.argpartition`` on these small matrices costs
+    a fraction of ``topk_rows``' torch call, whose thread wake-ups dominated small calls.
+    """
+    k = min(k, s.shape[1])
+    part = np.argpartition(-s, k - 1, axis=1)[:, :k] if 0 < k < s.shape[1] else None
+    cols = np.broadcast_to(np.arange(s.shape[1]), s.shape) if part is None else part
+    vals = np.take_along_axis(s, cols, axis=1)
+    if part is not None:  # rows with ties at the k-th score: the lowest columns, as sorted
+        thr = vals.min(axis=1)
+        for r in np.flatnonzero((s >= thr[:, None]).sum(axis=1) > k):
+            cols[r] = np.lexsort((np.arange(s.shape[1]), -s[r]))[:k]
+            vals[r] = s[r, cols[r]]
+    order = np.lexsort((cols, -vals), axis=-1)[:, :k]
+    return np.take_along_axis(vals, order, axis=1), np.take_along_axis(cols, order, axis=1)
 
 
 def _check_mask(mask: Any, n: int) -> B8:
@@ -103,7 +129,8 @@ class AcornGraph:
         ef_search: default search width (at least ``k``).
         two_hop: expand through failing neighbours when a filtered neighbourhood is sparse.
         n_entry: entry points per query taken from the seed sample.
-        exact_block: graphs of at most this many nodes are built as exact kNN graphs.
+        exact_block: an empty graph starts as the exact kNN graph of this many nodes (all
+            of them when there are no more).
         n_seeds: size of the entry-point sample (default ``max(64, 4 sqrt(n))``).
         entry_ef: width of the unfiltered landing search before a filtered one (0: none).
         seed: seeds the insertion order, the entry-point sample and random fallback entries.
@@ -205,12 +232,14 @@ class AcornGraph:
             return cast(F32, np.einsum("ij,ij->i", x, x).astype(np.float32))
         return np.zeros(x.shape[0], np.float32)
 
+    def _n_seeds(self, n: int) -> int:
+        return max(64, int(4 * math.sqrt(n))) if self.n_seeds is None else self.n_seeds
+
     def seeds(self) -> I32:
         """The sampled entry-point candidates (sorted node numbers)."""
         if self._seeds is None or (self._seeds.size and int(self._seeds[-1]) >= self.n):
             n = self.n
-            want = max(64, int(4 * math.sqrt(n))) if self.n_seeds is None else self.n_seeds
-            n_seeds = min(n, want)
+            n_seeds = min(n, self._n_seeds(n))
             rng = np.random.default_rng([self.seed, n])
             self._seeds = np.sort(rng.choice(n, n_seeds, replace=False)).astype(np.int32)
         return self._seeds
@@ -225,10 +254,10 @@ class AcornGraph:
         s = pairwise_scores(q, x[seeds], self.metric)
         free = np.full((n_q, ne), -1, np.int32)
         if mask is not None:
-            _, cols = topk_rows(s, ne)
+            _, cols = _best_columns(s, ne)
             free[:, : cols.shape[1]] = seeds[cols]
             s[:, ~mask[seeds]] = -np.inf
-        ts, cols = topk_rows(s, ne)
+        ts, cols = _best_columns(s, ne)
         ent = np.full((n_q, ne), -1, np.int32)
         ent[:, : cols.shape[1]] = np.where(np.isfinite(ts), seeds[cols], -1)
         empty = ent[:, 0] < 0
@@ -291,8 +320,9 @@ class AcornGraph:
     def extend(self, x: Any, *, batch_size: int = 2048) -> None:
         """Insert the nodes ``self.n .. len(x) - 1``; ``x (n_total, dim)`` holds all vectors.
 
-        An empty graph is built in bulk (:meth:`_bulk_candidates`); later nodes are inserted
-        in batches of at most ``batch_size`` by searching the graph built so far.
+        An empty graph starts from an exact kNN graph of ``exact_block`` of the nodes; the
+        other nodes are inserted in batches of at most ``batch_size`` by searching the graph
+        built so far; the touched lists are then re-ordered (see the module docstring).
         """
         x = np.ascontiguousarray(x, dtype=np.float32)
         n_old, n_new = self.n, int(x.shape[0])
@@ -310,91 +340,70 @@ class AcornGraph:
         nbrs[:n_old] = self.nbrs
         nbr_s[:n_old] = self.nbr_scores
         touched = np.zeros(n_new, np.bool_)
+        x_sq = self._sq(x)
+        present = np.zeros(n_new, np.bool_)
+        present[:n_old] = True
+        rng = np.random.default_rng([self.seed, n_old, n_new])
+        # A random insertion order spreads each batch over the data.
+        order = (n_old + rng.permutation(n_new - n_old)).astype(np.int32)
         if n_old == 0:
-            nodes = np.arange(n_new, dtype=np.int32)
-            cand, cand_s = self._bulk_candidates(x)
-            _link(nbrs, nbr_s, nodes, cand, cand_s, touched)
-        else:
-            x_sq = self._sq(x)
-            present = np.zeros(n_new, np.bool_)
-            present[:n_old] = True
-            rng = np.random.default_rng([self.seed, n_old, n_new])
-            # A random insertion order spreads each batch over the data.
-            order = (n_old + rng.permutation(n_new - n_old)).astype(np.int32)
-            start, inserted = 0, n_old
-            while start < order.size:
-                size = min(batch_size, max(1, inserted // 2), order.size - start)
-                batch = order[start : start + size]
-                self._link_batch(x, x_sq, batch, present, nbrs, nbr_s, touched)
-                present[batch] = True
-                start += size
-                inserted += size
-        self._reorder(nbrs, nbr_s, np.flatnonzero(touched).astype(np.int32))
+            # The first ``exact_block`` nodes (in that random order) form an exact kNN graph.
+            first = np.sort(order[: self.exact_block])
+            cand, cand_s = self._exact_candidates(x, first)
+            _link(nbrs, nbr_s, first, cand, cand_s, touched)
+            present[first] = True
+            order = order[first.size :]
+        start, inserted = 0, n_new - order.size
+        while start < order.size:
+            size = min(batch_size, max(1, inserted // 2), order.size - start)
+            batch = order[start : start + size]
+            self._link_batch(x, x_sq, batch, present, nbrs, nbr_s, touched, rng)
+            present[batch] = True
+            start += size
+            inserted += size
+        self._reorder(x, x_sq, nbrs, nbr_s, np.flatnonzero(touched).astype(np.int32))
         self.nbrs, self.nbr_scores = nbrs, nbr_s
         self._seeds = None
 
-    def _reorder(self, nbrs: I32, nbr_s: F32, nodes: I32) -> None:
+    def _reorder(self, x: F32, x_sq: F32, nbrs: I32, nbr_s: F32, nodes: I32) -> None:
+        """Re-order the lists of ``nodes``: a prefix by HNSW's selection heuristic, then the
+        nearest rest (:func:`_select_prefix`), in two passes. The second pass also weighs
+        the reverse links of the first pass' result (nodes that have the node among their
+        first ``m`` entries), as HNSW does when it links a new node both ways: measured on
+        100k x 384 clustered vectors, recall@10 (ef 64) went from 0.985 (first pass only,
+        0.979) to 0.992."""
         if not nodes.size:
             return
+        extra: I32 = np.full((nodes.size, 0), -1, np.int32)
+        for _ in range(2):
+            nbrs[nodes], nbr_s[nodes] = self._select(x, x_sq, nbrs, nbr_s, nodes, extra)
+            extra = reverse_candidates(nbrs, nbr_s, self.m, 2 * self.m)[nodes]
+
+    def _select(
+        self, x: F32, x_sq: F32, nbrs: I32, nbr_s: F32, nodes: I32, extra: I32
+    ) -> tuple[I32, F32]:
         out_n = np.full((nodes.size, self.degree), -1, np.int32)
         out_s = np.full((nodes.size, self.degree), -np.inf, np.float32)
+        l2 = self.metric == "l2"
 
         def chunk(t: int, n_chunks: int) -> None:
-            _diverse_order(nbrs, nbr_s, nodes, self.m, t, n_chunks, out_n, out_s)
+            _select_prefix(
+                x, x_sq, l2, nbrs, nbr_s, nodes, extra, self.m, t, n_chunks, out_n, out_s
+            )
 
         _in_threads(chunk, int(nodes.size), 256)
-        nbrs[nodes] = out_n
-        nbr_s[nodes] = out_s
+        return out_n, out_s
 
-    def _bulk_candidates(self, x: F32) -> tuple[I32, F32]:
-        """Approximate ``m * gamma`` nearest neighbours of every node, by blocked matmuls.
-
-        The nodes are split into ``~sqrt(n)`` cells (two rounds of k-means from a random
-        sample, Euclidean); the nodes of each cell are scored exactly against the nodes of
-        the ``probe`` cells whose centres are nearest to the cell's centre. Graphs of at most
-        ``exact_block`` nodes are exact kNN graphs.
-        """
-        n = x.shape[0]
-        deg = self.degree
-        cand = np.full((n, deg), -1, np.int32)
-        cand_s = np.full((n, deg), -np.inf, np.float32)
-        rng = np.random.default_rng([self.seed, n])
-        if n <= self.exact_block:
-            cells = [np.arange(n)]
-            near = [np.array([0])]
-        else:
-            n_cells = int(math.sqrt(n))
-            centres = x[rng.choice(n, n_cells, replace=False)].copy()
-            for it in range(3):
-                assign = np.concatenate(
-                    [
-                        np.argmax(pairwise_scores(x[s : s + 8192], centres, "l2"), axis=1)
-                        for s in range(0, n, 8192)
-                    ]
-                )
-                counts = np.bincount(assign, minlength=n_cells)
-                if it == 2:
-                    break
-                sums = np.zeros_like(centres)
-                np.add.at(sums, assign, x)
-                filled = counts > 0
-                centres[filled] = sums[filled] / counts[filled, None]
-            order = np.argsort(assign, kind="stable")
-            bounds = np.concatenate([[0], np.cumsum(counts)])
-            cells = [order[bounds[c] : bounds[c + 1]] for c in range(n_cells)]
-            probe = min(n_cells, 4)
-            cs = pairwise_scores(centres, centres, "l2")
-            _, near_cells = topk_rows(cs, probe)
-            near = [near_cells[c] for c in range(n_cells)]
-        for c, members in enumerate(cells):
-            if not members.size:
-                continue
-            pool = np.concatenate([cells[j] for j in near[c]])
-            s = pairwise_scores(x[members], x[pool], self.metric)
-            s[members[:, None] == pool[None, :]] = -np.inf  # no self loops
-            ts, cols = topk_rows(s, deg)
-            cand[members, : cols.shape[1]] = np.where(np.isfinite(ts), pool[cols], -1)
-            cand_s[members, : cols.shape[1]] = ts
+    def _exact_candidates(self, x: F32, nodes: I32) -> tuple[I32, F32]:
+        """Exact ``m * gamma`` nearest neighbours of each of ``nodes`` among ``nodes``:
+        ``(node numbers, scores)``, each ``(len(nodes), m * gamma)``, best first."""
+        s = pairwise_scores(x[nodes], x[nodes], self.metric)
+        np.fill_diagonal(s, -np.inf)  # no self loops
+        ts, cols = topk_rows(s, self.degree)
+        cand = np.full((nodes.size, self.degree), -1, np.int32)
+        cand_s = np.full((nodes.size, self.degree), -np.inf, np.float32)
+        cand[:, : cols.shape[1]] = np.where(np.isfinite(ts), nodes[cols], -1)
+        cand_s[:, : cols.shape[1]] = ts
         return cand, cand_s
 
     def _link_batch(
@@ -406,12 +415,18 @@ class AcornGraph:
         nbrs: I32,
         nbr_s: F32,
         touched: B8,
+        rng: np.random.Generator,
     ) -> None:
         # Nodes not inserted yet are masked out (``present``) of the whole-size arrays.
         xb = x[batch]
         ef = self.ef_construction
-        ent = self._entries(x, xb, present, x.shape[0])
-        gs, gi = self._run(x, x_sq, nbrs, xb, ent, ef, ef, self.m, present, False, 0)
+        # Entry points: the best of a fresh sample of the inserted nodes (as in search).
+        pres = np.flatnonzero(present)
+        sample = np.sort(rng.choice(pres, min(pres.size, self._n_seeds(pres.size)), replace=False))
+        _, cols = topk_rows(pairwise_scores(xb, x[sample], self.metric), self.n_entry)
+        ent = np.full((batch.size, self.n_entry), -1, np.int32)
+        ent[:, : cols.shape[1]] = sample[cols]
+        gs, gi = self._run(x, x_sq, nbrs, xb, (ent, ent), ef, ef, self.m, present, False, 0)
         s = pairwise_scores(xb, xb, self.metric)  # within the batch, exact
         np.fill_diagonal(s, -np.inf)
         bs, bc = topk_rows(s, self.degree)
@@ -489,7 +504,7 @@ class AcornGraph:
             _repair(x, x_sq, self.metric == "l2", nbrs, nbr_s, removed, t, n_chunks)
 
         _in_threads(chunk, self.n, 256)
-        self._reorder(nbrs, nbr_s, np.flatnonzero(hit).astype(np.int32))
+        self._reorder(x, x_sq, nbrs, nbr_s, np.flatnonzero(hit).astype(np.int32))
         keep = ~removed
         new_num = (np.cumsum(keep) - 1).astype(np.int32)
         nbrs = nbrs[keep]

@@ -1,7 +1,7 @@
 """Filtered vector search: attribute predicates with pre-, post- and in-graph filtering.
 
 ``FilteredIndex`` keeps, next to the vectors, one attribute row per vector (see
-:mod:`embedlab.index.attributes`) and answers ``search(q, k, filter=...)`` with one of three
+:mod:`embedlab.index.attributes`) and answers ``search(q, k, filter=...)`` with one of four
 strategies, compared in "Benchmarking Filtered Approximate Nearest Neighbor Search" (2025),
 whose finding is that none is best at every selectivity:
 
@@ -12,6 +12,10 @@ whose finding is that none is best at every selectivity:
   that found fewer than ``k`` until the whole index was fetched. Cheap for permissive filters.
 - ``"acorn"``: the predicate-aware graph of :mod:`embedlab.index.acorn` (ACORN-gamma), which
   only visits matching nodes. Good in between.
+- ``"hnsw"`` (when the base is an :class:`~embedlab.index.hnsw.HNSW` index, possibly under
+  ``Rerank``): faiss' HNSW search with the predicate as an ``IDSelectorBitmap``, which
+  traverses every node but returns only matching ones; its width is ``efSearch /
+  selectivity`` (see :mod:`embedlab.index._filtered_hnsw`).
 - ``"auto"``: a per-query planner. It estimates the selectivity from the attribute
   statistics (no scan); a permissive estimate (``>= post_min_selectivity``) goes to post
   without evaluating the predicate on every row. Otherwise the mask is evaluated (pre and
@@ -19,7 +23,9 @@ whose finding is that none is best at every selectivity:
   most ``pre_max_rows`` rows match (times the number of queries sharing the filter in the
   call, up to 8: they share one gather and one matmul) or the share is below
   ``acorn_min_selectivity`` (where the graph's recall drops), post when the exact share is
-  permissive after all, else acorn.
+  permissive after all, else acorn -- or hnsw when the base is an HNSW index and the ACORN
+  graph was not built (``build_graph()`` or ``strategy="acorn"`` build it): with an HNSW
+  base, ``"auto"`` then needs no second graph.
 
   Defaults, from ``benchmarks/filtered_search.py`` on 100k x 384 (2 shared cores, k=10):
   pre-filtering one query costs about ``rows * dim`` flops plus the gather, ~1 ms per 10k
@@ -29,6 +35,14 @@ whose finding is that none is best at every selectivity:
   selectivity and falls below (0.17 at 0.1%), hence ``acorn_min_selectivity=0.02``;
   post-filtering matched ACORN from 30% on (within 10%) and needs no mask evaluation
   (``post_min_selectivity=0.3``).
+
+  ACORN or HNSW in the middle band: on the same data (``filtered_search.py --graphs``,
+  per-query filters, one pinned core) ACORN answered 10% filters
+  at recall 0.994 / 2,500 QPS (efSearch 16) against 0.990 / 1,600 for HNSW32 with an
+  ``IDSelectorBitmap``, 3% at 0.997 / 890 against 0.997 / 460 and 1% at 0.981 / 1,350
+  against 0.997 / 355: ACORN is faster per query, but its graph costs ``m * gamma`` links per
+  vector (1 KiB at the defaults) and a minute of build for 100k x 384 (HNSW32: ~13 s and
+  ~0.27 KiB). So an HNSW base replaces it unless it was built anyway.
 
 The plan taken for each query of the last call is in :attr:`FilteredIndex.last_plan`.
 
@@ -51,6 +65,7 @@ import numpy as np
 
 from embedlab._validation import check_choice, check_int, check_positive_float, check_vectors
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
+from embedlab.index._filtered_hnsw import find_hnsw, hnsw_filtered_search
 from embedlab.index.attributes import AttributeStore, Predicate, Selectivity
 from embedlab.index.flat import Flat, pairwise_scores
 from embedlab.index.rerank import rescore_candidates
@@ -60,8 +75,8 @@ if TYPE_CHECKING:
 
 __all__ = ["STRATEGIES", "FilteredIndex", "Plan", "Strategy", "load_filtered"]
 
-Strategy = Literal["auto", "pre", "post", "acorn"]
-STRATEGIES: tuple[str, ...] = ("acorn", "auto", "post", "pre")
+Strategy = Literal["auto", "pre", "post", "acorn", "hnsw"]
+STRATEGIES: tuple[str, ...] = ("acorn", "auto", "hnsw", "post", "pre")
 _BLOCK = 1 << 24  # score-matrix entries per block (64 MiB of float32)
 _PRE_BATCH_GAIN = 8  # pre_max_rows is multiplied by min(queries sharing the filter, this)
 
@@ -78,8 +93,8 @@ class Plan:
     """How one query was answered.
 
     Args:
-        strategy: ``"pre"``, ``"post"``, ``"acorn"``, or ``"none"`` (no filter, or an empty
-            index).
+        strategy: ``"pre"``, ``"post"``, ``"acorn"``, ``"hnsw"``, or ``"none"`` (no filter,
+            or an empty index).
         selectivity: share of rows the filter keeps, estimated or exact (1.0 without filter).
         rows: matching rows, estimated or exact.
         exact: whether ``selectivity``/``rows`` are exact counts.
@@ -102,7 +117,8 @@ class FilteredIndex(VectorIndex):
         metric: ``"cos"``, ``"ip"`` or ``"l2"`` (negative squared distance).
         base: the unfiltered index used by post-filtering (must be empty, same dim/metric);
             ``None`` uses the ACORN graph without a predicate.
-        strategy: default strategy, ``"auto"``, ``"pre"``, ``"post"`` or ``"acorn"``.
+        strategy: default strategy, ``"auto"``, ``"pre"``, ``"post"``, ``"acorn"`` or
+            ``"hnsw"`` (needs an HNSW base, e.g. ``index_factory(dim, "HNSW32")``).
         columns: optional attribute schema ``{name: "categorical" | "numeric"}``.
         m, gamma, ef_search: ACORN graph parameters (filtered neighbourhood ``m``, lists of
             ``m * gamma``, search width).
@@ -155,6 +171,7 @@ class FilteredIndex(VectorIndex):
                 raise ValueError(f"base must be empty, got an index holding {base.ntotal}")
         self.base = base
         self.strategy: Strategy = cast(Strategy, check_choice("strategy", strategy, STRATEGIES))
+        self._check_hnsw(self.strategy)
         self.pre_max_rows = check_int("pre_max_rows", pre_max_rows, min_value=0)
         self.acorn_min_selectivity = self._share("acorn_min_selectivity", acorn_min_selectivity)
         self.post_min_selectivity = self._share("post_min_selectivity", post_min_selectivity)
@@ -174,6 +191,14 @@ class FilteredIndex(VectorIndex):
         self._sq: F32 = np.zeros(0, np.float32)
         self._pending: dict[str, Any] | None = None
         self.last_plan: tuple[Plan, ...] = ()
+
+    def _check_hnsw(self, strategy: str) -> None:
+        if strategy == "hnsw" and find_hnsw(self.base) is None:
+            got = "None" if self.base is None else repr(self.base.spec())
+            raise ValueError(
+                "strategy 'hnsw' needs an HNSW base index (base=index_factory(dim, 'HNSW32'), "
+                f"optionally with Int8 codes or a Rerank stage), got base {got}"
+            )
 
     @staticmethod
     def _share(name: str, value: Any) -> float:
@@ -209,7 +234,9 @@ class FilteredIndex(VectorIndex):
         return isinstance(self.base, Flat)
 
     def _needs_graph(self) -> bool:
-        return self.graph is not None or self.base is None or self.strategy in ("auto", "acorn")
+        if self.graph is not None or self.base is None or self.strategy == "acorn":
+            return True
+        return self.strategy == "auto" and find_hnsw(self.base) is None
 
     def build_graph(self) -> AcornGraph:
         """Build the ACORN graph now (it is otherwise built at the first search that needs it,
@@ -261,10 +288,13 @@ class FilteredIndex(VectorIndex):
         """
         k = check_int("k", k, min_value=1)
         self._check_search_params(params)
+        ef = params.get("efSearch")
+        ef = None if ef is None else check_int("efSearch", ef, min_value=1)
         strat = cast(
             Strategy,
             self.strategy if strategy is None else check_choice("strategy", strategy, STRATEGIES),
         )
+        self._check_hnsw(strat)
         qn = self._prepare(q, "queries")
         k = self.result_width(k)
         n_q = qn.shape[0]
@@ -280,7 +310,7 @@ class FilteredIndex(VectorIndex):
         if kk and n_q:
             for pred, members in groups.values():
                 idx = np.asarray(members, dtype=np.int64)
-                s, p, plan = self._search_group(qn[idx], kk, pred, strat)
+                s, p, plan = self._search_group(qn[idx], kk, pred, strat, ef)
                 out_s[idx, : s.shape[1]] = s
                 out_p[idx, : p.shape[1]] = p
                 for i in members:
@@ -347,14 +377,23 @@ class FilteredIndex(VectorIndex):
         elif frac >= self.post_min_selectivity:
             strategy = "post"
         else:
-            strategy = "acorn"
+            strategy = self._graph_strategy()
         return Plan(strategy, frac, rows, True), mask
 
+    def _graph_strategy(self) -> str:
+        """The planner's in-graph strategy: ACORN when its graph exists or no HNSW base can
+        stand in for it, else ``"hnsw"`` (no second graph to build; see the module)."""
+        return "acorn" if self.graph is not None or find_hnsw(self.base) is None else "hnsw"
+
+    def search_params(self) -> frozenset[str]:
+        """``efSearch``: the search width (in matching results) of the graph strategies."""
+        return frozenset({"efSearch"})
+
     def _search_group(
-        self, q: F32, k: int, pred: Predicate | None, strategy: Strategy
+        self, q: F32, k: int, pred: Predicate | None, strategy: Strategy, ef: int | None = None
     ) -> tuple[F32, I64, Plan]:
         if pred is None:
-            s, p = self._unfiltered(q, k)
+            s, p = self._unfiltered(q, k, ef)
             return s, p, Plan("none", 1.0, self.ntotal, True)
         mask: np.ndarray | None = None
         if strategy == "auto":
@@ -369,17 +408,25 @@ class FilteredIndex(VectorIndex):
             mask = self.attributes.mask(pred)
         if plan.strategy == "pre":
             s, p = self._pre(q, k, mask)
+        elif plan.strategy == "hnsw":
+            s, p = self._hnsw(q, k, mask, ef)
         else:
-            s, p = self._acorn(q, k, mask)
+            s, p = self._acorn(q, k, mask, ef)
         return s, p, plan
 
     # ------------------------------------------------------------ strategies
-    def _unfiltered(self, q: F32, k: int) -> tuple[F32, I64]:
+    def _unfiltered(self, q: F32, k: int, ef: int | None = None) -> tuple[F32, I64]:
         if self.base is not None:
-            s, ids = self.base.search(q, k)
+            found = find_hnsw(self.base)
+            if ef is not None and found is not None:
+                # a Rerank stage asks the HNSW for k * k_factor candidates: ef must cover them
+                width = max(ef, min(k * found[1], self.ntotal))
+                s, ids = self.base.search(q, k, efSearch=width)
+            else:
+                s, ids = self.base.search(q, k)
             return s, self._idmap.lookup(ids)
         g = self.build_graph()
-        s, p = g.search(self.vectors, q, k, x_sq=self._sq_or_none())
+        s, p = g.search(self.vectors, q, k, ef=ef, x_sq=self._sq_or_none())
         return s, p.astype(np.int64)
 
     def _sq_or_none(self) -> F32 | None:
@@ -412,10 +459,17 @@ class FilteredIndex(VectorIndex):
             out_p.append(tp)
         return np.concatenate(out_s), np.concatenate(out_p)
 
-    def _acorn(self, q: F32, k: int, mask: np.ndarray) -> tuple[F32, I64]:
+    def _acorn(self, q: F32, k: int, mask: np.ndarray, ef: int | None = None) -> tuple[F32, I64]:
         g = self.build_graph()
-        s, p = g.search(self.vectors, q, k, mask=mask, x_sq=self._sq_or_none())
+        s, p = g.search(self.vectors, q, k, mask=mask, ef=ef, x_sq=self._sq_or_none())
         return s, p.astype(np.int64)
+
+    def _hnsw(self, q: F32, k: int, mask: np.ndarray, ef: int | None = None) -> tuple[F32, I64]:
+        found = find_hnsw(self.base)
+        if found is None:  # pragma: no cover - checked when the strategy is chosen
+            raise ValueError("strategy 'hnsw' needs an HNSW base index")
+        hnsw, k_factor = found
+        return hnsw_filtered_search(hnsw, k_factor, q, k, mask, ef, self._fetch_rows, self.metric)
 
     def _post(
         self, q: F32, k: int, pred: Predicate, selectivity: float, mask: np.ndarray | None
@@ -539,7 +593,7 @@ class FilteredIndex(VectorIndex):
         obj = cls(
             meta["dim"],
             metric=meta["metric"],
-            strategy=meta["strategy"],
+            strategy="auto",  # set below, once the base (which "hnsw" needs) is loaded
             m=gp["m"],
             gamma=gp["gamma"],
             ef_search=gp["ef_search"],
@@ -551,6 +605,8 @@ class FilteredIndex(VectorIndex):
         )
         if meta["has_base"]:
             obj.base = load_child(folder, "base")
+        obj.strategy = cast(Strategy, check_choice("strategy", meta["strategy"], STRATEGIES))
+        obj._check_hnsw(obj.strategy)
         obj.attributes = AttributeStore.from_state(arrays, meta["attributes"])
         n = len(obj.attributes)
         if not obj._shares_vectors:
