@@ -122,8 +122,10 @@ def iter_npy_shards(
 def sample_npy_shards(path: str | os.PathLike[str], n: int, *, seed: int = 0) -> np.ndarray:
     """``min(n, total)`` rows drawn uniformly without replacement across all shards, in order.
 
-    Reads only the sampled rows (``(n, dim)`` in the shards' dtype), for training a
-    quantiser on a sample of a collection too large to hold.
+    Reads only the sampled rows (``(n, dim)`` in the shards' dtype), one ``pread`` each
+    (no memory map: touching scattered rows of a mapped file would pull whole page runs of
+    it into this process' resident memory), for training a quantiser on a sample of a
+    collection too large to hold.
     """
     n = check_int("n", n, min_value=1)
     shards = list_npy_shards(path)
@@ -134,13 +136,14 @@ def sample_npy_shards(path: str | os.PathLike[str], n: int, *, seed: int = 0) ->
     start, filled = 0, 0
     for shard in shards:
         mine = picks[(picks >= start) & (picks < start + shard.rows)] - start
-        if mine.size:
-            mm = np.memmap(
-                shard.path, shard.dtype, "r", shard.header.offset, (shard.rows, shard.dim)
-            )
-            out[filled : filled + mine.size] = mm[mine]
-            del mm
-            filled += mine.size
+        row_bytes = shard.dim * shard.dtype.itemsize
+        with open(shard.path, "rb") as fh:
+            for row in mine.tolist():
+                raw = os.pread(fh.fileno(), row_bytes, shard.header.offset + row * row_bytes)
+                if len(raw) != row_bytes:
+                    raise ValueError(f"vectors shard {shard.path} shrank while it was read")
+                out[filled] = np.frombuffer(raw, dtype=shard.dtype)
+                filled += 1
         start += shard.rows
     return out
 
