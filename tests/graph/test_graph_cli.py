@@ -33,9 +33,11 @@ def test_fastrp_integer_ids(tmp_path: Path) -> None:
     res = runner.invoke(_app(), ["graph", "fastrp", str(edges), "--dim", "8", "-o", str(out)])
     assert res.exit_code == 0, res.output
     emb = np.load(out, allow_pickle=False)
-    assert emb.shape == (6, 8) and emb.dtype == np.float32
-    assert not (tmp_path / "emb" / "e.npy.nodes.tsv").exists()
-    assert [p.name for p in out.parent.iterdir()] == ["e.npy"]  # no temp file left
+    # ids are names, not row numbers: 0, 1, 2, 5 are four rows (an id of 10**12 costs one row)
+    assert emb.shape == (4, 8) and emb.dtype == np.float32
+    mapping = (tmp_path / "emb" / "e.npy.nodes.tsv").read_text().splitlines()
+    assert mapping == ["row\tid", "0\t0", "1\t1", "2\t2", "3\t5"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["e.npy", "e.npy.nodes.tsv"]
 
 
 def test_fastrp_string_ids_write_mapping(tmp_path: Path) -> None:

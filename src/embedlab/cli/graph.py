@@ -96,7 +96,11 @@ def fastrp_command(
     ] = True,
     seed: Annotated[int, typer.Option(help="seed of the random projection")] = 0,
 ) -> None:
-    """FastRP node embeddings of EDGES -> an (n_nodes, dim) float32 .npy; row i is node i."""
+    """FastRP node embeddings of EDGES -> an (n_nodes, dim) float32 .npy.
+
+    Row i is node i only when the ids are exactly 0..n-1; otherwise (string ids, or integer
+    ids with gaps such as 0, 1, 2, 5) OUT.nodes.tsv maps each row to its node id.
+    """
     from embedlab.graph.fastrp import fastrp
 
     try:
