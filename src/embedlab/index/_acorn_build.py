@@ -149,24 +149,27 @@ def _select_prefix(
                 pos += 1
 
 
-def reverse_candidates(nbrs: I32, nbr_s: F32, m: int, cap: int) -> I32:
-    """For every node ``v``, up to ``cap`` nodes ``u`` that have ``v`` among the first ``m``
-    entries of their list, highest score first (ties by lower ``u``): ``(n, cap)``, ``-1``
-    padded. These are the reverse links HNSW adds on insertion; :func:`_select_prefix`
+def reverse_candidates(nbrs: I32, nbr_s: F32, m: int, cap: int, nodes: I32) -> I32:
+    """For each of ``nodes``, up to ``cap`` nodes ``u`` that have it among the first ``m``
+    entries of their list, highest score first (ties by lower ``u``): ``(len(nodes), cap)``,
+    ``-1`` padded. These are the reverse links HNSW adds on insertion; :func:`_select_prefix`
     weighs them against the node's own list."""
     n = nbrs.shape[0]
+    row_of = np.full(n, -1, np.int64)
+    row_of[nodes] = np.arange(nodes.size)
     head = nbrs[:, :m]
     src = np.repeat(np.arange(n, dtype=np.int32), head.shape[1])
     dst = head.ravel()
     score = nbr_s[:, :m].ravel()
-    valid = dst >= 0
-    src, dst, score = src[valid], dst[valid], score[valid]
+    wanted = dst >= 0
+    wanted[wanted] = row_of[dst[wanted]] >= 0
+    src, dst, score = src[wanted], dst[wanted], score[wanted]
     order = np.lexsort((src, -score, dst))
     src, dst = src[order], dst[order]
     rank = np.arange(dst.size) - np.searchsorted(dst, dst, side="left")
     keep = rank < cap
-    out = np.full((n, cap), -1, np.int32)
-    out[dst[keep], rank[keep]] = src[keep]
+    out = np.full((nodes.size, cap), -1, np.int32)
+    out[row_of[dst[keep]], rank[keep]] = src[keep]
     return out
 
 

@@ -377,7 +377,7 @@ class AcornGraph:
         extra: I32 = np.full((nodes.size, 0), -1, np.int32)
         for _ in range(2):
             nbrs[nodes], nbr_s[nodes] = self._select(x, x_sq, nbrs, nbr_s, nodes, extra)
-            extra = reverse_candidates(nbrs, nbr_s, self.m, 2 * self.m)[nodes]
+            extra = reverse_candidates(nbrs, nbr_s, self.m, 2 * self.m, nodes)
 
     def _select(
         self, x: F32, x_sq: F32, nbrs: I32, nbr_s: F32, nodes: I32, extra: I32
