@@ -186,8 +186,8 @@ def test_rerank_does_not_lose_recall(base: str, data: tuple) -> None:
 
 
 # Wrappers built from other indexes, not from a factory spec (tested in
-# test_index_compat_aspects.py and test_filtered.py).
-WRAPPERS = {"CompatIndex", "MultiAspect", "Filtered"}
+# test_index_compat_aspects.py, test_filtered.py and test_sharded.py).
+WRAPPERS = {"CompatIndex", "MultiAspect", "Filtered", "Sharded"}
 
 
 def test_every_registered_class_is_covered() -> None:

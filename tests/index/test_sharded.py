@@ -43,6 +43,24 @@ def test_local_shards_equal_one_index(spec: str, x: np.ndarray, tmp_path: Path) 
     np.testing.assert_array_equal(loaded.search(x[:40], 10)[1], i1)
 
 
+def test_corrupted_shard_is_named(x: np.ndarray, tmp_path: Path) -> None:
+    from embedlab.index.io import data_folder
+
+    sharded = ShardedIndex(16, spec="Int8", shards=2)
+    sharded.train(x)
+    sharded.add(x[:50])
+    sharded.save(tmp_path / "s")
+    codes = data_folder(tmp_path / "s") / "shard1" / "codes.npy"
+    raw = bytearray(codes.read_bytes())
+    raw[-1] ^= 0xFF
+    codes.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"shard1/codes.npy is corrupted or was altered"):
+        load_index(tmp_path / "s")
+    empty = ShardedIndex(16, spec="Flat", shards=3)
+    assert empty.search(x[:2], 4)[1].tolist() == [[-1] * 4] * 2  # -1 past ntotal
+    assert empty.memory_bytes() >= 0
+
+
 def test_remove_and_ids(x: np.ndarray) -> None:
     sharded = ShardedIndex(16, spec="Flat", shards=4)
     sharded.add(x[:100], ids=np.arange(1000, 1100))

@@ -233,7 +233,18 @@ def progress_bar(description: str, *, quiet: bool) -> Iterator[Callable[[int, in
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (0 where unknown)."""
+    """Peak resident memory of this process so far, in MB (0 where unknown).
+
+    Linux: ``VmHWM`` of ``/proc/self/status`` (``getrusage``'s ``ru_maxrss`` also counts the
+    memory of a parent this process was forked from before ``exec``).
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:  # pragma: no cover - Windows
