@@ -91,14 +91,15 @@ def build_rss(rows: int, dim: int, spec: str, chunk_rows: int) -> None:
             sys.executable,
             "-c",
             (
-                "import json, resource, sys, time\n"
+                "import json, time\n"
+                "from embedlab.cli._common import peak_rss_mb\n"
                 "from embedlab.index.build import build_index\n"
                 "t0 = time.perf_counter()\n"
                 f"ix = build_index({str(root / 'shards')!r}, {spec!r}, metric='cos', "
                 f"chunk_rows={chunk_rows}, storage={str(root / 'work')!r})\n"
                 "print(json.dumps({'s': time.perf_counter() - t0, 'ram': ix.memory_bytes(),"
                 " 'disk': ix.disk_bytes(), 'n': ix.ntotal,"
-                " 'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))\n"
+                " 'rss': peak_rss_mb() * 1e6}))\n"
             ),
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
