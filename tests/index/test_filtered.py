@@ -546,7 +546,7 @@ def test_planner_uses_the_hnsw_base_instead_of_building_acorn() -> None:
     assert [p.strategy for p in index.last_plan] == ["hnsw"] * 5
     assert (attrs["tenth"][ids] == 3).all()
     before = index.memory_bytes()
-    index.build_graph()  # once built, the planner prefers the ACORN graph (faster per query)
+    index.build_graph()  # once built, the planner uses the ACORN graph
     assert index.plan({"tenth": 3}).strategy == "acorn"
     # what "auto" saved: m * gamma links (int32 + float32 score) per vector
     assert index.memory_bytes() - before == n * 32 * 4 * 8

@@ -36,13 +36,14 @@ whose finding is that none is best at every selectivity:
   post-filtering matched ACORN from 30% on (within 10%) and needs no mask evaluation
   (``post_min_selectivity=0.3``).
 
-  ACORN or HNSW in the middle band: on the same data (``filtered_search.py --graphs``,
-  per-query filters, one pinned core) ACORN answered 10% filters
-  at recall 0.994 / 2,500 QPS (efSearch 16) against 0.990 / 1,600 for HNSW32 with an
-  ``IDSelectorBitmap``, 3% at 0.997 / 890 against 0.997 / 460 and 1% at 0.981 / 1,350
-  against 0.997 / 355: ACORN is faster per query, but its graph costs ``m * gamma`` links per
-  vector (1 KiB at the defaults) and a minute of build for 100k x 384 (HNSW32: ~13 s and
-  ~0.27 KiB). So an HNSW base replaces it unless it was built anyway.
+  ACORN or HNSW in the middle band (``filtered_search.py --graphs``, 100k x 384, per-query
+  filters, recall@10 / QPS at efSearch 16, ACORN vs HNSW32 + ``IDSelectorBitmap``): on one
+  pinned core and the synthetic data, 10% 0.993 / 1,287 vs 0.985 / 689 and 1% 0.987 / 523
+  vs 0.997 / 149; on 2 shared cores and the structured data, 10% 0.972 / 981 vs 0.984 /
+  1,098 and 1% 0.923 / 256 vs 0.994 / 96. Neither wins everywhere, and the ACORN graph costs
+  ``m * gamma`` links per vector (1 KiB at the defaults, ~100 MiB for 100k vectors) and a
+  longer build (84 s vs 33 s for HNSW32 on 2 shared cores), so an HNSW base stands in for
+  it unless it was built.
 
 The plan taken for each query of the last call is in :attr:`FilteredIndex.last_plan`.
 
@@ -318,7 +319,7 @@ class FilteredIndex(VectorIndex):
         self.last_plan = tuple(plans)
         if not self.ntotal:
             return out_s, out_p
-        ids = np.where(out_p >= 0, self._idmap.ids[np.maximum(out_p, 0)], -1)
+        ids = np.where(out_p >= 0, self._idmap.take(np.maximum(out_p, 0)), -1)
         out_s[ids < 0] = -np.inf
         return out_s, ids.astype(np.int64)
 
@@ -546,7 +547,7 @@ class FilteredIndex(VectorIndex):
         if self.graph is not None:
             self.graph.remove(self.vectors, positions)
         if self.base is not None:
-            self.base.remove(self._idmap.ids[positions])
+            self.base.remove(self._idmap.take(positions))
         if not self._shares_vectors:
             self._x = np.delete(self._x, positions, axis=0)
         if self.metric == "l2":
