@@ -494,6 +494,8 @@ def test_ef_search_per_call_for_graph_strategies(hnsw_built: tuple) -> None:
         assert recall(wide - 500, truth) >= 0.99
     with pytest.raises(ValueError, match=r"efSearch must be >= 1, got 0"):
         index.search(q, 10, filter=flt, efSearch=0)
+    with pytest.raises(ValueError, match=r"efSearch .* must be >= k .*efSearch=5 and k=10"):
+        index.search(q, 10, filter=flt, strategy="acorn", efSearch=5)
     with pytest.raises(ValueError, match=r"search parameter 'nprobe' is not taken by .*efSearch"):
         index.search(q, 10, filter=flt, nprobe=3)
 

@@ -282,6 +282,9 @@ class FilteredIndex(VectorIndex):
             filter: one filter dict for every query, a list of ``n_q`` filters (``None``
                 entries mean no filter), or ``None``.
             strategy: overrides the index's strategy for this call.
+            params: ``efSearch=N`` (>= ``k``), the search width in matching results of the
+                ``"acorn"`` and ``"hnsw"`` strategies and of unfiltered search through the
+                ACORN graph or an HNSW base (default: ``ef_search`` / the HNSW's ``efSearch``).
 
         Returns:
             ``(scores (n_q, k) float32, ids (n_q, k) int64)``, best first; ``-1`` / ``-inf``
@@ -308,6 +311,11 @@ class FilteredIndex(VectorIndex):
             key = None if pred is None or pred.matches_all else pred.key
             groups.setdefault(key, (None if key is None else pred, []))[1].append(i)
         kk = min(k, self.ntotal)
+        if ef is not None and 0 < ef < kk:
+            raise ValueError(
+                f"efSearch (the search width) must be >= k (the results asked for), got "
+                f"efSearch={ef} and k={kk}"
+            )
         if kk and n_q:
             for pred, members in groups.values():
                 idx = np.asarray(members, dtype=np.int64)
