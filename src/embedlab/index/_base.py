@@ -168,46 +168,68 @@ def merge_topk(s1: F32, p1: I64, s2: F32, p2: I64, k: int) -> tuple[F32, I64]:
 class IdMap:
     """Ids of the stored rows in row order, with vectorised id -> row lookup and removal.
 
+    While the ids are the row numbers ``0..n-1`` (the default sequential ids, as in faiss)
+    no array is held: :meth:`take` and :meth:`lookup` are arithmetic and :attr:`nbytes` is
+    0. The first id that breaks the pattern (or a removal) materialises the array.
+
     Example:
         >>> m = IdMap(); m.append(np.array([5, 7])); m.lookup(np.array([7, 3])).tolist()
         [1, -1]
     """
 
     def __init__(self, ids: np.ndarray | None = None, *, next_id: int | None = None) -> None:
-        self._store = GrowingArray((), np.int64)
-        if ids is not None:
-            self._store.set(np.ascontiguousarray(ids, dtype=np.int64))
+        self._store: GrowingArray | None = None
+        self._n = 0  # rows while implicit (self._store is None)
         self._sorted: tuple[I64, I64] | None = None
-        top = int(self._ids.max()) + 1 if self._ids.size else 0
+        top = 0
+        if ids is not None:
+            arr = np.ascontiguousarray(ids, dtype=np.int64)
+            n = int(arr.shape[0])
+            if n and not (int(arr[0]) == 0 and int(arr[-1]) == n - 1 and _is_range(arr)):
+                self._store = GrowingArray((), np.int64)
+                self._store.set(arr)
+            else:
+                self._n = n
+            top = int(arr.max()) + 1 if n else 0
         self.next_id = top if next_id is None else max(int(next_id), top)
+
+    def _materialise(self) -> GrowingArray:
+        if self._store is None:
+            self._store = GrowingArray((), np.int64)
+            self._store.set(np.arange(self._n, dtype=np.int64))
+        return self._store
 
     @property
     def _ids(self) -> I64:
+        if self._store is None:
+            return np.arange(self._n, dtype=np.int64)
         return cast(I64, self._store.data)
 
     @property
     def ids(self) -> I64:
+        """The ids in row order (read-only; built on the fly while implicit)."""
         view = self._ids.view()
         view.flags.writeable = False
         return view
 
+    def take(self, positions: np.ndarray) -> I64:
+        """Ids at row ``positions`` (any shape; every position must be a valid row)."""
+        if self._store is None:
+            return np.asarray(positions, dtype=np.int64).copy()
+        return cast(I64, self._store.data[positions])
+
     def __len__(self) -> int:
-        return int(self._ids.shape[0])
+        return self._n if self._store is None else len(self._store)
 
     @property
     def implicit(self) -> bool:
-        """Ids equal to row numbers ``0..n-1`` need not be stored (as in faiss)."""
-        n = len(self)
-        return n == 0 or (
-            int(self._ids[0]) == 0
-            and int(self._ids[-1]) == n - 1
-            and bool(np.all(np.diff(self._ids) == 1))
-        )
+        """True while the ids are the row numbers ``0..n-1`` and no array is held."""
+        return self._store is None
 
     @property
     def nbytes(self) -> int:
-        """RAM bytes of the id array; 0 when the ids are the row numbers (:attr:`implicit`)."""
-        return 0 if self.implicit else self._store.nbytes
+        """RAM bytes of the id array (0 while :attr:`implicit`)."""
+        return 0 if self._store is None else self._store.nbytes
 
     def new_ids(self, n: int) -> I64:
         """``n`` fresh sequential ids after the largest id this map has held."""
@@ -230,19 +252,32 @@ class IdMap:
                 )
 
     def append(self, ids: I64) -> None:
-        self._store.append(ids.astype(np.int64, copy=False))
+        ids = ids.astype(np.int64, copy=False)
+        m = int(ids.shape[0])
+        if not m:
+            return
+        if (
+            self._store is None
+            and int(ids[0]) == self._n
+            and int(ids[-1]) == self._n + m - 1
+            and _is_range(ids)
+        ):
+            self._n += m
+        else:
+            self._materialise().append(ids)
         self._sorted = None
-        if ids.size:
-            self.next_id = max(self.next_id, int(ids.max()) + 1)
+        self.next_id = max(self.next_id, int(ids.max()) + 1)
 
     def lookup(self, ids: np.ndarray) -> I64:
         """Row positions of ``ids`` (any shape); ``-1`` where an id is absent (or ``-1``)."""
         ids = np.asarray(ids, dtype=np.int64)
         if not len(self):
             return np.full(ids.shape, -1, np.int64)
+        if self._store is None:
+            return np.where((ids >= 0) & (ids < self._n), ids, -1).astype(np.int64)
         if self._sorted is None:
-            order = np.argsort(self._ids, kind="stable")
-            self._sorted = (self._ids[order], order.astype(np.int64))
+            order = np.argsort(self._store.data, kind="stable")
+            self._sorted = (self._store.data[order], order.astype(np.int64))
         sorted_ids, order = self._sorted
         idx = np.searchsorted(sorted_ids, ids)
         idx = np.minimum(idx, sorted_ids.shape[0] - 1)
@@ -250,8 +285,13 @@ class IdMap:
         return np.where(found, order[idx], -1).astype(np.int64)
 
     def delete(self, positions: I64) -> None:
-        self._store.delete(positions)
+        self._materialise().delete(positions)
         self._sorted = None
+
+
+def _is_range(ids: np.ndarray) -> bool:
+    """``ids`` increase by exactly 1 from one row to the next."""
+    return ids.size < 2 or bool(np.all(np.diff(ids) == 1))
 
 
 class VectorIndex:
@@ -363,7 +403,7 @@ class VectorIndex:
             )
         scores, pos = self._search(q, kk, **params) if params else self._search(q, kk)
         pos = np.asarray(pos, dtype=np.int64)
-        ids = np.where(pos >= 0, self._idmap.ids[np.maximum(pos, 0)], -1)
+        ids = np.where(pos >= 0, self._idmap.take(np.maximum(pos, 0)), -1)
         return pad_results(np.asarray(scores, dtype=np.float32), ids, k)
 
     def search_params(self) -> frozenset[str]:

@@ -46,6 +46,7 @@ __all__ = [
     "SIGN_PATTERNS",
     "code_width",
     "pq_tables",
+    "rescore_rows",
     "scan_dot",
     "scan_lut",
     "sign_tables",
@@ -56,6 +57,7 @@ U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
 I32 = npt.NDArray[np.int32]
 FnT = TypeVar("FnT", bound=Callable[..., Any])
+Score = float | np.floating[Any]
 _CHUNK = 256  # codes scored before their results go to the heap
 
 #: ``SIGN_PATTERNS[b, t]`` is ``+1`` if bit ``t`` of byte value ``b`` is set, else ``-1``
@@ -125,9 +127,9 @@ def sign_tables(q: F32, n_bytes: int) -> F32:
 
 # --------------------------------------------------------------------------- heaps
 @_jit
-def _worse(s1: float, r1: int, s2: float, r2: int) -> bool:
+def _worse(s1: Score, r1: int, s2: Score, r2: int) -> bool:
     """``(s1, r1)`` ranks below ``(s2, r2)``: lower score, or equal score and higher row."""
-    return s1 < s2 or (s1 == s2 and r1 > r2)
+    return bool(s1 < s2 or (s1 == s2 and r1 > r2))
 
 
 @_jit
@@ -148,7 +150,7 @@ def _sift_down(hs: F32, hr: I64, size: int, i: int) -> None:
 
 
 @_jit
-def _offer(hs: F32, hr: I64, size: int, s: float, r: int) -> int:
+def _offer(hs: F32, hr: I64, size: int, s: Score, r: int) -> int:
     """Keep ``(s, r)`` if it is among the ``len(hs)`` best seen; returns the heap size."""
     k = hs.shape[0]
     if size < k:
@@ -417,11 +419,17 @@ def pq_tables(q: F32, codebooks: F32) -> F32:
 
 @_jit
 def _top_lists(scores: F32, out_s: F32, out_r: I64, q0: int, q1: int) -> None:
+    k = out_s.shape[1]
     for qi in range(q0, q1):
         hs, hr = out_s[qi], out_r[qi]
         size = 0
+        thr = -np.inf
         for lst in range(scores.shape[1]):
-            size = _offer(hs, hr, size, scores[qi, lst], lst)
+            s = scores[qi, lst]
+            if s >= thr:
+                size = _offer(hs, hr, size, s, lst)
+                if size == k:
+                    thr = hs[0]
         _finish(hs, hr, size)
 
 
@@ -432,3 +440,54 @@ def top_lists(scores: F32, n: int) -> I64:
     out_s, out_r = _outputs(scores.shape[0], n)
     _in_threads(lambda q0, q1: _top_lists(scores, out_s, out_r, q0, q1), scores.shape[0])
     return out_r
+
+
+@_jit
+def _rescore(q: F32, x: F32, pos: I64, l2: bool, out_s: F32, out_r: I64, q0: int, q1: int) -> None:
+    k = out_s.shape[1]
+    d = q.shape[1]
+    for qi in range(q0, q1):
+        hs, hr = out_s[qi], out_r[qi]
+        size = 0
+        thr = -np.inf
+        for c in range(pos.shape[1]):
+            p = pos[qi, c]
+            if p < 0:
+                continue
+            s = np.float32(0.0)
+            if l2:
+                for j in range(d):
+                    diff = x[p, j] - q[qi, j]
+                    s -= diff * diff
+            else:
+                for j in range(d):
+                    s += q[qi, j] * x[p, j]
+            if s >= thr:
+                size = _offer(hs, hr, size, s, p)
+                if size == k:
+                    thr = hs[0]
+        _finish(hs, hr, size)
+
+
+def rescore_rows(q: F32, x: F32, positions: I64, l2: bool, k: int) -> tuple[F32, I64]:
+    """Exact scores of each query against its candidate rows of ``x``, best ``k`` first.
+
+    The same scores as :func:`embedlab.index.rerank.rescore_candidates` (dot product, or
+    ``-|x - q|^2`` when ``l2``), read straight from ``x`` (e.g. a memory-mapped file)
+    without gathering a ``(n_q, c, dim)`` copy of the candidates.
+
+    Args:
+        q: queries ``(n_q, dim)`` float32.
+        x: vectors ``(n, dim)`` float32.
+        positions: candidate rows ``(n_q, c)`` int64, unique per query; ``-1`` = none.
+        l2: negative squared distances instead of dot products.
+        k: results per query.
+
+    Returns:
+        ``(scores (n_q, k), rows (n_q, k))``; ``-inf`` / ``-1`` past the candidates.
+    """
+    q = np.ascontiguousarray(q, dtype=np.float32)
+    positions = np.ascontiguousarray(positions, dtype=np.int64)
+    out_s, out_r = _outputs(q.shape[0], k)
+    _in_threads(lambda q0, q1: _rescore(q, x, positions, l2, out_s, out_r, q0, q1), q.shape[0])
+    return out_s, out_r

@@ -64,7 +64,8 @@ def build_index(
         index = index_factory(dim, spec, metric=metric, **kwargs)
     except ValueError as exc:
         raise ValueError(f"index spec {spec!r} on {dim}-dim vectors: {exc}") from None
-    index.train(sample_npy_shards(vectors, train_size, seed=seed))  # a no-op for Flat
+    if not index.is_trained:  # Flat, Binary, ... need none: no sample is read for them
+        index.train(sample_npy_shards(vectors, train_size, seed=seed))
 
     def batches() -> Iterator[Any]:
         done = 0

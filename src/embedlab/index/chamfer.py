@@ -648,7 +648,7 @@ class TokenHeuristic:
             raise ValueError(f"candidates must hold one array per query ({len(q)}), got "
                              f"{len(candidates)}")  # fmt: skip
         scores, rows = self._store.rerank_many(q, candidates, k)
-        return scores, np.where(rows >= 0, self._idmap.ids[np.maximum(rows, 0)], -1)
+        return scores, np.where(rows >= 0, self._idmap.take(np.maximum(rows, 0)), -1)
 
     def search_multi(self, queries: Any, k: int, *, k_prime: int = 10) -> tuple[F32, I64, I64]:
         """Top ``k`` documents per query set, and how many documents each query re-ranked.

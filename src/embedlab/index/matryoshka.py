@@ -73,7 +73,7 @@ class Matryoshka(VectorIndex):
         return rescore_candidates(q, pos, lambda p: self._x[p], self.metric, k)
 
     def _remove(self, positions: I64) -> None:
-        self.coarse.remove(self._idmap.ids[positions])
+        self.coarse.remove(self._idmap.take(positions))
         self._x = np.delete(self._x, positions, axis=0)
 
     def _memory_bytes(self) -> int:

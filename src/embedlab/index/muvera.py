@@ -493,7 +493,7 @@ class MUVERA(VectorIndex):
         if kk == 0 or n_q == 0:
             return pad_results(np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64), k)
         scores, pos = self._search_packed(q, kk, candidates, **params)
-        ids = np.where(pos >= 0, self._idmap.ids[np.maximum(pos, 0)], -1)
+        ids = np.where(pos >= 0, self._idmap.take(np.maximum(pos, 0)), -1)
         return pad_results(scores, ids, k)
 
     # -------------------------------------------------------------- internals
@@ -541,7 +541,7 @@ class MUVERA(VectorIndex):
         return self._search_packed(self._packed_rows(q), k, None, **params)
 
     def _remove(self, positions: I64) -> None:
-        self.inner.remove(self._idmap.ids[positions])
+        self.inner.remove(self._idmap.take(positions))
         if self._store is not None:
             self._store.remove(positions)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from embedlab._validation import check_choice, check_int
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
+from embedlab.index._scan import rescore_rows
 from embedlab.index._workfile import COPY_ROWS, WorkingFile, check_mapped
 from embedlab.index.flat import Flat, candidate_scores
 
@@ -165,11 +166,22 @@ class Rerank(WorkingFile, VectorIndex):
     def _search(self, q: F32, k: int, **params: Any) -> tuple[F32, I64]:
         k_factor = check_int("k_factor", params.pop("k_factor", self.k_factor), min_value=1)
         n_cand = min(k * k_factor, self.ntotal)
+        if type(self.base).search is VectorIndex.search:
+            # The base holds the same rows in the same order (it is added to and removed
+            # from in step), so its row positions are ours: skip the ids round trip, and
+            # score the candidates straight from the mapped file (no gathered copy).
+            self.base._check_search_params(params)
+            _, cand = (
+                self.base._search(q, n_cand, **params) if params else self.base._search(q, n_cand)
+            )
+            check_mapped(self._vectors)
+            vectors = np.asarray(self._vectors)
+            return rescore_rows(q, vectors, np.asarray(cand), self.metric == "l2", k)
         _, cand_ids = self.base.search(q, n_cand, **params)
         return rescore_candidates(q, self._idmap.lookup(cand_ids), self._fetch, self.metric, k)
 
     def _remove(self, positions: I64) -> None:
-        self.base.remove(self._idmap.ids[positions])
+        self.base.remove(self._idmap.take(positions))
         keep = np.ones(self._vectors.shape[0], dtype=bool)
         keep[positions] = False
         old, old_finalizer = self._vectors, self._finalizer

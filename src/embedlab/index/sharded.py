@@ -163,7 +163,7 @@ class ShardedIndex(VectorIndex):
         return scores, np.where(ids >= 0, self._idmap.lookup(ids), -1)
 
     def _remove(self, positions: I64) -> None:
-        ids = self._idmap.ids[positions]
+        ids = self._idmap.take(positions)
         owner = self._shard_of[positions]
         for s in range(self.n_shards):
             mine = ids[owner == s]
