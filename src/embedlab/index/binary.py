@@ -19,7 +19,7 @@ codes: the speed of ``IndexBinaryFlat`` without a second copy of the codes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 import faiss
 import numpy as np
@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from embedlab._validation import check_choice
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index
+from embedlab.index._grow import Growing, grow
 from embedlab.index._scan import scan_lut, sign_tables
 
 __all__ = ["Binary", "pack_signs"]
@@ -75,10 +76,12 @@ class Binary(VectorIndex):
         0
     """
 
+    _codes = Growing()  # (ntotal, ceil(dim / 64)) uint64 packed sign bits
+
     def __init__(self, dim: int, *, metric: Metric = "cos", scoring: Scoring = "asym") -> None:
         super().__init__(dim, metric=metric)
         self.scoring: Scoring = check_choice("scoring", scoring, SCORINGS)  # type: ignore[assignment]
-        self._codes: U64 = np.zeros((0, -(-self.dim // 64)), np.uint64)
+        self._codes = np.zeros((0, -(-self.dim // 64)), np.uint64)
 
     def spec(self) -> str:
         return "Binary" if self.scoring == "asym" else f"Binary(scoring={self.scoring})"
@@ -86,10 +89,10 @@ class Binary(VectorIndex):
     @property
     def codes(self) -> U64:
         """Packed sign bits ``(ntotal, ceil(dim / 64))`` uint64."""
-        return self._codes
+        return cast(U64, self._codes)
 
     def _add(self, x: F32, ids: I64) -> None:
-        self._codes = np.concatenate([self._codes, pack_signs(x)])
+        grow(self, "_codes").append(pack_signs(x))
 
     def _search(self, q: F32, k: int) -> tuple[F32, I64]:
         if self.scoring == "asym":
@@ -121,7 +124,7 @@ class Binary(VectorIndex):
         self._codes = np.delete(self._codes, positions, axis=0)
 
     def _memory_bytes(self) -> int:
-        return int(self._codes.nbytes)
+        return grow(self, "_codes").nbytes
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {"codes": self._codes}, {"scoring": self.scoring}
