@@ -39,11 +39,11 @@ whose finding is that none is best at every selectivity:
   ACORN or HNSW in the middle band (``filtered_search.py --graphs``, 100k x 384, per-query
   filters, recall@10 / QPS at efSearch 16, ACORN vs HNSW32 + ``IDSelectorBitmap``): on one
   pinned core and the synthetic data, 10% 0.993 / 1,287 vs 0.985 / 689 and 1% 0.987 / 523
-  vs 0.997 / 149; on 2 shared cores and the structured data, 10% 0.972 / 981 vs 0.984 /
-  1,098 and 1% 0.923 / 256 vs 0.994 / 96. Neither wins everywhere, and the ACORN graph costs
-  ``m * gamma`` links per vector (1 KiB at the defaults, ~100 MiB for 100k vectors) and a
-  longer build (84 s vs 33 s for HNSW32 on 2 shared cores), so an HNSW base stands in for
-  it unless it was built.
+  vs 0.997 / 149; on 2 cores and the structured data, 10% 0.970 / 2,921 vs 0.984 / 2,123
+  and 1% 0.919 / 491 vs 0.995 / 474 (unfiltered, HNSW is ahead: 0.974 / 6,803 vs 0.979 /
+  12,614). Neither wins everywhere, and the ACORN graph costs ``m * gamma`` links per
+  vector (1 KiB at the defaults, ~100 MiB for 100k vectors) and a longer build (31 s vs 6 s
+  for HNSW32 there), so an HNSW base stands in for it unless it was built.
 
 The plan taken for each query of the last call is in :attr:`FilteredIndex.last_plan`.
 
