@@ -36,6 +36,11 @@ SPECS = [
     "Int8,Rerank(Flat)",
     "BEBR1(epochs=1,hidden=8,max_train=64)",
     "MUVERA(r=2,k=2,p=4),Rerank(Chamfer)",
+    "IVF4,Flat",
+    "IVF4,PQ2x4",
+    "IVF4,Binary,Rerank(Flat)",
+    "HNSW4",
+    "HNSW4,Int8",
 ]
 TALLY: Counter[tuple[str, str]] = Counter()
 FUZZ = settings(
