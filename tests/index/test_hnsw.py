@@ -280,3 +280,11 @@ def test_load_rejects_a_mismatched_graph(tmp_path: Path) -> None:
     arrays["faiss_index"] = np.zeros(10, np.uint8)
     with pytest.raises(ValueError, match=r"faiss cannot read the saved index"):
         HNSW._from_state(arrays, meta, tmp_path)
+
+
+def test_rerank_over_hnsw_widens_efsearch_to_its_candidates() -> None:
+    x = np.random.default_rng(7).standard_normal((500, 16)).astype(np.float32)
+    index = index_factory(16, "HNSW8,Rerank(Flat,k_factor=10)")
+    index.add(x)
+    _, ids = index.search(x[:5], 10, efSearch=16)  # 100 candidates: the width follows
+    assert (ids[:, 0] == np.arange(5)).all()

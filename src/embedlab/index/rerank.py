@@ -166,6 +166,9 @@ class Rerank(WorkingFile, VectorIndex):
     def _search(self, q: F32, k: int, **params: Any) -> tuple[F32, I64]:
         k_factor = check_int("k_factor", params.pop("k_factor", self.k_factor), min_value=1)
         n_cand = min(k * k_factor, self.ntotal)
+        if "efSearch" in params:  # a graph base fetches n_cand candidates: at least that wide
+            ef = check_int("efSearch", params["efSearch"], min_value=1)
+            params["efSearch"] = max(ef, n_cand)
         if type(self.base).search is VectorIndex.search:
             # The base holds the same rows in the same order (it is added to and removed
             # from in step), so its row positions are ours: skip the ids round trip, and
