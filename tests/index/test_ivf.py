@@ -223,6 +223,21 @@ def test_small_adds_match_one_bulk_add_and_stay_amortised() -> None:
     assert fresh.lists.codes.shape[0] == x.shape[0]
 
 
+def test_an_add_encoded_in_blocks_is_packed_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import embedlab.index.ivf as ivf_module
+
+    x, q = clustered(3, n=1000)
+    whole = built("IVF8,PQ8", x, "l2")
+    monkeypatch.setattr(ivf_module, "_ADD_BLOCK", 128)
+    blocks = built("IVF8,PQ8", x, "l2")
+    assert blocks.lists.codes.shape[0] == blocks.ntotal == 1000
+    assert blocks.memory_bytes() == whole.memory_bytes()
+    s1, i1 = whole.search(q, 10)
+    s2, i2 = blocks.search(q, 10)
+    np.testing.assert_array_equal(i1, i2)
+    np.testing.assert_array_equal(s1, s2)
+
+
 @pytest.mark.parametrize("spec", ["IVF8,Flat", "IVF8,PQ8", "IVF8,Binary,Rerank(Flat)"])
 def test_remove_equals_never_adding(spec: str) -> None:
     x, q = clustered(0, n=900)
@@ -301,6 +316,15 @@ def test_save_load_round_trip(tmp_path: Path, spec: str) -> None:
     assert loaded.ntotal == 700
 
 
+def test_untrained_index_allocates_nothing_and_round_trips(tmp_path: Path) -> None:
+    index = IVF(DIM, nlist=10**9)  # a user number alone sizes nothing
+    assert index.memory_bytes() < 1000 and index.list_sizes().shape == (0,)
+    index.save(tmp_path / "ix")
+    loaded = load_index(tmp_path / "ix")
+    assert isinstance(loaded, IVF) and not loaded.is_trained and loaded.nlist == 10**9
+    assert (loaded.search(np.ones((2, DIM), np.float32), 3)[1] == -1).all()
+
+
 def test_corrupted_codes_file_is_named(tmp_path: Path) -> None:
     x, _ = clustered(0, n=300)
     built("IVF8,Flat", x).save(tmp_path / "ix")
@@ -326,6 +350,7 @@ def test_inconsistent_saved_arrays_are_clear_errors(tmp_path: Path) -> None:
         ({"rows": rows}, r"rows must hold each of 0 .. 299 once"),
         ({"codes": arrays["codes"][:, :4]}, r"codes must be float32 \(300, 32\)"),
         ({"centroids": arrays["centroids"][:4]}, r"centroids must be float32 \(8, 32\)"),
+        ({"centroids": arrays["centroids"].astype(np.float64)}, r"centroids must be float32"),
     ]:
         with pytest.raises(ValueError, match=match):
             fresh._set_state({**arrays, **change}, tmp_path, 300)

@@ -9,7 +9,8 @@ Adding is amortised ``O(n)``, never a copy of everything per call: a list that o
 region moves to the free tail of the array with ``GROWTH`` times the room; the array is
 rebuilt (lists packed, garbage dropped) only when the tail is full, and then gets
 ``SLACK`` spare room, so rebuilds are geometrically rare. A first fill of an empty store
-(the usual bulk add) is packed exactly, with no spare room. ``remove`` packs the lists too.
+(the usual bulk add, :meth:`InvertedLists.reserve` first) is packed exactly, with no spare
+room. ``remove`` packs the lists too.
 """
 
 from __future__ import annotations
@@ -67,12 +68,13 @@ class InvertedLists:
         return int(self.codes.nbytes + self.rows.nbytes + extra + lists)
 
     # ----------------------------------------------------------------- adding
-    def add(self, lists: I64, codes: np.ndarray, rows: I64, extra: dict[str, F32]) -> None:
-        """Append codes ``(n, width)`` to ``lists (n,)`` with their ``rows (n,)``."""
-        if int(rows.max(initial=-1)) > MAX_ROWS:
-            raise ValueError(f"IVF holds at most {MAX_ROWS} vectors, got row {int(rows.max())}")
-        order = np.argsort(lists, kind="stable")
-        uniq, first, counts = np.unique(lists[order], return_index=True, return_counts=True)
+    def reserve(self, counts: I64) -> None:
+        """Make room for ``counts[l]`` more codes in each list ``l`` (``(nlist,)``), so the
+        adds that follow move nothing. Into an empty store the lists are packed exactly."""
+        touched = np.flatnonzero(counts)
+        self._make_room(touched, counts[touched])
+
+    def _make_room(self, uniq: I64, counts: I64) -> None:
         need = self.sizes[uniq] + counts
         grow = need > self.caps[uniq]
         new_caps = np.maximum(need, np.ceil(self.caps[uniq] * GROWTH).astype(np.int64))
@@ -85,6 +87,14 @@ class InvertedLists:
             for lst, cap in zip(uniq[grow].tolist(), new_caps[grow].tolist(), strict=True):
                 self._move(lst, self.used, cap)
                 self.used += cap
+
+    def add(self, lists: I64, codes: np.ndarray, rows: I64, extra: dict[str, F32]) -> None:
+        """Append codes ``(n, width)`` to ``lists (n,)`` with their ``rows (n,)``."""
+        if int(rows.max(initial=-1)) > MAX_ROWS:
+            raise ValueError(f"IVF holds at most {MAX_ROWS} vectors, got row {int(rows.max())}")
+        order = np.argsort(lists, kind="stable")
+        uniq, first, counts = np.unique(lists[order], return_index=True, return_counts=True)
+        self._make_room(uniq, counts)
         # write the new codes after each list's current end
         dest = self.starts[uniq] + self.sizes[uniq]  # (n_lists_touched,)
         slots = np.repeat(dest - first, counts) + np.arange(order.size)  # (n,) in sorted order
