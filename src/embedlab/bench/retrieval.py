@@ -88,6 +88,8 @@ METHOD_ALIASES: dict[str, str] = {
     "int8": "Int8",
     "binary": "Binary",
     "binary_rerank": "Binary,Rerank(Flat)",
+    "binary_asym_rerank": "Binary,Rerank(Flat)",
+    "binary_hamming_rerank": "Binary(scoring=hamming),Rerank(Flat)",
     "bebr": "BEBR2",
     "bebr1": "BEBR1",
     "bebr2": "BEBR2",
