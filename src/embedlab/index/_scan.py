@@ -15,91 +15,34 @@ built once per query, then one lookup per byte of each code. It serves PQ (a tab
 the query sub-vector's dot with a centroid) and sign codes (8 bits = 1 byte; an entry is the
 query's 8 coordinates dotted with the byte's +-1 pattern).
 
-Each query keeps a heap of its ``k`` best ``(score, row)`` pairs, so memory is
-``O(n_q * k)`` whatever the number of scanned codes; ties go to the lower row, as in
-``_base.topk_rows``.
-
-Queries run in parallel: the kernels release the GIL and a thread pool runs one chunk of
-queries per thread (``numba.set_num_threads`` sets how many). numba's ``parallel=True`` /
-``prange`` was measured first and dropped: its OpenMP workers keep spinning after a kernel,
-and on 2 shared cores the BLAS / torch calls between kernels (coarse scores, PQ tables,
-top-k of the probes) became 50-200x slower (IVF256,PQ8 search: the PQ tables went from 1 ms
-to 192 ms per 500 queries; the same finding as :mod:`embedlab.index._acorn_kernels`).
+Each query keeps a heap of its ``k`` best ``(score, row)`` pairs (memory ``O(n_q * k)``),
+and queries run in parallel in a thread pool; both are in :mod:`embedlab.index._topk`.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar, cast
+from typing import Any
 
-import numba  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 
 from embedlab.index._base import F32, I64
+from embedlab.index._topk import finish, jit, offer, outputs, run_in_threads, worse
 
-__all__ = [
-    "SIGN_PATTERNS",
-    "code_width",
-    "pq_tables",
-    "rescore_rows",
-    "scan_dot",
-    "scan_lut",
-    "sign_tables",
-    "top_lists",
-]
+__all__ = ["SIGN_PATTERNS", "code_width", "pq_tables", "scan_dot", "scan_lut", "sign_tables"]
 
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
 I32 = npt.NDArray[np.int32]
-FnT = TypeVar("FnT", bound=Callable[..., Any])
-Score = float | np.floating[Any]
 _CHUNK = 256  # codes scored before their results go to the heap
+_EMPTY_F = np.zeros(0, np.float32)
+_EMPTY_I = np.zeros(0, np.int64)
 
 #: ``SIGN_PATTERNS[b, t]`` is ``+1`` if bit ``t`` of byte value ``b`` is set, else ``-1``
 #: (little bit order: bit ``t`` of code byte ``j`` is dimension ``8 j + t``)
 SIGN_PATTERNS: F32 = (((np.arange(256)[:, None] >> np.arange(8)) & 1) * 2.0 - 1.0).astype(
     np.float32
 )
-
-
-def _jit(fn: FnT) -> FnT:
-    return cast(FnT, numba.njit(cache=True, fastmath=True, nogil=True)(fn))
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-MIN_QUERIES_PER_THREAD = 4
-
-
-def n_threads() -> int:
-    """Threads for a scan: ``numba.get_num_threads()``, at most the CPUs we may run on."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
-        cpus = os.cpu_count() or 1
-    return max(1, min(int(numba.get_num_threads()), cpus))
-
-
-def _in_threads(fn: Callable[[int, int], None], n_q: int) -> None:
-    """Run ``fn(q0, q1)`` over query chunks, one per thread (the kernels release the GIL)."""
-    global _POOL
-    chunks = max(1, min(n_threads(), n_q // MIN_QUERIES_PER_THREAD))
-    if chunks == 1:
-        fn(0, n_q)
-        return
-    with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < chunks:
-            _POOL = ThreadPoolExecutor(max_workers=chunks, thread_name_prefix="embedlab-scan")
-        pool = _POOL
-    bounds = np.linspace(0, n_q, chunks + 1).astype(int)
-    futures = [pool.submit(fn, int(a), int(b)) for a, b in itertools.pairwise(bounds)]
-    for fut in futures:
-        fut.result()
 
 
 def code_width(n_bytes: int) -> int:
@@ -125,61 +68,8 @@ def sign_tables(q: F32, n_bytes: int) -> F32:
     return np.ascontiguousarray(qp.reshape(n_q, n_bytes, 8) @ SIGN_PATTERNS.T)
 
 
-# --------------------------------------------------------------------------- heaps
-@_jit
-def _worse(s1: Score, r1: int, s2: Score, r2: int) -> bool:
-    """``(s1, r1)`` ranks below ``(s2, r2)``: lower score, or equal score and higher row."""
-    return bool(s1 < s2 or (s1 == s2 and r1 > r2))
-
-
-@_jit
-def _sift_down(hs: F32, hr: I64, size: int, i: int) -> None:
-    """Restore the heap below ``i``; the root of ``hs[:size]`` is the worst kept result."""
-    s, r = hs[i], hr[i]
-    while True:
-        c = 2 * i + 1
-        if c >= size:
-            break
-        if c + 1 < size and _worse(hs[c + 1], hr[c + 1], hs[c], hr[c]):
-            c += 1
-        if not _worse(hs[c], hr[c], s, r):
-            break
-        hs[i], hr[i] = hs[c], hr[c]
-        i = c
-    hs[i], hr[i] = s, r
-
-
-@_jit
-def _offer(hs: F32, hr: I64, size: int, s: Score, r: int) -> int:
-    """Keep ``(s, r)`` if it is among the ``len(hs)`` best seen; returns the heap size."""
-    k = hs.shape[0]
-    if size < k:
-        i = size
-        while i > 0:  # sift up
-            p = (i - 1) >> 1
-            if not _worse(s, r, hs[p], hr[p]):
-                break
-            hs[i], hr[i] = hs[p], hr[p]
-            i = p
-        hs[i], hr[i] = s, r
-        return size + 1
-    if _worse(hs[0], hr[0], s, r):
-        hs[0], hr[0] = s, r
-        _sift_down(hs, hr, size, 0)
-    return size
-
-
-@_jit
-def _finish(hs: F32, hr: I64, size: int) -> None:
-    """Heap -> best first (heap sort: the worst goes last); unused slots stay -inf / -1."""
-    for end in range(size - 1, 0, -1):
-        hs[0], hs[end] = hs[end], hs[0]
-        hr[0], hr[end] = hr[end], hr[0]
-        _sift_down(hs, hr, end, 0)
-
-
 # --------------------------------------------------------------------------- scans
-@_jit
+@jit
 def _lut_sums(t: F32, words: U32, c0: int, c1: int, buf: F32) -> None:
     """``buf[i - c0] = sum_j t[256 j + byte j of code i]`` for codes ``c0 <= i < c1``."""
     n_words = t.shape[0] // 1024
@@ -197,7 +87,7 @@ def _lut_sums(t: F32, words: U32, c0: int, c1: int, buf: F32) -> None:
         buf[i - c0] = a0 + a1
 
 
-@_jit
+@jit
 def _scan_lut(
     tables: F32,
     words: U32,
@@ -243,14 +133,14 @@ def _scan_lut(
                         s += vbias[i]
                     if s >= thr:
                         r = rows[i] if use_rows else i
-                        if size < k or _worse(hs[0], hr[0], s, r):
-                            size = _offer(hs, hr, size, s, r)
+                        if size < k or worse(hs[0], hr[0], s, r):
+                            size = offer(hs, hr, size, s, r)
                             if size == k:
                                 thr = hs[0]
-        _finish(hs, hr, size)
+        finish(hs, hr, size)
 
 
-@_jit
+@jit
 def _scan_dot(
     qv: F32,
     codes: Any,
@@ -288,19 +178,11 @@ def _scan_dot(
                     s += vbias[i]
                 if s >= thr:
                     r = rows[i] if use_rows else i
-                    if size < k or _worse(hs[0], hr[0], s, r):
-                        size = _offer(hs, hr, size, s, r)
+                    if size < k or worse(hs[0], hr[0], s, r):
+                        size = offer(hs, hr, size, s, r)
                         if size == k:
                             thr = hs[0]
-        _finish(hs, hr, size)
-
-
-_EMPTY_F = np.zeros(0, np.float32)
-_EMPTY_I = np.zeros(0, np.int64)
-
-
-def _outputs(n_q: int, k: int) -> tuple[F32, I64]:
-    return np.full((n_q, k), -np.inf, np.float32), np.full((n_q, k), -1, np.int64)
+        finish(hs, hr, size)
 
 
 def scan_lut(
@@ -348,12 +230,12 @@ def scan_lut(
     vb = _EMPTY_F if vbias is None else vbias
     vs = _EMPTY_F if vscale is None else vscale
     rw = _EMPTY_I if rows is None else rows
-    out_s, out_r = _outputs(n_q, k)
+    out_s, out_r = outputs(n_q, k)
 
     def run(q0: int, q1: int) -> None:
         _scan_lut(flat, words, starts, sizes, probes, bias, vb, vs, rw, out_s, out_r, q0, q1)
 
-    _in_threads(run, n_q)
+    run_in_threads(run, n_q)
     return out_s, out_r
 
 
@@ -383,19 +265,19 @@ def scan_dot(
     bias = np.ascontiguousarray(bias, dtype=np.float32)
     vb = _EMPTY_F if vbias is None else vbias
     rw = _EMPTY_I if rows is None else rows
-    out_s, out_r = _outputs(qv.shape[0], k)
+    out_s, out_r = outputs(qv.shape[0], k)
 
     def run(q0: int, q1: int) -> None:
         _scan_dot(qv, codes, starts, sizes, probes, bias, vb, rw, out_s, out_r, q0, q1)
 
-    _in_threads(run, qv.shape[0])
+    run_in_threads(run, qv.shape[0])
     return out_s, out_r
 
 
-# ------------------------------------------------------------------ per-query helpers
-# Small per-query work between the scans, in numba too: batched BLAS (np.matmul over the
-# sub-spaces) and torch.topk ran 30-100x slower with 2 threads than with 1 on 2 loaded cores.
-@_jit
+# ------------------------------------------------------------------------ PQ tables
+# In numba rather than batched BLAS (np.matmul over the sub-spaces), which ran 30-100x slower
+# with 2 threads than with 1 on 2 loaded cores.
+@jit
 def _pq_tables(q: F32, cb: F32, out: F32, q0: int, q1: int) -> None:
     m, ksub, dsub = cb.shape
     for qi in range(q0, q1):
@@ -413,81 +295,5 @@ def pq_tables(q: F32, codebooks: F32) -> F32:
     q = np.ascontiguousarray(q, dtype=np.float32)
     cb = np.ascontiguousarray(codebooks, dtype=np.float32)
     out = np.empty((q.shape[0], cb.shape[0], cb.shape[1]), np.float32)
-    _in_threads(lambda q0, q1: _pq_tables(q, cb, out, q0, q1), q.shape[0])
+    run_in_threads(lambda q0, q1: _pq_tables(q, cb, out, q0, q1), q.shape[0])
     return out
-
-
-@_jit
-def _top_lists(scores: F32, out_s: F32, out_r: I64, q0: int, q1: int) -> None:
-    k = out_s.shape[1]
-    for qi in range(q0, q1):
-        hs, hr = out_s[qi], out_r[qi]
-        size = 0
-        thr = -np.inf
-        for lst in range(scores.shape[1]):
-            s = scores[qi, lst]
-            if s >= thr:
-                size = _offer(hs, hr, size, s, lst)
-                if size == k:
-                    thr = hs[0]
-        _finish(hs, hr, size)
-
-
-def top_lists(scores: F32, n: int) -> I64:
-    """Columns of the ``n`` best scores per row of ``scores (n_q, nlist)``, best first
-    (ties: the lower column, as ``_base.topk_rows``): ``(n_q, n)`` int64."""
-    scores = np.ascontiguousarray(scores, dtype=np.float32)
-    out_s, out_r = _outputs(scores.shape[0], n)
-    _in_threads(lambda q0, q1: _top_lists(scores, out_s, out_r, q0, q1), scores.shape[0])
-    return out_r
-
-
-@_jit
-def _rescore(q: F32, x: F32, pos: I64, l2: bool, out_s: F32, out_r: I64, q0: int, q1: int) -> None:
-    k = out_s.shape[1]
-    d = q.shape[1]
-    for qi in range(q0, q1):
-        hs, hr = out_s[qi], out_r[qi]
-        size = 0
-        thr = -np.inf
-        for c in range(pos.shape[1]):
-            p = pos[qi, c]
-            if p < 0:
-                continue
-            s = np.float32(0.0)
-            if l2:
-                for j in range(d):
-                    diff = x[p, j] - q[qi, j]
-                    s -= diff * diff
-            else:
-                for j in range(d):
-                    s += q[qi, j] * x[p, j]
-            if s >= thr:
-                size = _offer(hs, hr, size, s, p)
-                if size == k:
-                    thr = hs[0]
-        _finish(hs, hr, size)
-
-
-def rescore_rows(q: F32, x: F32, positions: I64, l2: bool, k: int) -> tuple[F32, I64]:
-    """Exact scores of each query against its candidate rows of ``x``, best ``k`` first.
-
-    The same scores as :func:`embedlab.index.rerank.rescore_candidates` (dot product, or
-    ``-|x - q|^2`` when ``l2``), read straight from ``x`` (e.g. a memory-mapped file)
-    without gathering a ``(n_q, c, dim)`` copy of the candidates.
-
-    Args:
-        q: queries ``(n_q, dim)`` float32.
-        x: vectors ``(n, dim)`` float32.
-        positions: candidate rows ``(n_q, c)`` int64, unique per query; ``-1`` = none.
-        l2: negative squared distances instead of dot products.
-        k: results per query.
-
-    Returns:
-        ``(scores (n_q, k), rows (n_q, k))``; ``-inf`` / ``-1`` past the candidates.
-    """
-    q = np.ascontiguousarray(q, dtype=np.float32)
-    positions = np.ascontiguousarray(positions, dtype=np.int64)
-    out_s, out_r = _outputs(q.shape[0], k)
-    _in_threads(lambda q0, q1: _rescore(q, x, positions, l2, out_s, out_r, q0, q1), q.shape[0])
-    return out_s, out_r

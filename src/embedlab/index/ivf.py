@@ -36,7 +36,8 @@ from embedlab._validation import check_int, check_int_in_range, check_optional_i
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index
 from embedlab.index._ivf_codecs import make_codec
 from embedlab.index._ivf_lists import InvertedLists
-from embedlab.index._scan import scan_dot, scan_lut, top_lists
+from embedlab.index._scan import scan_dot, scan_lut
+from embedlab.index._topk import top_lists
 from embedlab.index.flat import Flat
 
 __all__ = ["IVF"]

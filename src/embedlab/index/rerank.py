@@ -21,7 +21,7 @@ import numpy as np
 
 from embedlab._validation import check_choice, check_int
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
-from embedlab.index._scan import rescore_rows
+from embedlab.index._topk import rescore_rows
 from embedlab.index._workfile import COPY_ROWS, WorkingFile, check_mapped
 from embedlab.index.flat import Flat, candidate_scores
 
