@@ -22,6 +22,13 @@ Choices:
   int32 rows (4 bytes per vector) to map a code back to its insertion-order row.
 - Scan: numba kernels (:mod:`embedlab.index._scan`), parallel over queries, a top-k heap per
   query.
+
+Measured with ``benchmarks/ivf_vs_faiss.py`` (one thread, 2 shared cores; faiss
+``IndexIVFPQ`` + ``IndexRefineFlat`` at the same nlist / m / nprobe / k_factor 10, l2):
+1M x 384 Gaussian mixture (``--separation 1.0``), ``IVF4096,PQ48,Rerank(Flat)``: recall@10
+0.955 at 1,430 queries/s (nprobe 128; faiss 0.952 at 901), 62.8 RAM bytes/vector (faiss 1,800
+with its float vectors and precomputed table), 1.00-1.52x faiss' queries/s at equal recall;
+200k x 128 ``IVF1024,PQ16,Rerank(Flat)``: 1.11-1.31x.
 """
 
 from __future__ import annotations
