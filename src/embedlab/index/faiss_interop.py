@@ -28,6 +28,7 @@ import faiss
 import numpy as np
 
 from embedlab.index._base import Metric, VectorIndex
+from embedlab.index._faiss_blob import faiss_to_blob
 from embedlab.index.flat import Flat
 from embedlab.index.hnsw import HNSW
 from embedlab.index.ivf import IVF
@@ -129,11 +130,11 @@ def from_faiss(faiss_index: Any, *, metric: Metric | None = None) -> VectorIndex
     meta: dict[str, Any]
     if isinstance(inner, faiss.IndexPQ):
         pq = inner.pq
-        blob = np.asarray(faiss.serialize_index(inner), dtype=np.uint8)
+        blob = faiss_to_blob(inner)
         meta = {"dim": d, "metric": m, "m": int(pq.M), "nbits": int(pq.nbits), "seed": 0}
         out = PQ._from_state({"faiss_index": blob}, {**meta, "ntotal": n}, _NOWHERE)
     elif isinstance(inner, faiss.IndexHNSWFlat):
-        blob = np.asarray(faiss.serialize_index(inner), dtype=np.uint8)
+        blob = faiss_to_blob(inner)
         graph: Any = inner.hnsw
         meta = {
             "dim": d,

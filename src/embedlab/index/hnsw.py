@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from embedlab._validation import check_int, check_int_in_range
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index
+from embedlab.index._faiss_blob import faiss_from_blob, faiss_to_blob
 from embedlab.index.flat import Flat
 from embedlab.index.int8 import Int8
 
@@ -358,7 +359,7 @@ class HNSW(VectorIndex):
 
     # --------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        blob = np.asarray(faiss.serialize_index(self._index), dtype=np.uint8)
+        blob = faiss_to_blob(self._index)
         dead = np.zeros(0, np.int64) if self._dead is None else np.flatnonzero(self._dead)
         meta: dict[str, Any] = {
             "M": self.M,
@@ -391,15 +392,7 @@ class HNSW(VectorIndex):
             efConstruction=meta["efConstruction"],
             efSearch=meta["efSearch"],
         )
-        blob = np.ascontiguousarray(arrays["faiss_index"])
-        if blob.dtype != np.uint8 or blob.ndim != 1:
-            raise ValueError(
-                f"faiss_index must be a 1-d uint8 array, got {blob.dtype} {blob.shape}"
-            )
-        try:
-            index = faiss.deserialize_index(blob)
-        except RuntimeError as exc:
-            raise ValueError(f"{folder}: faiss cannot read the saved index ({exc})") from None
+        index = faiss_from_blob(arrays["faiss_index"], folder)
         want = faiss.IndexHNSWSQ if meta["code"] == "Int8" else faiss.IndexHNSWFlat
         if (
             not isinstance(index, want)

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from embedlab._validation import check_int
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index
+from embedlab.index._faiss_blob import faiss_from_blob, faiss_to_blob
 
 __all__ = ["OPQ", "PQ"]
 
@@ -160,7 +161,7 @@ class PQ(VectorIndex):
 
     # --------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        blob = np.asarray(faiss.serialize_index(self._index), dtype=np.uint8)
+        blob = faiss_to_blob(self._index)
         meta = {"m": self.m, "nbits": self.nbits, "seed": self.seed, "ntotal": self.ntotal}
         return {"faiss_index": blob}, meta
 
@@ -169,15 +170,7 @@ class PQ(VectorIndex):
         obj = cls(
             meta["dim"], m=meta["m"], metric=meta["metric"], nbits=meta["nbits"], seed=meta["seed"]
         )
-        blob = np.ascontiguousarray(arrays["faiss_index"])
-        if blob.dtype != np.uint8 or blob.ndim != 1:
-            raise ValueError(
-                f"faiss_index must be a 1-d uint8 array, got {blob.dtype} {blob.shape}"
-            )
-        try:
-            index = faiss.deserialize_index(blob)
-        except RuntimeError as exc:
-            raise ValueError(f"{folder}: faiss cannot read the saved index ({exc})") from None
+        index = faiss_from_blob(arrays["faiss_index"], folder)
         if index.d != obj.dim or index.ntotal != meta["ntotal"]:
             raise ValueError(
                 f"{folder}: the saved faiss index has dim {index.d} and {index.ntotal} vectors, "
