@@ -23,8 +23,6 @@ import argparse
 import json
 import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +33,7 @@ DBPEDIA = ROOT.parent / "shared" / "data" / "beir-mini" / "dbpedia"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def best_time(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from index_vs_faiss import best_time  # noqa: E402 - a sibling script, on sys.path
 
 
 def set_threads(n: int) -> None:

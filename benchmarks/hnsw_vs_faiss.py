@@ -27,11 +27,11 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from index_vs_faiss import best_time  # a sibling script (benchmarks/ is on sys.path)
 
 
 def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -42,15 +42,6 @@ def clustered(n: int, dim: int, seed: int = 0) -> np.ndarray:
     centres = rng.standard_normal((1000, dim)) * spec
     x = centres[rng.integers(0, 1000, n)] + rng.standard_normal((n, dim)) * spec
     return np.ascontiguousarray((x @ rot.T).astype(np.float32))
-
-
-def best_time(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def interpolate_qps(recall: float, rows: list[dict[str, Any]], key: str) -> float | None:

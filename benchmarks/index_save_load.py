@@ -17,17 +17,9 @@ import argparse
 import inspect
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
-
-def best(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from index_vs_faiss import best_time  # a sibling script (benchmarks/ is on sys.path)
 
 
 def main() -> int:
@@ -50,8 +42,8 @@ def main() -> int:
     print(f"{args.rows} x {args.dim} float32 = {gb:.2f} GB; best of {args.repeats}")
     try:
         npy = root / "plain.npy"
-        t_np_save = best(lambda: np.save(npy, x), args.repeats)
-        t_np_load = best(lambda: np.load(npy), args.repeats)
+        t_np_save = best_time(lambda: np.save(npy, x), args.repeats)
+        t_np_load = best_time(lambda: np.load(npy), args.repeats)
         print(f"numpy        save {t_np_save:6.2f} s   load {t_np_load:6.2f} s")
         for spec in ("Flat", "Binary,Rerank(Flat)"):
             index = index_factory(args.dim, spec, metric="ip")
@@ -65,11 +57,11 @@ def main() -> int:
                 else:
                     index.save(path)
 
-            t_save = best(save, args.repeats)
-            t_load = best(lambda path=path: load_index(path), args.repeats)
+            t_save = best_time(save, args.repeats)
+            t_load = best_time(lambda path=path: load_index(path), args.repeats)
             line = f"{spec:20s} save {t_save:6.2f} s   load {t_load:6.2f} s (verified)"
             if has_verify:
-                t_fast = best(lambda path=path: load_index(path, verify=False), args.repeats)
+                t_fast = best_time(lambda path=path: load_index(path, verify=False), args.repeats)
                 line += f"   {t_fast:6.2f} s (verify=False)   ratio {t_load / t_fast:.2f}x"
             print(line)
             del index

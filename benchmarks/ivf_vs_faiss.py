@@ -25,12 +25,11 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from index_vs_faiss import best_time  # a sibling script (benchmarks/ is on sys.path)
 
 
 @dataclass
@@ -78,15 +77,6 @@ def set_threads(n: int) -> None:
     faiss.omp_set_num_threads(n)
     torch.set_num_threads(n)
     threadpool_limits(n)
-
-
-def best_time(fn: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
