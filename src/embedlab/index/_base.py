@@ -25,7 +25,8 @@ subclass hooks with clean float32 arrays:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar, cast
 
@@ -53,6 +54,7 @@ __all__ = [
     "IdMap",
     "Metric",
     "VectorIndex",
+    "ids_set_aside",
     "l2_normalize",
     "merge_topk",
     "normalize_metric",
@@ -287,6 +289,19 @@ class IdMap:
     def delete(self, positions: I64) -> None:
         self._materialise().delete(positions)
         self._sorted = None
+
+
+@contextmanager
+def ids_set_aside(index: VectorIndex) -> Iterator[None]:
+    """Let a loaded, filled child pass a wrapper constructor's "must be empty" check.
+
+    The child's ids are swapped for an empty map inside the block and put back after it.
+    """
+    ids, index._idmap = index._idmap, IdMap()
+    try:
+        yield
+    finally:
+        index._idmap = ids
 
 
 def _is_range(ids: np.ndarray) -> bool:

@@ -40,7 +40,7 @@ import faiss
 import numpy as np
 
 from embedlab._validation import check_int, check_int_in_range, check_optional_int
-from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index
+from embedlab.index._base import F32, I64, Metric, VectorIndex, ids_set_aside, register_index
 from embedlab.index._ivf_codecs import make_codec
 from embedlab.index._ivf_lists import InvertedLists
 from embedlab.index._scan import scan_dot, scan_lut
@@ -296,17 +296,16 @@ class IVF(VectorIndex):
         from embedlab.index.io import load_child
 
         code = load_child(folder, "code")
-        code_ids, code._idmap = code._idmap, type(code._idmap)()  # the constructor wants it empty
-        obj = cls(
-            meta["dim"],
-            metric=meta["metric"],
-            code=code,
-            nlist=meta["nlist"],
-            nprobe=meta["nprobe"],
-            seed=meta["seed"],
-            max_train=meta["max_train"],
-        )
-        code._idmap = code_ids
+        with ids_set_aside(code):
+            obj = cls(
+                meta["dim"],
+                metric=meta["metric"],
+                code=code,
+                nlist=meta["nlist"],
+                nprobe=meta["nprobe"],
+                seed=meta["seed"],
+                max_train=meta["max_train"],
+            )
         obj._set_state(arrays, folder, int(meta["ntotal"]))
         return obj
 

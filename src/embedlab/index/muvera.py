@@ -59,7 +59,15 @@ from embedlab._validation import (
     check_optional_int,
     check_vector_ids,
 )
-from embedlab.index._base import F32, I64, IdMap, Metric, VectorIndex, pad_results, register_index
+from embedlab.index._base import (
+    F32,
+    I64,
+    Metric,
+    VectorIndex,
+    ids_set_aside,
+    pad_results,
+    register_index,
+)
 from embedlab.index.chamfer import PackedSets, TokenStore, pack_sets
 from embedlab.index.flat import Flat
 
@@ -565,22 +573,20 @@ class MUVERA(VectorIndex):
         from embedlab.index.io import load_child
 
         inner = load_child(folder, "inner")
-        inner_ids = inner._idmap
-        inner._idmap = IdMap()  # the constructor requires an empty inner index
-        obj = cls(
-            meta["dim"],
-            metric=meta["metric"],
-            inner=inner,
-            r=meta["r"],
-            k=meta["k"],
-            p=meta["p"],
-            d_final=meta["d_final"],
-            seed=meta["seed"],
-            fill_empty=meta["fill_empty"],
-            rerank=meta["rerank"],
-            k_factor=meta["k_factor"],
-        )
-        inner._idmap = inner_ids
+        with ids_set_aside(inner):
+            obj = cls(
+                meta["dim"],
+                metric=meta["metric"],
+                inner=inner,
+                r=meta["r"],
+                k=meta["k"],
+                p=meta["p"],
+                d_final=meta["d_final"],
+                seed=meta["seed"],
+                fill_empty=meta["fill_empty"],
+                rerank=meta["rerank"],
+                k_factor=meta["k_factor"],
+            )
         obj.encoder.restore(arrays, folder)
         if obj._store is not None:
             if "tokens" not in arrays or "token_offsets" not in arrays:

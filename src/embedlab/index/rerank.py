@@ -20,7 +20,15 @@ from typing import Any, Self
 import numpy as np
 
 from embedlab._validation import check_choice, check_int
-from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
+from embedlab.index._base import (
+    F32,
+    I64,
+    Metric,
+    VectorIndex,
+    ids_set_aside,
+    register_index,
+    topk_rows,
+)
 from embedlab.index._topk import rescore_rows
 from embedlab.index._workfile import COPY_ROWS, WorkingFile, check_mapped
 from embedlab.index.flat import Flat, candidate_scores
@@ -218,16 +226,14 @@ class Rerank(WorkingFile, VectorIndex):
 
         base = load_child(folder, "base")
         ntotal = base.ntotal
-        base_ids = base._idmap
-        base._idmap = type(base_ids)()  # the constructor requires an empty base
-        obj = cls(
-            meta["dim"],
-            metric=meta["metric"],
-            base=base,
-            k_factor=meta["k_factor"],
-            rescore=meta["rescore"],
-        )
-        base._idmap = base_ids
+        with ids_set_aside(base):
+            obj = cls(
+                meta["dim"],
+                metric=meta["metric"],
+                base=base,
+                k_factor=meta["k_factor"],
+                rescore=meta["rescore"],
+            )
         vectors = arrays["vectors"]
         if vectors.shape != (ntotal, obj.dim) or vectors.dtype != np.float32:
             raise ValueError(
