@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from embedlab._validation import check_finite, check_nonempty
-from embedlab.tables._field import Field
+from embedlab.fields import Field
 
 __all__ = ["CTRDataset", "CTRSplits"]
 

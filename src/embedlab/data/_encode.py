@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
 from embedlab.data._dataset import CTRDataset
-from embedlab.tables._field import Field
+from embedlab.fields import Field
 
 __all__ = [
     "NAN_TEXT",

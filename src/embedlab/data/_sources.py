@@ -23,7 +23,7 @@ from embedlab.data.libfm import load_libfm
 from embedlab.data.movielens import load_movielens
 from embedlab.data.sequences import load_movielens_sequences, make_sequence_ctr, temporal_split
 from embedlab.data.synthetic import make_ctr
-from embedlab.tables._field import Field
+from embedlab.fields import Field
 
 __all__ = ["DATA_SOURCES", "FRAPPE_FIELDS", "DataSource", "load_ctr", "parse_data_spec"]
 

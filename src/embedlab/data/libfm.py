@@ -20,7 +20,7 @@ from embedlab._validation import check_int
 from embedlab.data._dataset import CTRDataset
 from embedlab.data._encode import PathLike, at, check_file, parse_labels
 from embedlab.data._textio import iter_text_lines
-from embedlab.tables._field import Field
+from embedlab.fields import Field
 
 __all__ = ["load_libfm"]
 

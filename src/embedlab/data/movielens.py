@@ -21,7 +21,7 @@ import pandas as pd  # type: ignore[import-untyped]
 from embedlab.data._dataset import CTRDataset
 from embedlab.data._encode import PathLike, at, check_path
 from embedlab.data._textio import iter_csv_chunks, read_header
-from embedlab.tables._field import Field
+from embedlab.fields import Field
 
 __all__ = ["MAX_RATING", "MIN_RATING", "MOVIELENS_FIELDS", "load_movielens"]
 

@@ -18,7 +18,7 @@ from embedlab._validation import check_int, check_positive_float
 from embedlab.data._dataset import CTRDataset, CTRSplits
 from embedlab.data._encode import PathLike, check_path
 from embedlab.data.movielens import _read_ratings
-from embedlab.tables._field import Field
+from embedlab.fields import Field
 
 __all__ = [
     "SEQUENCE_FIELDS",

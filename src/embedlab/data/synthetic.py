@@ -13,7 +13,7 @@ import numpy as np
 
 from embedlab._validation import check_int, check_positive_float
 from embedlab.data._dataset import CTRDataset
-from embedlab.tables._field import Field
+from embedlab.fields import Field
 
 __all__ = ["DEFAULT_CARDINALITIES", "make_ctr"]
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from embedlab._validation import check_int, check_int_in_range
-from embedlab.tables._base import EmbeddingTable
+from embedlab.tables import EmbeddingTable
 
 __all__ = ["CTRModel", "make_mlp"]
 

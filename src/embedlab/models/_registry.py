@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from embedlab._registry import Registry, parse_spec
 from embedlab._validation import check_keywords
 from embedlab.models._base import CTRModel
-from embedlab.tables._base import EmbeddingTable
+from embedlab.tables import EmbeddingTable
 
 __all__ = ["MODELS", "make_model", "register_model"]
 

@@ -10,7 +10,7 @@ from torch import nn
 from embedlab._validation import check_bool, check_int, check_int_tuple, check_probability
 from embedlab.models._base import CTRModel, make_mlp
 from embedlab.models._registry import register_model
-from embedlab.tables._base import EmbeddingTable
+from embedlab.tables import EmbeddingTable
 
 __all__ = ["AutoInt", "AutoIntPlus", "InteractingLayer"]
 

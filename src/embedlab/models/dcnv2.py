@@ -18,7 +18,7 @@ from embedlab._validation import (
 )
 from embedlab.models._base import CTRModel, make_mlp
 from embedlab.models._registry import register_model
-from embedlab.tables._base import EmbeddingTable
+from embedlab.tables import EmbeddingTable
 
 __all__ = ["CrossLayerV2", "DCNv2"]
 

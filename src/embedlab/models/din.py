@@ -13,11 +13,11 @@ from embedlab._validation import (
     check_positive_float,
     check_probability,
 )
-from embedlab.data._dataset import CTRDataset
+from embedlab.data import CTRDataset
 from embedlab.models._base import CTRModel
 from embedlab.models._dice import Dice
 from embedlab.models._registry import register_model
-from embedlab.tables._base import EmbeddingTable
+from embedlab.tables import EmbeddingTable
 
 __all__ = ["DIN", "count_ids", "make_dice_mlp"]
 

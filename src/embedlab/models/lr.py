@@ -6,7 +6,7 @@ import torch
 
 from embedlab.models._base import CTRModel
 from embedlab.models._registry import register_model
-from embedlab.tables._base import EmbeddingTable
+from embedlab.tables import EmbeddingTable
 
 __all__ = ["LR"]
 

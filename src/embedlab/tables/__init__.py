@@ -14,8 +14,9 @@ training; multi-phase ones declare ``phases``).
 from __future__ import annotations
 
 from embedlab._validation import BudgetError
+from embedlab.fields import Field
 from embedlab.tables._base import EmbeddingTable, full_table_bytes
-from embedlab.tables._field import Field
+from embedlab.tables._phases import PhaseContext
 from embedlab.tables._registry import TABLES, make_table, register_table
 from embedlab.tables.adaemb import AdaEmbTable
 from embedlab.tables.alpt import ALPTTable
@@ -60,6 +61,7 @@ __all__ = [
     "MixedDimTable",
     "OptEmbedTable",
     "PEPTable",
+    "PhaseContext",
     "QRTable",
     "QuantizedTable",
     "ROBETable",

@@ -14,7 +14,7 @@ from embedlab._validation import (
     check_ids_tensor,
     check_int,
 )
-from embedlab.tables._field import Field
+from embedlab.fields import Field
 from embedlab.tables._phases import PhaseContext
 
 __all__ = ["FLOAT32_BYTES", "EmbeddingTable", "full_table_bytes"]

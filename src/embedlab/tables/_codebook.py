@@ -33,9 +33,9 @@ from embedlab._validation import (
     check_divides,
     check_positive_float,
 )
+from embedlab.fields import Field
 from embedlab.tables._base import FLOAT32_BYTES, EmbeddingTable
 from embedlab.tables._bits import index_bits, pack_bits, packed_bytes
-from embedlab.tables._field import Field
 from embedlab.tables._phases import PhaseContext
 
 __all__ = [

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from embedlab._validation import BudgetError, check_choice, check_int, check_positive_float
+from embedlab.fields import Field
 from embedlab.tables._base import FLOAT32_BYTES, EmbeddingTable
-from embedlab.tables._field import Field
 from embedlab.tables._phases import PhaseContext
 
 __all__ = [

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from embedlab._registry import Registry, parse_spec
+from embedlab.fields import Field
 from embedlab.tables._base import EmbeddingTable
-from embedlab.tables._field import Field
 
 __all__ = ["TABLES", "make_table", "register_table"]
 

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from embedlab._validation import BudgetError, check_positive_float
+from embedlab.fields import Field
 from embedlab.tables._base import FLOAT32_BYTES, EmbeddingTable
-from embedlab.tables._field import Field
 
 __all__ = [
     "INDEX_BYTES",

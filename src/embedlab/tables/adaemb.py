@@ -15,8 +15,8 @@ from embedlab._validation import (
     check_int,
     check_positive_float,
 )
+from embedlab.fields import Field
 from embedlab.tables._base import FLOAT32_BYTES, EmbeddingTable
-from embedlab.tables._field import Field
 from embedlab.tables._registry import register_table
 
 __all__ = ["AdaEmbTable"]

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from embedlab._validation import check_int, check_int_tuple, check_positive_float
+from embedlab.fields import Field
 from embedlab.tables._base import FLOAT32_BYTES
 from embedlab.tables._dimsearch import SearchTable, budget_error
-from embedlab.tables._field import Field
 from embedlab.tables._phases import PhaseContext
 from embedlab.tables._registry import register_table
 

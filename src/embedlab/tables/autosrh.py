@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from embedlab._validation import check_bool, check_positive_float
+from embedlab.fields import Field
 from embedlab.tables._dimsearch import GroupedDimTable
-from embedlab.tables._field import Field
 from embedlab.tables._phases import PhaseContext
 from embedlab.tables._registry import register_table
 

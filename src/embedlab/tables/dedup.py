@@ -15,9 +15,9 @@ from embedlab._validation import (
     check_int,
     check_positive_float,
 )
+from embedlab.fields import Field
 from embedlab.tables._base import FLOAT32_BYTES, EmbeddingTable
 from embedlab.tables._bits import index_bits, pack_bits, packed_bytes, unpack_bits
-from embedlab.tables._field import Field
 from embedlab.tables._phases import PhaseContext
 from embedlab.tables._registry import register_table
 

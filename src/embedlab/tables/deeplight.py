@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 
 from embedlab._validation import check_fraction, check_int
-from embedlab.tables._field import Field
+from embedlab.fields import Field
 from embedlab.tables._phases import PhaseContext
 from embedlab.tables._registry import register_table
 from embedlab.tables._sparse import MaskedTable

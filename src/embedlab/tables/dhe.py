@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from embedlab._validation import BudgetError, check_int
+from embedlab.fields import Field
 from embedlab.tables._base import FLOAT32_BYTES, EmbeddingTable
 from embedlab.tables._budget import HASH_COEF_BYTES
-from embedlab.tables._field import Field
 from embedlab.tables._hashing import MERSENNE_PRIME, hash_coefficients, universal_hash
 from embedlab.tables._registry import register_table
 

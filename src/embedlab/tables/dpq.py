@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from embedlab.fields import Field
 from embedlab.tables._codebook import ProductQuantizedTable
-from embedlab.tables._field import Field
 from embedlab.tables._registry import register_table
 
 __all__ = ["DPQTable"]

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from embedlab._validation import BudgetError
+from embedlab.fields import Field
 from embedlab.tables._base import EmbeddingTable
-from embedlab.tables._field import Field
 from embedlab.tables._registry import register_table
 
 __all__ = ["FullTable"]

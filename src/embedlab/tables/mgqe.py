@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from embedlab._validation import check_fraction
+from embedlab.fields import Field
 from embedlab.tables._codebook import ProductQuantizedTable
-from embedlab.tables._field import Field
 from embedlab.tables._registry import register_table
 
 __all__ = ["MGQETable"]

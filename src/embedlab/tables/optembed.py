@@ -17,8 +17,8 @@ from embedlab._validation import (
     check_positive_float,
     check_probability,
 )
+from embedlab.fields import Field
 from embedlab.tables._base import FLOAT32_BYTES, EmbeddingTable
-from embedlab.tables._field import Field
 from embedlab.tables._phases import PhaseContext
 from embedlab.tables._registry import register_table
 from embedlab.tables._sparse import (

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from embedlab._validation import check_choice, check_float_in_range
-from embedlab.tables._field import Field
+from embedlab.fields import Field
 from embedlab.tables._phases import PhaseContext
 from embedlab.tables._registry import register_table
 from embedlab.tables._sparse import MaskedTable, magnitude_mask, normal_table

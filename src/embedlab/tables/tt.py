@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from embedlab._validation import BudgetError, check_int, check_positive_float
+from embedlab.fields import Field
 from embedlab.tables._base import FLOAT32_BYTES, EmbeddingTable
-from embedlab.tables._field import Field
 from embedlab.tables._registry import register_table
 
 __all__ = ["TTTable", "factor_dim", "tt_shape"]

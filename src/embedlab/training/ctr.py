@@ -20,9 +20,9 @@ from embedlab._validation import (
     check_optional_int,
     check_positive_float,
 )
-from embedlab.data._dataset import CTRDataset
-from embedlab.models._base import CTRModel
-from embedlab.tables._phases import PhaseContext
+from embedlab.data import CTRDataset
+from embedlab.models import CTRModel
+from embedlab.tables import PhaseContext
 from embedlab.training._common import forked_rng, progress_bar
 from embedlab.training._ctr_result import StopReason, TrainResult
 from embedlab.training.metrics import auc_score, log_loss

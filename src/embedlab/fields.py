@@ -1,4 +1,4 @@
-"""The description of one categorical field."""
+"""The description of one categorical field, shared by data loaders, tables and models."""
 
 from __future__ import annotations
 
