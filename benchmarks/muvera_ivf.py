@@ -5,8 +5,9 @@ from a shared pool of ``--topics``), like the token embeddings of a passage; a q
 noisy subset of one document's tokens plus tokens of a related topic. Ground truth: exact
 Chamfer top-10 by brute force (``chamfer_search``), timed in the same run.
 
-Compared: ``MUVERA(r,k,p),Flat,Rerank(Chamfer)`` (flat FDE scan) and
-``MUVERA(r,k,p),IVF{nlist},Flat,Rerank(Chamfer)`` at several ``nprobe``; recall@10 against
+Compared: ``MUVERA(r,k,p),Flat,Rerank(Chamfer)`` (flat FDE scan),
+``MUVERA(r,k,p),IVF{nlist},Flat,Rerank(Chamfer)`` at several ``nprobe`` and
+``MUVERA(r,k,p),HNSW{M},Rerank(Chamfer)`` at several ``efSearch``; recall@10 against
 brute force and end-to-end queries/s.
 
 Usage:
@@ -29,6 +30,8 @@ def main() -> int:
     parser.add_argument("--nlist", type=int, default=256)
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--muvera", default="r=10,k=4,p=8")
+    parser.add_argument("--hnsw-m", type=int, default=32)
+    parser.add_argument("--stages", default="flat,ivf,hnsw", help="comma list of flat,ivf,hnsw")
     args = parser.parse_args()
 
     import numpy as np
@@ -65,21 +68,28 @@ def main() -> int:
 
     spec_flat = f"MUVERA({args.muvera}),Flat,Rerank(Chamfer)"
     spec_ivf = f"MUVERA({args.muvera}),IVF{args.nlist},Flat,Rerank(Chamfer)"
-    for spec, probes in ((spec_flat, [None]), (spec_ivf, [4, 8, 16, 32])):
+    spec_hnsw = f"MUVERA({args.muvera}),HNSW{args.hnsw_m},Rerank(Chamfer)"
+    stages = {
+        "flat": (spec_flat, "", [None]),
+        "ivf": (spec_ivf, "nprobe", [4, 8, 16, 32]),
+        "hnsw": (spec_hnsw, "efSearch", [args.candidates, 2 * args.candidates]),
+    }
+    for stage in args.stages.split(","):
+        spec, knob, probes = stages[stage]
         index = index_factory(args.dim, spec)
         t0 = time.perf_counter()
         index.train_multi(docs[: min(len(docs), 20_000)])  # type: ignore[attr-defined]
         index.add_multi(docs)  # type: ignore[attr-defined]
         build = time.perf_counter() - t0
         for nprobe in probes:
-            params = {} if nprobe is None else {"nprobe": nprobe}
+            params = {} if nprobe is None else {knob: nprobe}
             index.search_multi(queries[:5], 10, candidates=args.candidates, **params)  # type: ignore[attr-defined]
             t0 = time.perf_counter()
             _, ids = index.search_multi(  # type: ignore[attr-defined]
                 queries, 10, candidates=args.candidates, **params
             )
             qps = args.queries / (time.perf_counter() - t0)
-            label = spec if nprobe is None else f"{spec} nprobe={nprobe}"
+            label = spec if nprobe is None else f"{spec} {knob}={nprobe}"
             print(
                 f"{label:60s} recall@10 {recall(ids):.3f}  {qps:8.1f} q/s  "
                 f"{qps / bf_qps:5.1f}x brute force  (build {build:.0f} s)"

@@ -15,7 +15,7 @@ def x() -> np.ndarray:
     return np.random.default_rng(0).standard_normal((2000, 16)).astype(np.float32)
 
 
-@pytest.mark.parametrize("spec", ["Flat", "PQ4", "HNSW8", "IVF16,Flat"])
+@pytest.mark.parametrize("spec", ["Flat", "PQ4", "HNSW8", "IVF16,Flat", "IVF16,PQ4"])
 @pytest.mark.parametrize("metric", ["ip", "l2"])
 def test_round_trip(spec: str, metric: str, x: np.ndarray) -> None:
     ours = index_factory(16, spec, metric=metric)  # type: ignore[arg-type]
@@ -46,6 +46,12 @@ def test_errors(x: np.ndarray) -> None:
         from_faiss(faiss.IndexLSH(16, 32))
     with pytest.raises(ValueError, match=r"metric 'l2' does not match the faiss index's 'ip'"):
         from_faiss(faiss.IndexFlatIP(16), metric="l2")
+    q4 = faiss.IndexIVFPQ(faiss.IndexFlatL2(16), 16, 4, 4, 4)
+    q4.train(x)
+    with pytest.raises(TypeError, match=r"8-bit codes by residual; got nbits=4"):
+        from_faiss(q4)
+    with pytest.raises(TypeError, match=r"to_faiss supports"):
+        to_faiss(index_factory(16, "IVF4,Binary"))
     hnsw = index_factory(16, "HNSW8")
     hnsw.add(x[:100])
     hnsw.remove([3])

@@ -6,6 +6,13 @@ Supported pairs (embedlab <-> faiss):
 - ``PQ{m}`` <-> ``IndexPQ``
 - ``HNSW{M}`` (Flat code) <-> ``IndexHNSWFlat``
 - ``IVF{nlist},Flat`` <-> ``IndexIVFFlat`` (same centroids, same lists)
+- ``IVF{nlist},PQ{m}`` (8-bit codes) <-> ``IndexIVFPQ`` (by residual; same centroids,
+  codebooks, codes and list assignment, so no vector is re-encoded)
+
+``IVF…,Binary`` has no faiss equivalent: faiss' binary IVF indexes score by Hamming distance
+between sign codes, while embedlab's default scores the float query against the codes
+(``scoring="asym"``); ``Rerank(…)`` stages are dropped by neither side (faiss'
+``IndexRefineFlat`` holds its vectors in RAM, embedlab's in a memory-mapped file).
 
 ``to_faiss`` wraps the result in ``IndexIDMap2`` so faiss returns embedlab's ids;
 ``from_faiss`` reads the ids of an ``IndexIDMap`` / ``IndexIDMap2`` (else ``0..n-1``).
@@ -27,7 +34,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from embedlab.index._base import Metric, VectorIndex
+from embedlab.index._base import IdMap, Metric, VectorIndex
 from embedlab.index._faiss_blob import faiss_to_blob
 from embedlab.index.flat import Flat
 from embedlab.index.hnsw import HNSW
@@ -36,7 +43,7 @@ from embedlab.index.pq import PQ
 
 __all__ = ["from_faiss", "to_faiss"]
 
-_SUPPORTED = "Flat, PQ{m}, HNSW{M} (Flat code), IVF{nlist},Flat"
+_SUPPORTED = "Flat, PQ{m}, HNSW{M} (Flat code), IVF{nlist},Flat, IVF{nlist},PQ{m} (8 bits)"
 
 
 def _faiss_metric(metric: Metric) -> int:
@@ -77,24 +84,36 @@ def to_faiss(index: VectorIndex) -> Any:
             )
         return _with_ids(faiss.clone_index(index.faiss_index), ids)
     if isinstance(index, IVF) and type(index.code) is Flat:
-        return _with_ids(_ivf_flat_to_faiss(index), ids)
+        return _with_ids(_ivf_to_faiss(index, None), ids)
+    if isinstance(index, IVF) and type(index.code) is PQ and index.code.nbits == 8:
+        return _with_ids(_ivf_to_faiss(index, index.code), ids)
     raise TypeError(f"to_faiss supports {_SUPPORTED}; got {index.spec()}")
 
 
-def _ivf_flat_to_faiss(index: IVF) -> Any:
-    quantizer: Any = faiss.IndexFlat(index.dim, _faiss_metric(index.metric))
+def _ivf_to_faiss(index: IVF, pq: PQ | None) -> Any:
+    """``IndexIVFFlat`` (``pq`` None) or ``IndexIVFPQ`` holding ``index``'s lists as they are."""
+    metric = _faiss_metric(index.metric)
+    quantizer: Any = faiss.IndexFlat(index.dim, metric)
     quantizer.add(np.ascontiguousarray(index.centroids))
-    out: Any = faiss.IndexIVFFlat(quantizer, index.dim, index.nlist, _faiss_metric(index.metric))
+    out: Any
+    if pq is None:
+        out = faiss.IndexIVFFlat(quantizer, index.dim, index.nlist, metric)
+    else:
+        out = faiss.IndexIVFPQ(quantizer, index.dim, index.nlist, pq.m, 8, metric)
+        faiss.copy_array_to_vector(pq.codebooks.ravel(), out.pq.centroids)
     out.own_fields = True
     quantizer.this.disown()
     out.is_trained = True
+    if pq is not None:
+        out.precompute_table()
     out.nprobe = index.nprobe
     lists = index.lists
     for lst in range(index.nlist):
         start, size = int(lists.starts[lst]), int(lists.sizes[lst])
         if size == 0:
             continue
-        codes = np.ascontiguousarray(lists.codes[start : start + size]).view(np.uint8)
+        codes = lists.codes[start : start + size]
+        codes = np.ascontiguousarray(codes if pq is None else codes[:, : pq.m]).view(np.uint8)
         rows = np.ascontiguousarray(lists.rows[start : start + size], dtype=np.int64)
         out.invlists.add_entries(lst, size, faiss.swig_ptr(rows), faiss.swig_ptr(codes))
     out.ntotal = index.ntotal
@@ -106,7 +125,8 @@ def from_faiss(faiss_index: Any, *, metric: Metric | None = None) -> VectorIndex
 
     Args:
         faiss_index: one of ``IndexFlatIP``, ``IndexFlatL2``, ``IndexPQ``, ``IndexHNSWFlat``,
-            ``IndexIVFFlat``, optionally inside ``IndexIDMap`` / ``IndexIDMap2``.
+            ``IndexIVFFlat``, ``IndexIVFPQ`` (8-bit codes), optionally inside ``IndexIDMap`` /
+            ``IndexIDMap2``.
         metric: override the metric read from faiss (``"cos"`` for unit vectors under
             inner product).
 
@@ -149,24 +169,74 @@ def from_faiss(faiss_index: Any, *, metric: Metric | None = None) -> VectorIndex
         out = HNSW._from_state(arrays, meta, _NOWHERE)
     elif isinstance(inner, faiss.IndexIVFFlat):
         return _ivf_flat_from_faiss(inner, m, ids)
+    elif isinstance(inner, faiss.IndexIVFPQ):
+        return _ivf_pq_from_faiss(inner, m, ids)
     else:
         raise TypeError(f"from_faiss supports faiss equivalents of {_SUPPORTED}; got {inner}")
-    from embedlab.index._base import IdMap
-
     out._idmap = IdMap(np.arange(n, dtype=np.int64) if ids is None else ids)
     out._trained = True
     return out
 
 
-def _ivf_flat_from_faiss(inner: Any, metric: Metric, ids: np.ndarray | None) -> VectorIndex:
+def _trained_ivf(inner: Any, code: VectorIndex, metric: Metric) -> IVF:
+    """What ``IVF._train`` leaves behind, with faiss' centroids instead of a new k-means."""
     d, nlist = int(inner.d), int(inner.nlist)
     centroids = faiss.downcast_index(inner.quantizer).reconstruct_n(0, nlist)
-    out = IVF(d, metric=metric, code=Flat(d, metric=metric), nlist=nlist, nprobe=int(inner.nprobe))
-    # what IVF._train leaves behind, with faiss' centroids instead of a new k-means
+    out = IVF(d, metric=metric, code=code, nlist=nlist, nprobe=int(inner.nprobe))
     out.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
     out._c_sq = np.einsum("ij,ij->i", out.centroids, out.centroids)
     out.lists = out._empty_lists()
     out._trained = True
+    return out
+
+
+def _ivf_pq_from_faiss(inner: Any, metric: Metric, ids: np.ndarray | None) -> VectorIndex:
+    d, nlist, n = int(inner.d), int(inner.nlist), int(inner.ntotal)
+    m, nbits = int(inner.pq.M), int(inner.pq.nbits)
+    if nbits != 8 or not inner.by_residual:
+        raise TypeError(
+            f"from_faiss supports IndexIVFPQ with 8-bit codes by residual; got nbits={nbits}, "
+            f"by_residual={bool(inner.by_residual)}"
+        )
+    flat_pq: Any = faiss.IndexPQ(d, m, 8, inner.metric_type)
+    faiss.copy_array_to_vector(faiss.vector_to_array(inner.pq.centroids), flat_pq.pq.centroids)
+    flat_pq.is_trained = True
+    meta = {"dim": d, "metric": metric, "m": m, "nbits": 8, "seed": 0, "ntotal": 0}
+    code = PQ._from_state({"faiss_index": faiss_to_blob(flat_pq)}, meta, _NOWHERE)
+    code._trained = True
+    out = _trained_ivf(inner, code, metric)
+    codes, list_ids, list_no = [], [], []
+    invlists = inner.invlists
+    for lst in range(nlist):
+        size = int(invlists.list_size(lst))
+        if size == 0:
+            continue
+        raw = faiss.rev_swig_ptr(invlists.get_codes(lst), size * m)
+        codes.append(np.frombuffer(bytes(raw), dtype=np.uint8).reshape(size, m))
+        list_ids.append(faiss.rev_swig_ptr(invlists.get_ids(lst), size).astype(np.int64))
+        list_no.append(np.full(size, lst, np.int64))
+    if not codes:
+        return out
+    entry_ids, lists = np.concatenate(list_ids), np.concatenate(list_no)
+    if ids is not None and entry_ids.max() < ids.size:  # list entries hold IDMap positions
+        entry_ids = ids[entry_ids]
+    order = np.argsort(entry_ids, kind="stable")
+    padded = np.zeros((n, out.codec.width), np.uint8)
+    padded[:, :m] = np.concatenate(codes)[order]
+    lists = lists[order]
+    extra: dict[str, np.ndarray] = {}
+    if out._l2_terms:  # as IVF._add_block: |x_hat|^2 of the decoded vectors
+        x_hat = out.codec.decode(padded) + out.centroids[lists]
+        extra["vbias"] = -np.einsum("ij,ij->i", x_hat, x_hat).astype(np.float32)
+    out.lists.reserve(np.bincount(lists, minlength=nlist))
+    out.lists.add(lists, padded, np.arange(n, dtype=np.int64), extra)
+    out._idmap = IdMap(entry_ids[order])
+    return out
+
+
+def _ivf_flat_from_faiss(inner: Any, metric: Metric, ids: np.ndarray | None) -> VectorIndex:
+    d, nlist = int(inner.d), int(inner.nlist)
+    out = _trained_ivf(inner, Flat(d, metric=metric), metric)
     vecs, row_ids = [], []
     invlists = inner.invlists
     for lst in range(nlist):
