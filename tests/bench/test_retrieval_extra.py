@@ -60,9 +60,13 @@ def _tokens(n_docs: int = 60) -> MultiVectorData:
 def test_filtered_bench_records() -> None:
     sels = (0.5, 0.1, 0.01)
     records = run_filtered_bench(_data(), selectivities=sels, k=10)
-    assert len(records) == len(sels) * 4
+    assert len(records) == len(sels) * 5
     assert records[0].method == "filtered:pre@50%"
-    assert {r.method for r in records} >= {"filtered:auto@1%", "filtered:acorn@10%"}
+    assert {r.method for r in records} >= {
+        "filtered:auto@1%",
+        "filtered:acorn@10%",
+        "filtered:hnsw@10%",
+    }
     for r in records:
         assert r.suite == "retrieval" and r.status == "ok"
         assert 0.0 <= r.metrics["recall@10"] <= 1.0
@@ -75,8 +79,10 @@ def test_filtered_bench_records() -> None:
         else:
             assert "planner" not in r.params
         r.to_json()  # JSON-safe
+    by_strategy = {r.params["strategy"]: r for r in records if r.params["selectivity"] == 0.5}
+    assert by_strategy["hnsw"].metrics["recall@10"] >= 0.9  # measured 1.0 on 400 vectors
     rows = extra_summary_rows(records)
-    assert rows[3][0] == "filtered:auto@50%" and rows[3][4]  # planner note
+    assert rows[4][0] == "filtered:auto@50%" and rows[4][4]  # planner note
 
 
 def test_filtered_bench_bad_input() -> None:

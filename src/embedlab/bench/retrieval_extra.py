@@ -14,6 +14,8 @@ a query whose filter matches nothing counts as 1.0, see :func:`recall_at_k`), ``
 queries / wall time of that call on the machine's threads. Records: suite ``"retrieval"``,
 dataset ``"{name}/filtered"``, method ``"filtered:{strategy}@{s:%}"`` (``"filtered:auto@1%"``);
 for ``auto`` the params hold what the planner chose (``planner``: ``{strategy: queries}``).
+Sweeping ``"hnsw"`` gives the index an ``HNSW32`` base (then also used by ``post`` and, in
+place of a second graph, by the planner), so ``auto`` with and without it differ.
 
 :func:`run_multivector_bench` — MUVERA against exact Chamfer. Queries are the real queries
 followed by the held-out documents; exact Chamfer top-``k`` by brute force is the ground truth
@@ -50,6 +52,7 @@ __all__ = [
     "DEFAULT_K_PRIMES",
     "DEFAULT_SELECTIVITIES",
     "EXTRA_COLUMNS",
+    "FILTER_HNSW_BASE",
     "FILTER_STRATEGIES",
     "MULTIVECTOR_MODEL",
     "column_name",
@@ -63,7 +66,10 @@ __all__ = [
 ]
 
 DEFAULT_SELECTIVITIES: tuple[float, ...] = (0.5, 0.1, 0.01, 0.001)
-FILTER_STRATEGIES: tuple[str, ...] = ("pre", "post", "acorn", "auto")
+FILTER_STRATEGIES: tuple[str, ...] = ("pre", "post", "acorn", "hnsw", "auto")
+#: the unfiltered base index built when the ``"hnsw"`` strategy is swept (faiss' HNSW searched
+#: with the predicate as an ``IDSelectorBitmap``)
+FILTER_HNSW_BASE = "HNSW32"
 DEFAULT_GRID: tuple[tuple[int, int, int], ...] = ((20, 5, 16), (20, 4, 16), (20, 4, 8), (10, 4, 8))
 DEFAULT_CANDIDATES: tuple[int, ...] = (10, 20, 50, 100, 200, 500, 1000)
 DEFAULT_K_PRIMES: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 20, 24, 32, 64, 128, 256)
@@ -139,6 +145,7 @@ def run_filtered_bench(
     Returns:
         One record per (selectivity, strategy), selectivities in the given order.
     """
+    from embedlab.index import index_factory
     from embedlab.index.filtered import STRATEGIES, FilteredIndex
 
     check_int("k", k, min_value=1)
@@ -153,10 +160,12 @@ def run_filtered_bench(
         raise ValueError(f"{data.name}: no queries to measure (no real or held-out queries)")
     n = x.shape[0]
     attrs = selectivity_attributes(n, sels, seed)
+    base = index_factory(x.shape[1], FILTER_HNSW_BASE, metric=metric) if "hnsw" in strats else None
     index = FilteredIndex(
         x.shape[1],
         metric=metric,
         columns={column_name(s): "categorical" for s in sels},
+        base=base,
         seed=seed,
     )
     t0 = time.perf_counter()
@@ -189,6 +198,7 @@ def run_filtered_bench(
                 "n_queries": int(q.shape[0]),
                 "ram_bytes_total": ram_total,
                 "ram_bytes_per_vector": ram_total / n,
+                "base": None if base is None else FILTER_HNSW_BASE,
             }
             if strategy == "auto":
                 counts = Counter(p.strategy for p in index.last_plan)
