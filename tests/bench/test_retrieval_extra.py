@@ -157,7 +157,7 @@ def test_cli_filters(tmp_path: Path) -> None:
     assert "filtered:auto@5%" in result.output
     records = read_records(out)
     assert [r.method for r in records][:2] == ["Flat", "filtered:pre@50%"]
-    assert len(records) == 1 + 2 * 4
+    assert len(records) == 1 + 2 * 5
     report = runner.invoke(app, ["report", str(out), "-o", str(tmp_path / "report")])
     assert report.exit_code == 0, report.output
 
