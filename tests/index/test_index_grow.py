@@ -59,3 +59,21 @@ def test_add_batches_with_ids_and_a_bad_batch() -> None:
     with pytest.raises(ValueError, match=r"batch 1: x must be finite, got NaN or inf in row 3"):
         index.add_batches([x[20:25], bad])
     assert index.ntotal == 25  # the batches before the bad one are kept
+
+
+def test_growth_resizes_in_place_unless_a_view_is_alive() -> None:
+    a = GrowingArray((4,), np.float32)
+    a.append(np.ones((10, 4), np.float32))
+    first = id(a._buf)
+    a.append(np.full((50, 4), 2, np.float32))  # realloc: same array object, rows kept
+    assert id(a._buf) == first
+    view = a.data
+    a.append(np.full((500, 4), 3, np.float32))  # a live view forces allocate-and-copy
+    assert id(a._buf) != first
+    assert view.sum() == 10 * 4 + 50 * 4 * 2  # the old view still reads valid memory
+    np.testing.assert_array_equal(a.data[:10], 1)
+    np.testing.assert_array_equal(a.data[60:], 3)
+    outside = np.zeros((5, 4), np.float32)
+    a.set(outside)
+    a.append(np.ones((1, 4), np.float32))  # never resizes an array it did not allocate
+    assert outside.shape == (5, 4)

@@ -5,6 +5,11 @@ rows cost O(n^2 * b). :class:`GrowingArray` keeps spare capacity (x1.5 when full
 ``std::vector``), so appending is amortised O(rows added). ``data`` is a view of the rows
 in use; ``nbytes`` counts the whole allocation (what the process holds), and a single add to
 an empty array allocates exactly what it needs.
+
+Growing a buffer this class allocated itself uses ``ndarray.resize``: glibc ``realloc`` moves
+a large (mmap-backed) block with ``mremap``, so the rows already stored are not copied. When
+anything else holds a view of the buffer (numpy's reference check), or the buffer came from
+outside (:meth:`GrowingArray.set`), it falls back to allocate-and-copy.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class GrowingArray:
     def __init__(self, row_shape: tuple[int, ...], dtype: Any) -> None:
         self._buf: np.ndarray = np.zeros((0, *row_shape), dtype=dtype)
         self._n = 0
+        self._owned = False  # whether _buf was allocated here (safe to resize in place)
 
     def __len__(self) -> int:
         return self._n
@@ -53,28 +59,39 @@ class GrowingArray:
         need = self._n + m
         if need > self._buf.shape[0]:
             cap = need if self._n == 0 else max(need, int(self._buf.shape[0] * _GROWTH) + 1)
-            buf = np.empty((cap, *self._buf.shape[1:]), dtype=self._buf.dtype)
-            buf[: self._n] = self._buf[: self._n]
-            self._buf = buf
+            self._reserve(cap)
         self._buf[self._n : need] = rows
         self._n = need
+
+    def _reserve(self, cap: int) -> None:
+        shape = (cap, *self._buf.shape[1:])
+        if self._owned and self._n:
+            try:
+                self._buf.resize(shape, refcheck=True)  # realloc: no copy of the stored rows
+                return
+            except ValueError:  # a view of the buffer is alive elsewhere: copy instead
+                pass
+        buf = np.empty(shape, dtype=self._buf.dtype)
+        buf[: self._n] = self._buf[: self._n]
+        self._buf, self._owned = buf, True
 
     def set(self, rows: np.ndarray) -> None:
         """Replace the contents with ``rows`` (kept as given: no copy, no spare capacity)."""
         self._buf = rows
         self._n = int(rows.shape[0])
+        self._owned = False
 
     def delete(self, positions: np.ndarray) -> None:
         """Remove the rows at ``positions`` (sorted, unique), keeping the others in order."""
         keep = np.ones(self._n, dtype=bool)
         keep[positions] = False
         kept = self._buf[: self._n][keep]
-        self._buf, self._n = kept, int(kept.shape[0])
+        self._buf, self._n, self._owned = kept, int(kept.shape[0]), True
 
     def shrink(self) -> None:
         """Drop the spare capacity (one copy)."""
         if self._buf.shape[0] != self._n:
-            self._buf = self._buf[: self._n].copy()
+            self._buf, self._owned = self._buf[: self._n].copy(), True
 
 
 class Growing:
