@@ -120,7 +120,8 @@ def node_classification(
             # A label without a positive training example gets sklearn's constant predictor,
             # whose score 0 would beat every real label's negative score in the top-k: such a
             # label is never predicted (it had nothing to learn from).
-            scores = np.where(y[tr].any(axis=0)[None, :], scores, -np.inf)
+            seen = np.asarray(y[tr].any(axis=0), dtype=bool)
+            scores = np.where(seen[None, :], scores, -np.inf)
             pred = _top_k(scores, y[te].sum(axis=1))
             true = y[te]
             average_labels = None
