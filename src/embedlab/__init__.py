@@ -2,19 +2,51 @@
 
 The public API is re-exported here; implementations live in the subpackages
 (``embedlab.tables``, ``embedlab.models``, ``embedlab.data``,
-``embedlab.training``, ``embedlab.bench``, ``embedlab.report``).
+``embedlab.training``, ``embedlab.bench``, ``embedlab.report``, ``embedlab.index``,
+``embedlab.losses``, ``embedlab.analysis``, ``embedlab.graph``).
+
+The names below are loaded on first use (PEP 562), so ``import embedlab.index`` does not
+pay for torch, pandas and the CTR benchmark; ``from embedlab import make_table`` works as
+before.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from embedlab._validation import BudgetError
-from embedlab.bench import BenchRecord, CTRBenchConfig, read_records, run_ctr_bench
-from embedlab.data import CTRDataset, CTRSplits, load_ctr, make_ctr
-from embedlab.models import MODELS, make_model
-from embedlab.tables import TABLES, EmbeddingTable, Field, make_table
-from embedlab.training import CTRTrainer, auc_score, log_loss
+if TYPE_CHECKING:
+    from embedlab._validation import BudgetError
+    from embedlab.bench import BenchRecord, CTRBenchConfig, read_records, run_ctr_bench
+    from embedlab.data import CTRDataset, CTRSplits, load_ctr, make_ctr
+    from embedlab.fields import Field
+    from embedlab.models import MODELS, make_model
+    from embedlab.tables import TABLES, EmbeddingTable, make_table
+    from embedlab.training import CTRTrainer, auc_score, log_loss
+
+#: public name -> the module that defines it
+_LAZY: dict[str, str] = {
+    "BudgetError": "embedlab._validation",
+    "BenchRecord": "embedlab.bench",
+    "CTRBenchConfig": "embedlab.bench",
+    "read_records": "embedlab.bench",
+    "run_ctr_bench": "embedlab.bench",
+    "CTRDataset": "embedlab.data",
+    "CTRSplits": "embedlab.data",
+    "load_ctr": "embedlab.data",
+    "make_ctr": "embedlab.data",
+    "Field": "embedlab.fields",
+    "MODELS": "embedlab.models",
+    "make_model": "embedlab.models",
+    "TABLES": "embedlab.tables",
+    "EmbeddingTable": "embedlab.tables",
+    "make_table": "embedlab.tables",
+    "CTRTrainer": "embedlab.training",
+    "auc_score": "embedlab.training",
+    "log_loss": "embedlab.training",
+}
 
 __all__ = [
     "MODELS",
@@ -37,3 +69,16 @@ __all__ = [
     "read_records",
     "run_ctr_bench",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'embedlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,11 +8,16 @@ style of scikit-learn's ``_param_validation``:
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    from typing import TypeGuard
+
+    import torch
 
 __all__ = [
     "BudgetError",
@@ -40,6 +45,13 @@ __all__ = [
     "check_same_batch",
     "check_same_length",
 ]
+
+
+def _is_tensor(value: Any) -> TypeGuard[torch.Tensor]:
+    """Whether ``value`` is a torch tensor, without importing torch (a process that never
+    imported torch holds no tensors): keeps ``import embedlab.index`` free of torch."""
+    mod = sys.modules.get("torch")
+    return mod is not None and isinstance(value, mod.Tensor)
 
 
 class BudgetError(ValueError):
@@ -99,7 +111,9 @@ def check_nonempty(name: str, n: int) -> None:
 
 def check_finite(name: str, array: np.ndarray | torch.Tensor) -> None:
     """Raise if ``array`` holds NaN or infinity, saying where the first one is."""
-    if isinstance(array, torch.Tensor):
+    if _is_tensor(array):
+        import torch
+
         bad = ~torch.isfinite(array)
         if bool(bad.any()):
             first = tuple(int(i) for i in torch.nonzero(bad)[0])
@@ -115,8 +129,10 @@ def check_finite(name: str, array: np.ndarray | torch.Tensor) -> None:
 
 def check_ids_tensor(ids: torch.Tensor, n_fields: int) -> None:
     """Ids fed to a table: an integer tensor of shape ``(batch, n_fields)``, no negatives."""
-    if not isinstance(ids, torch.Tensor):
+    if not _is_tensor(ids):
         raise TypeError(f"ids must be a torch.Tensor, got {type(ids).__name__}")
+    import torch
+
     if ids.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"ids must be an int64 or int32 tensor, got dtype {ids.dtype}")
     if ids.dim() != 2 or ids.shape[1] != n_fields:
@@ -132,6 +148,8 @@ def check_ids_in_range(
     ids: torch.Tensor, cardinalities: Sequence[int], names: Sequence[str]
 ) -> None:
     """Every id of field ``j`` must lie in ``[0, cardinalities[j])``."""
+    import torch
+
     if ids.numel() == 0:
         return
     card = torch.as_tensor(cardinalities, dtype=ids.dtype, device=ids.device)
@@ -255,7 +273,7 @@ def check_points(name: str, value: Any, *, min_points: int = 1) -> np.ndarray:
     Returns a numpy array (float32 stays float32, every other dtype becomes float64).
     The error for a non-finite value names the first bad row.
     """
-    if isinstance(value, torch.Tensor):
+    if _is_tensor(value):
         value = value.detach().cpu().numpy()
     try:
         arr = np.asarray(value)
@@ -308,7 +326,7 @@ def check_same_rows(name_a: str, n_a: int, name_b: str, n_b: int) -> None:
 
 def check_label_vector(name: str, value: Any, n: int) -> np.ndarray:
     """Labels ``(n,)`` (class ids or values) or ``(n, m)`` (values), finite; returned as numpy."""
-    if isinstance(value, torch.Tensor):
+    if _is_tensor(value):
         value = value.detach().cpu().numpy()
     arr = np.asarray(value)
     if arr.ndim not in (1, 2) or arr.shape[0] != n:
@@ -354,7 +372,7 @@ def check_min_classes(name: str, labels: np.ndarray, minimum: int = 2) -> int:
 
 def check_embeddings(name: str, value: Any, *, ndim: int = 2) -> torch.Tensor:
     """A finite floating-point tensor with ``ndim`` dimensions (e.g. ``(batch, dim)``)."""
-    if not isinstance(value, torch.Tensor):
+    if not _is_tensor(value):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if not value.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
@@ -372,7 +390,9 @@ def check_batch_labels(
 
     Integer class labels unless ``floating`` (regression targets), which must be finite.
     """
-    if not isinstance(labels, torch.Tensor):
+    import torch
+
+    if not _is_tensor(labels):
         labels = torch.as_tensor(np.asarray(labels))
     if labels.dim() != 1:
         raise ValueError(f"{name} must have shape (batch,), got {tuple(labels.shape)}")
@@ -401,6 +421,8 @@ def check_same_batch(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor)
 
 def check_class_ids(name: str, labels: torch.Tensor, n_classes: int) -> None:
     """Class ids must lie in ``[0, n_classes)``."""
+    import torch
+
     if labels.numel() == 0:
         return
     bad = (labels < 0) | (labels >= n_classes)
@@ -465,7 +487,7 @@ def check_vectors(name: str, value: Any, dim: int) -> np.ndarray:
     Integer and float64 input is cast; the error for NaN or inf (also from a float64 value too
     large for float32) names the first bad row.
     """
-    if isinstance(value, torch.Tensor):
+    if _is_tensor(value):
         value = value.detach().cpu().numpy()
     try:
         arr = np.asarray(value)
@@ -496,7 +518,7 @@ def check_vector_ids(name: str, value: Any, n: int | None = None) -> np.ndarray:
 
     ``-1`` is reserved for "no result", so negative ids are refused.
     """
-    if isinstance(value, torch.Tensor):
+    if _is_tensor(value):
         value = value.detach().cpu().numpy()
     arr = np.asarray(value)
     if arr.ndim == 0:

@@ -21,3 +21,19 @@ def test_py_typed_marker_shipped() -> None:
     from pathlib import Path
 
     assert (Path(embedlab.__file__).parent / "py.typed").exists()
+
+
+def test_every_lazy_name_is_public_and_resolves() -> None:
+    assert set(embedlab._LAZY) == set(embedlab.__all__) - {"__version__"}
+    for name in embedlab._LAZY:
+        assert getattr(embedlab, name) is not None
+    assert "make_table" in dir(embedlab)
+
+
+def test_index_import_does_not_load_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, embedlab.index; print('torch' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"], out.stdout

@@ -32,7 +32,6 @@ from typing import Any, ClassVar, Literal, Self, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from embedlab._registry import Registry
 from embedlab._validation import (
@@ -144,6 +143,9 @@ def topk_rows(scores: np.ndarray, k: int, offset: int = 0) -> tuple[F32, I64]:
         return np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64)
     if k < n:
         # torch.topk: 0.05 s against 0.9 s for np.argpartition on (167, 100k), k=10 (2 cores).
+        # Imported here: `import embedlab.index` stays free of torch (1-2 s) until a search.
+        import torch
+
         t = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
         part = torch.topk(t, k, dim=1, sorted=False).indices.numpy()
         # Rows with ties at the k-th score: keep the lowest positions, like a stable sort.

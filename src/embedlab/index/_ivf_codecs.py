@@ -34,9 +34,9 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from embedlab.index._base import F32, VectorIndex
-from embedlab.index._bebr_model import encode_planes
 from embedlab.index._scan import code_width, pq_tables, sign_tables
 from embedlab.index.bebr import BEBR, pack_planes
+from embedlab.index.bebr import net_module as bebr_net
 from embedlab.index.binary import Binary
 from embedlab.index.flat import Flat
 from embedlab.index.int8 import Int8
@@ -214,13 +214,15 @@ class _BEBRCodec(Codec):
         self.bebr.train(v)
 
     def encode(self, v: F32) -> tuple[np.ndarray, dict[str, F32]]:
-        words = pack_planes(encode_planes(self.bebr.net, v))  # (n, bits * W) uint64
+        words = pack_planes(bebr_net().encode_planes(self.bebr.net, v))  # (n, bits * W) uint64
         norms = np.linalg.norm(self.bebr.decode(words), axis=1)
         scale = np.where(v.any(axis=1) & (norms > 0), 1.0 / np.maximum(norms, 1e-30), 0.0)
         return np.ascontiguousarray(words).view(np.uint8), {"vscale": scale.astype(np.float32)}
 
     def query(self, q: F32) -> tuple[F32, F32]:
-        cq = self.bebr.decode(pack_planes(encode_planes(self.bebr.net, q)))  # (n_q, d_code)
+        cq = self.bebr.decode(
+            pack_planes(bebr_net().encode_planes(self.bebr.net, q))
+        )  # (n_q, d_code)
         norms = np.linalg.norm(cq, axis=1, keepdims=True)
         unit = np.where(q.any(axis=1, keepdims=True), cq / np.maximum(norms, 1e-30), 0.0)
         base = sign_tables(unit.astype(np.float32), self.plane_bytes)  # (n_q, W * 8, 256)

@@ -22,18 +22,32 @@ the codes.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any, Self
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from embedlab._validation import check_int, check_positive_float
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
-from embedlab.index._bebr_model import BEBRNet, BEBRTrainConfig, encode_planes, train_bebr
+
+if TYPE_CHECKING:
+    from embedlab.index._bebr_model import BEBRNet, BEBRTrainConfig
 
 __all__ = ["BEBR", "pack_planes", "sdc_scores"]
+
+
+def net_module() -> ModuleType:
+    """``embedlab.index._bebr_model`` (torch), imported on first use: the index package
+    loads without torch."""
+    return importlib.import_module("embedlab.index._bebr_model")
+
+
+def _torch() -> ModuleType:
+    return importlib.import_module("torch")
+
 
 U64 = npt.NDArray[np.uint64]
 
@@ -163,7 +177,7 @@ class BEBR(VectorIndex):
             raise ValueError(f"bits must be <= 8, got {bits}")
         self.d_code = self.dim if d_code is None else check_int("d_code", d_code, min_value=1)
         self.hidden = self.d_code if hidden is None else check_int("hidden", hidden, min_value=1)
-        self.config = BEBRTrainConfig(
+        self.config: BEBRTrainConfig = net_module().BEBRTrainConfig(
             epochs=check_int("epochs", epochs, min_value=1),
             batch_size=check_int("batch_size", batch_size, min_value=2),
             lr=check_positive_float("lr", lr),
@@ -171,9 +185,11 @@ class BEBR(VectorIndex):
             seed=check_int("seed", seed, min_value=0),
         )
         self.progress = bool(progress)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.config.seed)
-            self.net = BEBRNet(self.dim, self.d_code, self.bits, self.hidden).eval()
+        with _torch().random.fork_rng(devices=[]):
+            _torch().manual_seed(self.config.seed)
+            self.net: BEBRNet = (
+                net_module().BEBRNet(self.dim, self.d_code, self.bits, self.hidden).eval()
+            )
         self.train_losses: list[float] = []
         self._codes: U64 = np.zeros((0, self.bits * self._words), np.uint64)
         self._zero_pos: I64 = np.zeros(0, np.int64)  # sorted positions of stored zero vectors
@@ -202,7 +218,7 @@ class BEBR(VectorIndex):
 
     def encode(self, x: Any) -> U64:
         """Packed codes of ``x (n, dim)`` (normalised like added vectors)."""
-        return pack_planes(encode_planes(self.net, self._prepare(x, "x")))
+        return pack_planes(net_module().encode_planes(self.net, self._prepare(x, "x")))
 
     def decode(self, codes: U64) -> npt.NDArray[np.float64]:
         """Decoded codes ``sum_i 2^-i d_i`` ``(n, d_code)`` of packed ``codes (n, bits * W)``."""
@@ -218,28 +234,30 @@ class BEBR(VectorIndex):
         return 2
 
     def _train(self, x: F32) -> None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.config.seed)
-            self.net = BEBRNet(self.dim, self.d_code, self.bits, self.hidden)
+        with _torch().random.fork_rng(devices=[]):
+            _torch().manual_seed(self.config.seed)
+            self.net = net_module().BEBRNet(self.dim, self.d_code, self.bits, self.hidden)
             if self.progress:
                 from rich.progress import Progress
 
                 with Progress(transient=True) as bar:
                     task = bar.add_task(f"training {self.spec()}", total=self.config.epochs)
-                    log = train_bebr(
+                    log = net_module().train_bebr(
                         self.net, x, self.config, on_epoch=lambda e, loss: bar.advance(task)
                     )
             else:
-                log = train_bebr(self.net, x, self.config)
+                log = net_module().train_bebr(self.net, x, self.config)
         self.train_losses = log.losses
 
     def _add(self, x: F32, ids: I64) -> None:
         zero = np.flatnonzero(~x.any(axis=1)).astype(np.int64) + self._codes.shape[0]
-        self._codes = np.concatenate([self._codes, pack_planes(encode_planes(self.net, x))])
+        self._codes = np.concatenate(
+            [self._codes, pack_planes(net_module().encode_planes(self.net, x))]
+        )
         self._zero_pos = np.concatenate([self._zero_pos, zero])
 
     def _search(self, q: F32, k: int) -> tuple[F32, I64]:
-        cq = pack_planes(encode_planes(self.net, q))
+        cq = pack_planes(net_module().encode_planes(self.net, q))
         n = self._codes.shape[0]
         norms_x = _self_norms(self._codes, self.bits, self.d_code)
         norms_q = _self_norms(cq, self.bits, self.d_code)
@@ -318,7 +336,7 @@ class BEBR(VectorIndex):
                     f"model parameter {name} must be float32 {tuple(ref.shape)}, "
                     f"got {arr.dtype} {arr.shape}"
                 )
-            state[name] = torch.from_numpy(np.array(arr))
+            state[name] = _torch().from_numpy(np.array(arr))
         obj.net.load_state_dict(state)
         obj.net.eval()
         codes = np.ascontiguousarray(arrays["codes"])
