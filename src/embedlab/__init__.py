@@ -13,7 +13,15 @@ from embedlab._validation import BudgetError
 from embedlab.bench import BenchRecord, CTRBenchConfig, read_records, run_ctr_bench
 from embedlab.data import CTRDataset, CTRSplits, load_ctr, make_ctr
 from embedlab.models import MODELS, make_model
-from embedlab.tables import TABLES, EmbeddingTable, Field, make_table
+from embedlab.tables import (
+    TABLES,
+    CompressedEmbedding,
+    CompressedEmbeddingBag,
+    EmbeddingTable,
+    Field,
+    load_exported,
+    make_table,
+)
 from embedlab.training import CTRTrainer, auc_score, log_loss
 
 __all__ = [
@@ -25,11 +33,14 @@ __all__ = [
     "CTRDataset",
     "CTRSplits",
     "CTRTrainer",
+    "CompressedEmbedding",
+    "CompressedEmbeddingBag",
     "EmbeddingTable",
     "Field",
     "__version__",
     "auc_score",
     "load_ctr",
+    "load_exported",
     "log_loss",
     "make_ctr",
     "make_model",
