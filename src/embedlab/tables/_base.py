@@ -227,7 +227,13 @@ class EmbeddingTable(nn.Module):
             seed=config.seed,
             **config.hyper,
         )
-        check.same_shapes(tensors, table.state_dict())
+        expected = table.state_dict()
+        if set(tensors) != set(expected):  # the file's per-dtype blobs, in state order
+            from embedlab.tables._export_util import DTYPE_NAMES, split_blobs
+
+            layout = [[k, DTYPE_NAMES[v.dtype], list(v.shape)] for k, v in expected.items()]
+            tensors = split_blobs(tensors, layout, check)
+        check.same_shapes(tensors, expected)
         table.load_state_dict(dict(tensors))
         return table.set_validation(False)
 

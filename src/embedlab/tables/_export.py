@@ -16,13 +16,16 @@ rules, e.g. pointers below the number of rows) and uses no pickle. Errors name t
 file, the field, the rule and the value.
 
 Every registered method exports and its inference module (:class:`ExportedTable`) gives
-the same outputs as the trained table in eval mode. Its forward has no data-dependent
+bit-identical outputs to the trained table in eval mode. Its forward has no data-dependent
 control flow (the id checks are off unless ``set_validation(True)``), so
 ``torch.export.export(module, (ids,))`` and ``torch.compile(module, fullgraph=True)``
-trace all 21 methods (measured with torch 2.13, ``benchmarks/table_export.py``). The
-*training* tables with ``set_validation(False)`` trace too, except ``dpq`` and ``mgqe``
-(``torch.unique`` over the batch, a data-dependent output shape) and ``adaemb`` in train
-mode (a gradient hook); their exported modules have neither.
+trace all 21 methods; no method is left out (measured with torch 2.13 in
+``benchmarks/table_export.py`` and ``tests/tables/test_export.py``). The *training* tables
+trace too once ``set_validation(False)`` (``dpq`` / ``mgqe`` through ``torch.unique``'s
+unbacked output size), in eval mode; ``adaemb`` in train mode registers a gradient hook.
+A ``"state"`` table (its persistent state is its deployable form: full, hash, qr, ue, mde,
+tt, dhe, robe) stores no layout: its class, rebuilt from the header, knows every name and
+shape.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from embedlab._io import atomic_write_bytes
 from embedlab._validation import check_ids_in_range, check_ids_tensor
 from embedlab.fields import Field
 from embedlab.tables._base import EmbeddingTable
-from embedlab.tables._export_util import ExportCheck, ExportConfig
+from embedlab.tables._export_util import DTYPE_NAMES, ExportCheck, ExportConfig, split_blobs
 from embedlab.tables._registry import TABLES
 
 __all__ = [
@@ -57,18 +60,6 @@ __all__ = [
 
 FORMAT = "embedlab.table"
 FORMAT_VERSION = 1
-
-_DTYPES: dict[str, torch.dtype] = {
-    "f32": torch.float32,
-    "i64": torch.int64,
-    "i32": torch.int32,
-    "i16": torch.int16,
-    "i8": torch.int8,
-    "u8": torch.uint8,
-    "u16": torch.uint16,
-    "u32": torch.uint32,
-}
-_NAMES = {v: k for k, v in _DTYPES.items()}
 
 
 class ExportedTable(nn.Module):
@@ -181,15 +172,15 @@ def export_table(table: EmbeddingTable, path: str | os.PathLike[str]) -> Path:
     layout: list[list[Any]] = []
     parts: dict[str, list[torch.Tensor]] = {}
     for name, t in tensors.items():
-        if t.dtype not in _NAMES:
+        if t.dtype not in DTYPE_NAMES:
             raise TypeError(f"export tensor {name!r} has unsupported dtype {t.dtype}")
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise ValueError(
                 f"{table.name} cannot be exported: tensor {name!r} must be finite, "
                 f"got {int((~torch.isfinite(t)).sum())} non-finite values"
             )
-        layout.append([name, _NAMES[t.dtype], list(t.shape)])
-        parts.setdefault(_NAMES[t.dtype], []).append(t.detach().cpu().reshape(-1))
+        layout.append([name, DTYPE_NAMES[t.dtype], list(t.shape)])  # (not kept for "state")
+        parts.setdefault(DTYPE_NAMES[t.dtype], []).append(t.detach().cpu().reshape(-1))
     blobs = {k: torch.cat(v).contiguous() for k, v in parts.items()}
     from embedlab import __version__
 
@@ -202,7 +193,8 @@ def export_table(table: EmbeddingTable, path: str | os.PathLike[str]) -> Path:
         "seed": table.seed,
         "hyper": _jsonable(table.hyper_parameters(), "hyper-parameters"),
         "structure": _jsonable(structure, "export structure"),
-        "layout": layout,
+        # a "state" table is rebuilt by its class, which knows every name and shape
+        "layout": None if table.export_format == "state" else layout,
         "crc32": _blob_bytes(blobs),
     }
     metadata = {
@@ -295,49 +287,13 @@ def _config(header: Mapping[str, Any], check: ExportCheck) -> ExportConfig:
 def _unpack(
     header: Mapping[str, Any], blobs: Mapping[str, torch.Tensor], check: ExportCheck
 ) -> dict[str, torch.Tensor]:
-    """Split the blobs into the named tensors of the layout, checking every size."""
+    """The named tensors of the layout; the blobs themselves for a ``"state"`` table
+    (no layout: its rebuilt class knows the names and shapes, see ``_from_export``)."""
     layout: Any = header.get("layout")
+    if layout is None:
+        return split_blobs(blobs, [[k, k, [v.numel()]] for k, v in blobs.items()], check)
     check.require(isinstance(layout, list), "header 'layout'", "be a list", type(layout).__name__)
-    used = dict.fromkeys(blobs, 0)
-    out: dict[str, torch.Tensor] = {}
-    for entry in layout:
-        ok = isinstance(entry, list) and len(entry) == 3 and entry[1] in _DTYPES
-        check.require(ok, "header 'layout' entries", "be [name, dtype, shape]", entry)
-        name, dtype, shape = entry
-        ok = isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape)
-        check.require(ok, f"layout shape of {name!r}", "be a list of integers >= 0", shape)
-        n = 1
-        for s in shape:
-            n *= s
-        blob = blobs.get(dtype)
-        have = 0 if blob is None else blob.numel() - used[dtype]
-        check.require(
-            n <= have, f"blob {dtype!r}", f"hold {n} more values for {name!r}", f"{have} left"
-        )
-        if blob is None:
-            out[name] = torch.empty(shape, dtype=_DTYPES[dtype])
-            continue
-        check.require(
-            blob.dtype == _DTYPES[dtype],
-            f"blob {dtype!r}",
-            f"have dtype {_DTYPES[dtype]}",
-            blob.dtype,
-        )
-        out[name] = blob[used[dtype] : used[dtype] + n].reshape(shape).clone()
-        used[dtype] += n
-    for name, blob in blobs.items():
-        check.require(
-            used[name] == blob.numel(),
-            f"blob {name!r}",
-            f"hold exactly {used[name]} values",
-            blob.numel(),
-        )
-    for name, t in out.items():
-        if t.is_floating_point():
-            check.require(
-                bool(torch.isfinite(t).all()), f"tensor {name!r}", "be finite", "non-finite values"
-            )
-    return out
+    return split_blobs(blobs, layout, check)
 
 
 def load_exported(path: str | os.PathLike[str]) -> ExportedTable:

@@ -113,7 +113,7 @@ def pruned_module(
         elif kind == "bitmap":
             bitmap, rank = take("bitmap", -(-card // 8)), take("rank", -(-card // RANK_BLOCK_BITS))
             bitmap_ok(check, f"bitmap of field {f}", bitmap, rank, card, k)
-        maps.append(IdMap(kind, keys, bitmap, rank))
+        maps.append(IdMap(kind, keys, bitmap))
     return PrunedRows(values, maps, cfg.dim)
 
 

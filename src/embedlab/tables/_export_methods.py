@@ -183,13 +183,15 @@ def codes_module(
         codes.append(packed)
         bits.append(b)
     if len(ks) == 1:
-        return ProductCodes(values, codes, bits, EMPTY_U8, EMPTY_I32, cfg.cardinalities)
+        return ProductCodes(values, codes, bits, None, cfg.cardinalities)
     tier_map = check.tensor(tensors, "tier_map", torch.uint8, (packed_bytes(n_ids, 1),))
     n_blocks = -(-n_ids // RANK_BLOCK_BITS)
     tier_rank = check.tensor(tensors, "tier_rank", torch.int32, (n_blocks, 1))
     ones = torch.arange(n_blocks) * RANK_BLOCK_BITS - tier_rank[:, 0].to(torch.int64)
     bitmap_ok(check, "tier_map", tier_map, ones, n_ids, sizes[1])
-    return ProductCodes(values, codes, bits, tier_map, ones, cfg.cardinalities)
+    return ProductCodes(
+        values, codes, bits, IdMap("bitmap", EMPTY_I32, tier_map), cfg.cardinalities
+    )
 
 
 # --- pep / deeplight --------------------------------------------------------------------
@@ -223,7 +225,7 @@ def masked_module(
         layout,
     )
     nnz = structure_int(check, cfg, "nnz", 0, n_rows * dim)
-    empty = IdMap("none", torch.zeros(0, dtype=torch.int32), EMPTY_U8, EMPTY_I32)
+    empty = IdMap("none", EMPTY_I32, EMPTY_U8)
     if layout == "dense":
         names(check, tensors, {"values"})
         values = check.tensor(tensors, "values", torch.float32, (n_rows, dim))
@@ -234,7 +236,7 @@ def masked_module(
         pos = check.tensor(tensors, "positions", torch.int32, (nnz,))
         check.in_range("positions", pos, 0, n_rows * dim)
         check.sorted_unique("positions", pos)
-        index = IdMap("keys", pos, EMPTY_U8, EMPTY_I32)
+        index = IdMap("keys", pos, EMPTY_U8)
         return SparseMatrix("coo", values, index, cfg.cardinalities, dim)
     names(check, tensors, {"mask", "rank", "values"})
     mask = check.tensor(tensors, "mask", torch.uint8, (n_rows, -(-dim // 8)))
@@ -245,7 +247,7 @@ def masked_module(
     flat = mask.reshape(-1)
     bitmap_ok(check, "mask", flat, rank, n_bits, nnz)
     return SparseMatrix(
-        "bitmask", values, IdMap("bitmap", EMPTY_I32, flat, rank), cfg.cardinalities, dim
+        "bitmask", values, IdMap("bitmap", EMPTY_I32, flat), cfg.cardinalities, dim, mask
     )
 
 

@@ -14,6 +14,8 @@ from embedlab.tables._bits import unpack_bits
 from embedlab.tables._sparse import RANK_BLOCK_BITS
 
 __all__ = [
+    "DTYPES",
+    "DTYPE_NAMES",
     "EMPTY_I32",
     "EMPTY_U8",
     "ExportCheck",
@@ -23,8 +25,21 @@ __all__ = [
     "block_ranks",
     "int_list",
     "names",
+    "split_blobs",
     "structure_int",
 ]
+
+DTYPES: dict[str, torch.dtype] = {
+    "f32": torch.float32,
+    "i64": torch.int64,
+    "i32": torch.int32,
+    "i16": torch.int16,
+    "i8": torch.int8,
+    "u8": torch.uint8,
+    "u16": torch.uint16,
+    "u32": torch.uint32,
+}
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 
 #: what an ``_export_tensors`` hook returns
 Exported = tuple[dict[str, torch.Tensor], dict[str, Any]]
@@ -157,3 +172,39 @@ def bitmap_ok(
         "count the set bits before each block of 512",
         "other counts",
     )
+
+
+def split_blobs(
+    blobs: Mapping[str, torch.Tensor], layout: Sequence[Any], check: ExportCheck
+) -> dict[str, torch.Tensor]:
+    """Cut the per-dtype blobs into the ``[name, dtype, shape]`` tensors of ``layout``, in
+    order; every blob must be used up exactly and every float tensor must be finite."""
+    used = dict.fromkeys(blobs, 0)
+    out: dict[str, torch.Tensor] = {}
+    for entry in layout:
+        ok = isinstance(entry, list) and len(entry) == 3 and entry[1] in DTYPES
+        check.require(ok, "layout entries", "be [name, dtype, shape]", entry)
+        name, dtype, shape = entry
+        ok = isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape)
+        check.require(ok, f"layout shape of {name!r}", "be a list of integers >= 0", shape)
+        n = int(torch.Size(shape).numel())
+        blob = blobs.get(dtype, torch.zeros(0, dtype=DTYPES[dtype]))
+        have = blob.numel() - used.get(dtype, 0)
+        check.require(n <= have, f"blob {dtype!r}", f"hold {n} more values for {name!r}", have)
+        check.require(
+            blob.dtype == DTYPES[dtype], f"blob {dtype!r}", f"be {DTYPES[dtype]}", blob.dtype
+        )
+        start = used.get(dtype, 0)
+        out[name] = blob[start : start + n].reshape(shape).clone()
+        used[dtype] = start + n
+    for name, blob in blobs.items():
+        want = used[name]
+        check.require(
+            want == blob.numel(), f"blob {name!r}", f"hold exactly {want} values", blob.numel()
+        )
+    for name, t in out.items():
+        if t.is_floating_point():
+            check.require(
+                bool(torch.isfinite(t).all()), f"tensor {name!r}", "be finite", "non-finite"
+            )
+    return out

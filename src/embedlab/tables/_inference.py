@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 
+#: bits per entry of the rank directories rebuilt at load
+_FINE_BITS = 64
+
+
 def offsets_of(sizes: Sequence[int]) -> torch.Tensor:
     """``(n,)`` int64 start of each block of ``sizes`` in their concatenation."""
     t = torch.tensor(list(sizes), dtype=torch.int64)
@@ -164,20 +168,22 @@ class PooledRows(nn.Module):
 
 class IdMap(nn.Module):
     """Id -> stored row of one id set: every id (``kind="none"``), a sorted key list
-    (``"keys"``, binary search) or a presence bitmap with its rank directory (``"bitmap"``)."""
+    (``"keys"``, binary search) or a presence bitmap with its rank directory (``"bitmap"``).
+
+    The file's directory counts per 512 bits; a finer one (per 64 bits, 6% of the bitmap)
+    is rebuilt at load so a lookup pops 8 bytes instead of 64."""
 
     keys: torch.Tensor
     bitmap: torch.Tensor
     rank: torch.Tensor
 
-    def __init__(
-        self, kind: str, keys: torch.Tensor, bitmap: torch.Tensor, rank: torch.Tensor
-    ) -> None:
+    def __init__(self, kind: str, keys: torch.Tensor, bitmap: torch.Tensor) -> None:
         super().__init__()
         self.kind = kind
         self.register_buffer("keys", keys)
         self.register_buffer("bitmap", bitmap)
-        self.register_buffer("rank", rank)
+        bits = unpack_bits(bitmap, 1, 8 * bitmap.shape[0])
+        self.register_buffer("rank", (torch.cumsum(bits, 0) - bits)[::_FINE_BITS].to(torch.int32))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(present, row)`` of ids ``x`` (any shape); ``row`` is clamped where absent."""
@@ -186,7 +192,7 @@ class IdMap(nn.Module):
             pos = torch.searchsorted(self.keys, k).clamp(max=max(self.keys.shape[0] - 1, 0))
             return self.keys[pos] == k, pos
         if self.kind == "bitmap":
-            return bit_rank(self.bitmap, self.rank, x)
+            return bit_rank(self.bitmap, self.rank, x, block_bits=_FINE_BITS)
         return torch.ones_like(x, dtype=torch.bool), x
 
 
@@ -196,6 +202,7 @@ class SparseMatrix(nn.Module):
     presence bytes, rank directory, values); ``coo`` (sorted flat int32 positions, values)."""
 
     values: torch.Tensor
+    mask: torch.Tensor
     offsets: torch.Tensor
     cols: torch.Tensor
 
@@ -206,11 +213,13 @@ class SparseMatrix(nn.Module):
         index: IdMap,
         cardinalities: Sequence[int],
         dim: int,
+        mask: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.layout, self.dim = layout, dim
         self.row_bits = 8 * -(-dim // 8)
         self.register_buffer("values", values)
+        self.register_buffer("mask", torch.zeros(0, 1, dtype=torch.uint8) if mask is None else mask)
         self.index = index
         self.register_buffer("offsets", offsets_of(cardinalities))
         self.register_buffer("cols", torch.arange(dim))
@@ -221,9 +230,12 @@ class SparseMatrix(nn.Module):
             return nn.functional.embedding(rows, self.values.view(-1, self.dim))
         if self.values.shape[0] == 0:
             return torch.zeros(*ids.shape, self.dim, dtype=torch.float32, device=ids.device)
-        width = self.row_bits if self.layout == "bitmask" else self.dim
-        pos = rows.unsqueeze(-1) * width + self.cols  # (batch, n_fields, dim)
-        present, at = self.index(pos)
+        if self.layout == "bitmask":  # rank of the row's first bit, then ranks inside the row
+            _, start = self.index(rows * self.row_bits)
+            bits = unpack_bits(self.mask[rows], 1, self.row_bits)[..., : self.dim]
+            present, at = bits.bool(), start.unsqueeze(-1) + torch.cumsum(bits, -1) - bits
+        else:
+            present, at = self.index(rows.unsqueeze(-1) * self.dim + self.cols)
         found = self.values[at.clamp(max=self.values.shape[0] - 1)]
         return torch.where(present, found, torch.zeros_like(found))
 
@@ -235,8 +247,6 @@ class ProductCodes(nn.Module):
     values: torch.Tensor
     codes0: torch.Tensor
     codes1: torch.Tensor
-    tier_map: torch.Tensor
-    tier_ones: torch.Tensor
     offsets: torch.Tensor
     group_cols: torch.Tensor
 
@@ -245,8 +255,7 @@ class ProductCodes(nn.Module):
         values: torch.Tensor,
         codes: Sequence[torch.Tensor],
         bits: Sequence[int],
-        tier_map: torch.Tensor,
-        tier_ones: torch.Tensor,
+        tiers: IdMap | None,
         cardinalities: Sequence[int],
     ) -> None:
         super().__init__()
@@ -258,19 +267,18 @@ class ProductCodes(nn.Module):
         self.register_buffer(
             "codes1", codes[1] if len(codes) > 1 else torch.zeros(0, dtype=torch.uint8)
         )
-        self.register_buffer("tier_map", tier_map)
-        self.register_buffer("tier_ones", tier_ones)
+        self.tiers = tiers  # bit 1: the tail tier; rank = the id's place in the tail
         self.register_buffer("offsets", offsets_of(cardinalities))
         self.register_buffer("group_cols", torch.arange(groups))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         gids = ids + self.offsets  # (batch, n_fields)
-        if len(self.bits) == 1:
+        if self.tiers is None:
             codes = gather_bits(
                 self.codes0, gids.unsqueeze(-1) * self.groups + self.group_cols, self.bits[0]
             )
         else:
-            tail, before = bit_rank(self.tier_map, self.tier_ones, gids)
+            tail, before = self.tiers(gids)
             head_codes = gather_bits(
                 self.codes0,
                 (gids - before).unsqueeze(-1) * self.groups + self.group_cols,
