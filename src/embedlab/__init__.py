@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from embedlab.data import CTRDataset, CTRSplits, load_ctr, make_ctr
     from embedlab.fields import Field
     from embedlab.models import MODELS, make_model
-    from embedlab.tables import TABLES, EmbeddingTable, make_table
+    from embedlab.tables import (
+        TABLES,
+        CompressedEmbedding,
+        CompressedEmbeddingBag,
+        EmbeddingTable,
+        load_exported,
+        make_table,
+    )
     from embedlab.training import CTRTrainer, auc_score, log_loss
 
 #: public name -> the module that defines it
@@ -43,6 +50,9 @@ _LAZY: dict[str, str] = {
     "TABLES": "embedlab.tables",
     "EmbeddingTable": "embedlab.tables",
     "make_table": "embedlab.tables",
+    "CompressedEmbedding": "embedlab.tables",
+    "CompressedEmbeddingBag": "embedlab.tables",
+    "load_exported": "embedlab.tables",
     "CTRTrainer": "embedlab.training",
     "auc_score": "embedlab.training",
     "log_loss": "embedlab.training",
@@ -57,11 +67,14 @@ __all__ = [
     "CTRDataset",
     "CTRSplits",
     "CTRTrainer",
+    "CompressedEmbedding",
+    "CompressedEmbeddingBag",
     "EmbeddingTable",
     "Field",
     "__version__",
     "auc_score",
     "load_ctr",
+    "load_exported",
     "log_loss",
     "make_ctr",
     "make_model",

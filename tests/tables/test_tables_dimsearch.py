@@ -184,7 +184,7 @@ def test_search_fits_budget_and_drops_dims_exactly(
     table.end_phase("search", ctx)
     assert 0 < table.memory_bytes() <= table.budget_bytes
     assert table.memory_bytes() > 0.9 * table.budget_bytes  # the greedy fill uses the budget
-    exported = table.export()
+    exported = table.export_arrays()
     assert sum(a.nbytes for a in exported.values()) == table.memory_bytes()
 
     out = table(ids).detach()
@@ -275,7 +275,7 @@ def test_grouped_budget_and_arguments(cls: type[GroupedDimTable]) -> None:
     with pytest.raises(ValueError, match="phase must be one of retrain, search; got 'train'"):
         cls(FIELDS, DIM).start_phase("train", context(zipf_ids(10)))
     with pytest.raises(RuntimeError, match="no deployable form before end_phase"):
-        cls(FIELDS, DIM).export()
+        cls(FIELDS, DIM).export_arrays()
 
 
 def test_autosrh_rejects_bad_l1() -> None:
@@ -379,7 +379,7 @@ def test_autodim_search_keeps_one_candidate_per_field(compression: float) -> Non
     assert set(dims) <= set(table.candidates)
     want = sum(field_bytes(f.cardinality, d, DIM) for f, d in zip(FIELDS, dims, strict=True))
     assert table.memory_bytes() == want <= table.budget_bytes
-    exported = table.export()
+    exported = table.export_arrays()
     assert sum(a.nbytes for a in exported.values()) == want
 
     ids = every_id()

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from embedlab import __version__
-from embedlab.cli import bench, graph, index
+from embedlab.cli import bench, graph, index, tables
 from embedlab.cli._common import EXIT_INTERRUPTED, describe_error, fail, set_debug
 from embedlab.cli.analyze import analyze
 from embedlab.cli.demo import demo
@@ -73,6 +73,7 @@ app = typer.Typer(
 app.add_typer(bench.app, name="bench")
 app.add_typer(graph.app, name="graph")
 app.add_typer(index.app, name="index")
+app.add_typer(tables.app, name="tables")
 app.command("report")(report)
 app.command("analyze")(analyze)
 app.command("demo")(demo)

@@ -9,6 +9,11 @@ Importing a method module registers it in ``TABLES``. Registered methods: ``full
 fixed before training) and ``dnis``, ``autodim``, ``autosrh``, ``optembed``, ``pep``,
 ``deeplight``, ``alpt``, ``dpq``, ``mgqe``, ``adaemb``, ``dedup`` (structure learned in
 training; multi-phase ones declare ``phases``).
+
+Deployment: ``table.export(path)`` writes the deployable form as one safetensors file and
+:func:`load_exported` reads it back as an inference module (:class:`ExportedTable`).
+:class:`CompressedEmbedding` / :class:`CompressedEmbeddingBag` are ``nn.Embedding`` /
+``nn.EmbeddingBag``-shaped wrappers over any method.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from __future__ import annotations
 from embedlab._validation import BudgetError
 from embedlab.fields import Field
 from embedlab.tables._base import EmbeddingTable, full_table_bytes
+from embedlab.tables._export import ExportedTable, export_info, load_exported
 from embedlab.tables._phases import PhaseContext
 from embedlab.tables._registry import TABLES, make_table, register_table
 from embedlab.tables.adaemb import AdaEmbTable
 from embedlab.tables.alpt import ALPTTable
 from embedlab.tables.autodim import AutoDimTable
 from embedlab.tables.autosrh import AutoSrhTable
+from embedlab.tables.compressed_embedding import CompressedEmbedding, CompressedEmbeddingBag
 from embedlab.tables.dedup import DedupTable
 from embedlab.tables.deeplight import DeepLightTable
 from embedlab.tables.dhe import DHETable
@@ -46,12 +53,15 @@ __all__ = [
     "AutoDimTable",
     "AutoSrhTable",
     "BudgetError",
+    "CompressedEmbedding",
+    "CompressedEmbeddingBag",
     "DHETable",
     "DNISTable",
     "DPQTable",
     "DedupTable",
     "DeepLightTable",
     "EmbeddingTable",
+    "ExportedTable",
     "Field",
     "FullTable",
     "HashTable",
@@ -67,7 +77,9 @@ __all__ = [
     "ROBETable",
     "TTTable",
     "UnifiedEmbeddingTable",
+    "export_info",
     "full_table_bytes",
+    "load_exported",
     "make_table",
     "register_table",
 ]

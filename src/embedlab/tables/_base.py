@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import torch
 from torch import nn
@@ -17,9 +19,13 @@ from embedlab._validation import (
 from embedlab.fields import Field
 from embedlab.tables._phases import PhaseContext
 
+if TYPE_CHECKING:  # the export module builds on this one
+    from embedlab.tables._export_util import ExportCheck, ExportConfig
+
 __all__ = ["FLOAT32_BYTES", "EmbeddingTable", "full_table_bytes"]
 
 FLOAT32_BYTES = 4
+_POSITIONAL = ("fields", "dim", "compression", "seed")
 
 
 def full_table_bytes(fields: Sequence[Field], dim: int) -> int:
@@ -46,6 +52,14 @@ class EmbeddingTable(nn.Module):
     Memory: :meth:`memory_bytes` reports the final, deployable form. A table that
     learns its structure (declares several :attr:`phases`) may hold more while it
     searches; the budget is checked after its last phase.
+
+    Validation: with :attr:`validate_ids` (the default) every forward checks the ids'
+    dtype, shape and range, which needs data-dependent control flow; ``set_validation(False)``
+    skips it so ``torch.export`` / ``torch.compile(fullgraph=True)`` can trace the lookup.
+
+    Export: :meth:`export` writes the deployable form (one safetensors file, see
+    :mod:`embedlab.tables._export`); a method whose training state is not its deployable
+    form overrides the pair :meth:`_export_tensors` / :meth:`_from_export`.
     """
 
     #: registry name, set by ``@TABLES.register``-decorated subclasses
@@ -57,6 +71,18 @@ class EmbeddingTable(nn.Module):
     #: :meth:`end_phase` around each. Methods that learn their structure use e.g.
     #: ``("search", "retrain")``.
     phases: ClassVar[tuple[str, ...]] = ("train",)
+    #: the deployable form: ``"state"`` (the persistent state as it is) or a key of
+    #: :data:`embedlab.tables._export_methods.HOOKS` (codes, sparse values, pointers, ...)
+    export_format: ClassVar[str] = "state"
+    #: the keyword hyper-parameters the table was built with (recorded by ``__new__``)
+    _hyper: dict[str, Any]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        obj = super().__new__(cls)
+        # Keyword hyper-parameters, as given: what an export needs to rebuild the table.
+        hyper = {k: v for k, v in kwargs.items() if k not in _POSITIONAL}
+        object.__setattr__(obj, "_hyper", hyper)
+        return obj
 
     def __init__(
         self, fields: Sequence[Field], dim: int, *, compression: float = 1.0, seed: int = 0
@@ -72,6 +98,16 @@ class EmbeddingTable(nn.Module):
         self.dim = check_int("dim", dim, min_value=1)
         self.compression = check_compression(compression)
         self.seed = check_int("seed", seed, min_value=0)
+        self.validate_ids = True
+
+    def hyper_parameters(self) -> dict[str, Any]:
+        """The keyword hyper-parameters given at construction (not ``compression``, ``seed``)."""
+        return dict(self._hyper)
+
+    def set_validation(self, on: bool) -> Self:
+        """Turn the per-forward id checks on or off (see :attr:`validate_ids`); returns self."""
+        self.validate_ids = bool(on)
+        return self
 
     # --- budget -------------------------------------------------------------
     @property
@@ -109,9 +145,10 @@ class EmbeddingTable(nn.Module):
 
     # --- forward ------------------------------------------------------------
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        check_ids_tensor(ids, self.n_fields)
-        if self.strict_ids:
-            check_ids_in_range(ids, self.cardinalities, [f.name for f in self.fields])
+        if self.validate_ids:
+            check_ids_tensor(ids, self.n_fields)
+            if self.strict_ids:
+                check_ids_in_range(ids, self.cardinalities, [f.name for f in self.fields])
         return self.embed(ids.to(torch.int64))
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
@@ -143,6 +180,62 @@ class EmbeddingTable(nn.Module):
     def describe(self) -> dict[str, object]:
         """The hyper-parameters the budget resolved to (recorded by the benchmark)."""
         return {}
+
+    # --- export ---------------------------------------------------------------
+    def export(self, path: str | os.PathLike[str]) -> Path:
+        """Write the deployable form to one safetensors file; read it with
+        :func:`~embedlab.tables.load_exported`.
+
+        Raises:
+            ValueError: a phase that fixes the structure has not ended yet (the message
+                names it), or a weight is not finite.
+        """
+        from embedlab.tables._export import export_table
+
+        return export_table(self, path)
+
+    def _pending_phase(self) -> str | None:
+        """The phase that must end before the table is in its deployable form (None: it is)."""
+        return None
+
+    def _export_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The deployable tensors at their storage dtypes, and JSON structure to read them.
+
+        ``"state"``: the persistent state (parameters and persistent buffers), for tables
+        whose state is already their deployable form; else the :attr:`export_format` hook.
+        """
+        if self.export_format != "state":
+            from embedlab.tables._export_methods import HOOKS
+
+            return HOOKS[self.export_format][0](self)
+        return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, {}
+
+    @classmethod
+    def _from_export(
+        cls, config: ExportConfig, tensors: Mapping[str, torch.Tensor], check: ExportCheck
+    ) -> nn.Module:
+        """The inference module of :meth:`_export_tensors`' output: ``forward(ids)`` with
+        int64 ids ``(batch, n_fields)``. ``"state"``: this class rebuilt, its state loaded."""
+        if cls.export_format != "state":
+            from embedlab.tables._export_methods import HOOKS
+
+            return HOOKS[cls.export_format][1](cls, config, tensors, check)
+        table = cls(
+            config.fields,
+            config.dim,
+            compression=config.compression,
+            seed=config.seed,
+            **config.hyper,
+        )
+        expected = table.state_dict()
+        if set(tensors) != set(expected):  # the file's per-dtype blobs, in state order
+            from embedlab.tables._export_util import DTYPE_NAMES, split_blobs
+
+            layout = [[k, DTYPE_NAMES[v.dtype], list(v.shape)] for k, v in expected.items()]
+            tensors = split_blobs(tensors, layout, check)
+        check.same_shapes(tensors, expected)
+        table.load_state_dict(dict(tensors))
+        return table.set_validation(False)
 
     def _device(self) -> torch.device:
         for p in self.parameters():

@@ -374,6 +374,7 @@ class ProductQuantizedTable(EmbeddingTable):
     """
 
     phases: ClassVar[tuple[str, ...]] = ("train", "finetune")
+    export_format = "codes"
     offsets: torch.Tensor
     codes: torch.Tensor
     tier: torch.Tensor | None
@@ -511,6 +512,9 @@ class ProductQuantizedTable(EmbeddingTable):
             ids = torch.arange(lo, min(lo + _ASSIGN_CHUNK, self.n_ids), device=self.query.device)
             chunks.append(self.quantizer.assign(self.query[ids], self._limit(ids)))
         self._drop_training_state(torch.cat(chunks).to(torch.uint8))
+
+    def _pending_phase(self) -> str | None:
+        return None if self.frozen else self.phases[0]
 
     def _drop_training_state(self, codes: torch.Tensor) -> None:
         self.codes = codes

@@ -242,7 +242,10 @@ class SearchTable(EmbeddingTable):
         """Deployable bytes after the search; every held byte before it."""
         return self.deployable_bytes() if self._is_searched else super().memory_bytes()
 
-    def export(self) -> dict[str, np.ndarray]:
+    def _pending_phase(self) -> str | None:
+        return None if self._is_searched else "search"
+
+    def export_arrays(self) -> dict[str, np.ndarray]:
         """The deployable arrays at their storage dtypes; their ``nbytes`` sum to
         :meth:`memory_bytes`. Only after the search."""
         if not self._is_searched:
@@ -296,6 +299,7 @@ class GroupedDimTable(SearchTable):
     of one id, so the reachable compression is very high; below it, :class:`BudgetError`.
     """
 
+    export_format = "grouped"
     group_of: torch.Tensor
     keep: torch.Tensor
     offsets: torch.Tensor
@@ -384,7 +388,9 @@ class GroupedDimTable(SearchTable):
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         rows = ids + self.offsets  # (batch, n_fields) global rows
         v = nn.functional.embedding(rows, self.weight)  # (batch, n_fields, dim)
-        return v * self.gates()[self.group_of[rows]]
+        if self._is_searched:  # kept dims as they are, dropped ones exactly +0 (as exported)
+            return torch.where(self.keep[self.group_of[rows]], v, torch.zeros_like(v))
+        return v * self.gate()[self.group_of[rows]]
 
     # --- search ------------------------------------------------------------
     def _begin_search(self, ctx: PhaseContext | None) -> None:

@@ -175,6 +175,7 @@ class MaskedTable(EmbeddingTable):
     keep ``dim`` non-zeros per field (one row's worth) raises :class:`BudgetError`.
     """
 
+    export_format = "masked"
     offsets: torch.Tensor
     mask: torch.Tensor
 
@@ -211,7 +212,11 @@ class MaskedTable(EmbeddingTable):
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         rows = ids + self.offsets  # (batch, n_fields) global rows
-        return nn.functional.embedding(rows, self.weight) * self.mask[rows]
+        return self._masked(nn.functional.embedding(rows, self.weight), rows)
+
+    def _masked(self, values: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``values`` looked up at ``rows`` where the mask keeps them, exactly +0 elsewhere."""
+        return torch.where(self.mask[rows], values, torch.zeros_like(values))
 
     def nonzeros(self) -> int:
         with torch.no_grad():

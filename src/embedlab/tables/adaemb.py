@@ -89,6 +89,7 @@ class AdaEmbTable(EmbeddingTable):
         torch.Size([1, 2, 16])
     """
 
+    export_format = "pooled"
     offsets: torch.Tensor
     keys: torch.Tensor
     slot_of: torch.Tensor
@@ -208,7 +209,8 @@ class AdaEmbTable(EmbeddingTable):
         gids = ids + self.offsets  # (batch, n_fields) global ids
         slot = self.slot_of[gids]
         present = (slot >= 0).unsqueeze(-1)
-        out = nn.functional.embedding(slot.clamp(min=0), self.weight) * present
+        rows = nn.functional.embedding(slot.clamp(min=0), self.weight)
+        out = torch.where(present, rows, torch.zeros_like(rows))
         if self.training and torch.is_grad_enabled():
             if self.importance == "count":
                 self._add_importance(gids, torch.ones(gids.shape, device=gids.device))

@@ -100,6 +100,7 @@ class ALPTTable(EmbeddingTable):
         torch.Size([1, 2, 16])
     """
 
+    export_format = "alpt"
     offsets: torch.Tensor
     slope: torch.Tensor
 

@@ -13,6 +13,7 @@ from embedlab._validation import check_int, check_int_tuple, check_positive_floa
 from embedlab.fields import Field
 from embedlab.tables._base import FLOAT32_BYTES
 from embedlab.tables._dimsearch import SearchTable, budget_error
+from embedlab.tables._inference import project
 from embedlab.tables._phases import PhaseContext
 from embedlab.tables._registry import register_table
 
@@ -52,8 +53,8 @@ class AutoDimTable(SearchTable):
         ``end_phase("search")``: each field takes its argmax candidate; while the choice
         is over budget, the field whose downgrade to a smaller candidate loses the least
         architecture weight per byte saved is downgraded.
-        ``retrain``: each field reads only its chosen block (a one-hot mix: the other
-        blocks get exact zeros and zero gradients), warm started from the search.
+        ``retrain``: each field reads only its chosen block, projected (the other blocks
+        get zero gradients), warm started from the search.
 
     Budget: ``sum_f field_bytes(card_f, d_f, dim) <= budget_bytes`` with
     :func:`field_bytes` (table plus projection, or the folded table when smaller). The
@@ -97,6 +98,7 @@ class AutoDimTable(SearchTable):
         torch.Size([1, 2, 16])
     """
 
+    export_format = "chosen"
     offsets: torch.Tensor
     choice: torch.Tensor
     step: torch.Tensor
@@ -209,7 +211,31 @@ class AutoDimTable(SearchTable):
         one_hot = nn.functional.one_hot(self.choice, len(self.candidates))
         return one_hot.to(self.projection.dtype)
 
+    def chosen_blocks(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per field, after the search: its chosen table ``(card_f, d_f)`` and projection
+        ``(d_f, dim)`` (views of :attr:`weight` and :attr:`projection`)."""
+        out = []
+        for f, (k, card) in enumerate(zip(self._chosen, self.cardinalities, strict=True)):
+            start, cols = int(self.offsets[f]), self.columns(k)
+            out.append((self.weight[start : start + card, cols], self.projection[f, cols]))
+        return out
+
+    def _embed_chosen(self, ids: torch.Tensor) -> torch.Tensor:
+        """After the search: each field's chosen block, projected with :func:`project` (the
+        exported module computes the same operations, so it agrees bit for bit)."""
+        outs, order = [], []
+        for k in sorted(set(self._chosen)):
+            fs = [f for f, c in enumerate(self._chosen) if c == k]
+            cols = self.columns(k)
+            e = self.weight[ids[:, fs] + self.offsets[fs], cols]  # (batch, n_fs, d)
+            outs.append(project(e, self.projection[fs, cols]))  # (batch, n_fs, dim)
+            order += fs
+        inverse = [order.index(f) for f in range(self.n_fields)]
+        return torch.cat(outs, dim=1)[:, inverse]
+
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        if self.is_searched:
+            return self._embed_chosen(ids)
         e = nn.functional.embedding(ids + self.offsets, self.weight)  # (batch, n_fields, width)
         # sum_k w[f, k] * e[:, f, cols_k] @ P[f, cols_k]: scale each block of rows by w[f, k]
         scale = self.candidate_weights()[:, self.column_candidate]  # (n_fields, width)
@@ -263,18 +289,14 @@ class AutoDimTable(SearchTable):
 
     def _export(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        offsets = self.offsets.cpu().numpy()
-        weight = self.weight.detach().cpu().numpy()
-        projection = self.projection.detach().cpu().numpy()
-        for f, (k, card) in enumerate(zip(self._chosen, self.cardinalities, strict=True)):
-            d, cols = self.candidates[k], self.columns(k)
-            w = weight[offsets[f] : offsets[f] + card, cols]
-            p = projection[f, cols]
-            if card * self.dim <= card * d + d * self.dim:
-                out[f"field{f}.table"] = np.ascontiguousarray(w @ p)  # (card, dim)
-            else:
-                out[f"field{f}.table"] = np.ascontiguousarray(w)  # (card, d)
-                out[f"field{f}.projection"] = np.ascontiguousarray(p)  # (d, dim)
+        with torch.no_grad():
+            for f, (w, p) in enumerate(self.chosen_blocks()):
+                card, d = w.shape
+                if card * self.dim <= card * d + d * self.dim:
+                    out[f"field{f}.table"] = project(w, p).cpu().numpy()  # (card, dim)
+                else:
+                    out[f"field{f}.table"] = w.cpu().contiguous().numpy()  # (card, d)
+                    out[f"field{f}.projection"] = p.cpu().contiguous().numpy()  # (d, dim)
         return out
 
     def describe(self) -> dict[str, object]:

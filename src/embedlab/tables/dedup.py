@@ -158,6 +158,7 @@ class DedupTable(EmbeddingTable):
     """
 
     phases = ("train", "finetune")
+    export_format = "dedup"
     offsets: torch.Tensor
     pointers: torch.Tensor
     counts: torch.Tensor
@@ -281,6 +282,10 @@ class DedupTable(EmbeddingTable):
             "rows": self.weight.detach().cpu().clone(),
             "pointers": pack_bits(self.pointers.cpu(), self.pointer_bits),
         }
+
+    def _pending_phase(self) -> str | None:
+        """Deployable once the rows are the ``unique_rows`` of :meth:`memory_bytes` (merged)."""
+        return None if self.weight.shape[0] == self.unique_rows else "train"
 
     def unpack_pointers(self, packed: torch.Tensor) -> torch.Tensor:
         """Pointers ``(n_ids,)`` int64 from the packed bytes of :meth:`export_deduplicated`."""

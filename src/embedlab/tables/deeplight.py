@@ -136,6 +136,10 @@ class DeepLightTable(MaskedTable):
         self.prune_to(self.max_nnz)
         self.horizon = None
 
+    def _pending_phase(self) -> str | None:
+        """The mask holds at most ``max_nnz`` entries once ``end_phase("prune")`` enforced it."""
+        return "prune" if int(self.mask.sum()) > self.max_nnz else None
+
     def describe(self) -> dict[str, object]:
         return {
             "prune_every": self.prune_every,

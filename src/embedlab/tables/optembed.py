@@ -260,6 +260,7 @@ class OptEmbedTable(EmbeddingTable):
     """
 
     phases = ("supernet", "retrain")
+    export_format = "pruned"
     offsets: torch.Tensor
     row_field: torch.Tensor
     row_mask: torch.Tensor
@@ -327,7 +328,8 @@ class OptEmbedTable(EmbeddingTable):
             gen = self._generator(ids.device)
             dims = torch.randint(1, self.dim + 1, ids.shape, generator=gen, device=ids.device)
         width = torch.arange(self.dim, device=ids.device) < dims.unsqueeze(-1)
-        return v * (kept.unsqueeze(-1) * width)
+        # + 0.0 turns the -0.0 of pruned negative entries into +0.0, as the exported module reads
+        return v * (kept.unsqueeze(-1) * width) + 0.0
 
     def regularization(self) -> torch.Tensor:
         if not self._supernet:
@@ -426,6 +428,9 @@ class OptEmbedTable(EmbeddingTable):
             "search_evaluations": result.evaluations,
             "search_generations": result.generations,
         }
+
+    def _pending_phase(self) -> str | None:
+        return "supernet" if bool(self.searching) else None
 
     def describe(self) -> dict[str, object]:
         kept = self._kept_per_field(self.kept_rows())

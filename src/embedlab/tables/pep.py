@@ -130,7 +130,7 @@ class PEPTable(MaskedTable):
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         rows = ids + self.offsets  # (batch, n_fields)
         v = nn.functional.embedding(rows, self.weight)  # (batch, n_fields, dim)
-        return self._soft_threshold(v, rows) * self.mask[rows]
+        return self._masked(self._soft_threshold(v, rows), rows)
 
     def effective_weight(self) -> torch.Tensor:
         rows = torch.arange(self.weight.shape[0], device=self.weight.device)
@@ -157,6 +157,9 @@ class PEPTable(MaskedTable):
         self.mask.copy_(keep)
         self.searching.zero_()
         self.threshold.requires_grad_(False)
+
+    def _pending_phase(self) -> str | None:
+        return "prune" if bool(self.searching) else None
 
     def describe(self) -> dict[str, object]:
         return {

@@ -54,6 +54,7 @@ class QuantizedTable(EmbeddingTable):
         ``(rows, dim)`` int8/int16, scales ``(rows,)`` float32.
     """
 
+    export_format = "quantized"
     bits: ClassVar[int] = 8
     code_dtype: ClassVar[torch.dtype] = torch.int8
     offsets: torch.Tensor
