@@ -187,10 +187,13 @@ def check_optional_int(name: str, value: Any, *, min_value: int | None = None) -
 def check_int_tuple(name: str, value: Any, *, min_value: int = 1) -> tuple[int, ...]:
     """Layer sizes: a sequence of ints, one int, or a spec-string text ``"400-400"``.
 
-    ``""``, ``"none"`` and ``()`` give an empty tuple (no layers).
+    ``""``, ``"none"``, ``None`` (a spec's ``hidden=none``) and ``()`` give an empty tuple
+    (no layers); a spec's list ``hidden=[400, 400]`` is a sequence.
     """
     rule = f"a sequence of integers >= {min_value} or a string like '400-400'"
     items: list[Any]
+    if value is None:
+        return ()
     if isinstance(value, str):
         text = value.strip()
         if text.lower() in ("", "none"):

@@ -62,7 +62,7 @@ BAD_OPTIONS: list[tuple[str, str]] = [
     ("bench ctr --compression ,", "--compression must be comma-separated finite numbers"),
     ("bench ctr --compression 0.5", "--compression must be >= 1, got 0.5"),
     ("bench ctr --methods nope", "unknown table 'nope'"),
-    ("bench ctr --methods hash(", "unbalanced '(' in 'hash('"),
+    ("bench ctr --methods hash(", "unbalanced '(' or '[' in 'hash('"),
     ("bench ctr --json adir", "--json must be a file path, got the folder adir"),
     ("bench ctr --json afile/x.jsonl", "--json afile/x.jsonl cannot be created"),
     ("bench ctr --data frappe:nowhere", "does not exist"),

@@ -44,6 +44,11 @@ def test_duplicate_and_bad_names() -> None:
         ("ue(probes=2, seed=3)", ("ue", {"probes": 2, "seed": 3})),
         ("x(a=1.5,b=true,c=False,d='s')", ("x", {"a": 1.5, "b": True, "c": False, "d": "s"})),
         ("deepfm(hidden=400-400)", ("deepfm", {"hidden": "400-400"})),
+        ("m(dims=[4,8,16])", ("m", {"dims": [4, 8, 16]})),
+        ("m(dims=[ 4 , 8 ], x=[])", ("m", {"dims": [4, 8], "x": []})),
+        ("m(g=[[1, 2], ['a,b', true]])", ("m", {"g": [[1, 2], ["a,b", True]]})),
+        ('m(path="a=b, c", n=none)', ("m", {"path": "a=b, c", "n": None})),
+        ("m(code=PQ(m=8), k=2)", ("m", {"code": "PQ(m=8)", "k": 2})),
     ],
 )
 def test_parse_spec(spec: str, expected: tuple[str, dict[str, object]]) -> None:
@@ -58,6 +63,11 @@ def test_parse_spec(spec: str, expected: tuple[str, dict[str, object]]) -> None:
         ("qr(op)", "must be key=value"),
         ("qr(1x=2)", "must be identifiers"),
         ("qr(op=add", "spec must look like"),
+        ("m(dims=[4,8)", "unterminated '\\[' list"),
+        ("m(a='x)", "unterminated ' string"),
+        ("m(a=1, a=2)", "given twice"),
+        ("m(a=)", "empty value"),
+        ("m(a=[1] 2)", "expected ',' after the value of 'a'"),
     ],
 )
 def test_parse_spec_errors(spec: str, match: str) -> None:
@@ -73,3 +83,6 @@ def test_split_specs_keeps_parenthesised_commas() -> None:
         split_specs("qr)")
     with pytest.raises(ValueError, match="empty entry"):
         split_specs("qr,,ue")
+    assert split_specs("mat(dims=[4,8]),x(s='a,b')") == ["mat(dims=[4,8])", "x(s='a,b')"]
+    with pytest.raises(ValueError, match="unterminated"):
+        split_specs("x(s='a)")
