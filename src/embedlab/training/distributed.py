@@ -88,7 +88,8 @@ class DistributedCTRTrainer(CTRTrainer):
     is the **global** batch: each rank takes ``batch_size // world_size`` rows (it must
     divide evenly). With :class:`~embedlab.training.MemorySource` a run on W ranks takes
     the same steps as one process with the same global batch; parameters agree to float32
-    all-reduce rounding (measured max abs difference ~1e-6 after 2 epochs).
+    all-reduce rounding (measured max abs difference 3e-8 after 2 epochs, DeepFM without
+    dropout). ``samples_per_second`` counts the rows of all ranks.
 
     Semantics that differ from :meth:`CTRTrainer.fit` only where ranks must agree:
 
@@ -294,7 +295,7 @@ class DistributedCTRTrainer(CTRTrainer):
             totals = all_reduce(
                 torch.stack([(losses[:done] * sizes[:done]).sum(), sizes[:done].sum()])
             )
-            s.samples += int(sizes[:done].sum())
+            s.samples += int(totals[1])  # all ranks: samples/s is the global throughput
             record = {
                 "epoch": float(s.epoch),
                 "train_loss": float(totals[0]) / float(totals[1]),
@@ -386,7 +387,7 @@ class DistributedCTRTrainer(CTRTrainer):
                 check_finite_losses(window[:-1] / world, 0, i + 1 - checked, s.epoch, s.step, where)
                 checked = i + 1
                 bar.update(task, completed=i + 1, info=f"loss {float(losses[i]):.4f}")
-                if float(window[-1]) > 0 and not last:
+                if float(window[-1]) > 0:
                     return i + 1, True
         return n_steps, False
 
