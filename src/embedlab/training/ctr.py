@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import torch
 from rich.progress import Progress
-from torch import nn
 
 from embedlab._validation import (
     check_bool,
@@ -25,6 +24,13 @@ from embedlab.models import CTRModel
 from embedlab.tables import PhaseContext
 from embedlab.training._common import forked_rng, progress_bar
 from embedlab.training._ctr_result import StopReason, TrainResult
+from embedlab.training._ctr_step import (
+    check_finite_losses,
+    ctr_loss,
+    predict_logits,
+    run_phases,
+    sigmoid64,
+)
 from embedlab.training.metrics import auc_score, log_loss
 
 __all__ = ["CTRTrainer", "TrainResult"]
@@ -159,50 +165,13 @@ class CTRTrainer:
             max_epochs=self.epochs,
             seed=self.seed,
         )
-        total = TrainResult(
-            history=[],
-            best_epoch=0,
-            best_valid_auc=None,
-            train_seconds=0.0,
-            samples_per_second=0.0,
-            epochs_run=0,
-        )
-        samples = 0
         with self._forked_rng(), self._progress() as bar:
             torch.manual_seed(self.seed)
-            for index, phase in enumerate(table.phases):
-                start = time.perf_counter()
-                table.start_phase(phase, ctx)
-                hook_seconds = time.perf_counter() - start
-                part, part_samples = self._fit_phase(
-                    model, data, valid_data, bar, first_step=total.steps, label=phase
-                )
-                start = time.perf_counter()
-                table.end_phase(phase, ctx)
-                hook_seconds += time.perf_counter() - start
-                samples += part_samples
-                for record in part.history:
-                    record["phase"] = float(index)
-                total.history.extend(part.history)
-                total.epochs_run += part.epochs_run
-                total.steps = part.steps
-                total.train_seconds += part.train_seconds + hook_seconds
-                total.eval_seconds += part.eval_seconds
-                total.best_epoch, total.best_valid_auc = part.best_epoch, part.best_valid_auc
-                total.stop_reason = part.stop_reason
-                total.phases.append(
-                    {
-                        "name": phase,
-                        "epochs_run": part.epochs_run,
-                        "best_epoch": part.best_epoch,
-                        "best_valid_auc": part.best_valid_auc,
-                        "train_seconds": part.train_seconds,
-                        "hook_seconds": hook_seconds,
-                    }
-                )
-        if total.train_seconds > 0:
-            total.samples_per_second = samples / total.train_seconds
-        return total
+
+            def fit_phase(index: int, phase: str, steps: int) -> tuple[TrainResult, int]:
+                return self._fit_phase(model, data, valid_data, bar, first_step=steps, label=phase)
+
+            return run_phases(table, ctx, fit_phase)
 
     def _fit_phase(
         self,
@@ -257,13 +226,13 @@ class CTRTrainer:
                 samples += hi - lo
                 last = i == n_steps - 1
                 if (i + 1) % self.log_every == 0 or last:
-                    self._check_finite(losses, checked, i + 1, epoch, step)
+                    check_finite_losses(losses, checked, i + 1, epoch, step)
                     checked = i + 1
                     bar.update(task, completed=i + 1, info=f"loss {float(losses[i]):.4f}")
                 limit = self.max_train_seconds
                 if limit is not None and train_seconds + time.perf_counter() - start >= limit:
                     if not last:
-                        self._check_finite(losses, checked, i + 1, epoch, step)
+                        check_finite_losses(losses, checked, i + 1, epoch, step)
                     stop_reason, done = "time_limit", i + 1
                     break
             model.table.on_epoch_end(epoch)
@@ -331,15 +300,7 @@ class CTRTrainer:
         dense: torch.Tensor | None,
         history: torch.Tensor | None,
     ) -> torch.Tensor:
-        if self.embedding_l2 > 0:
-            logits, emb = model.forward_with_embeddings(ids, dense, history)
-            penalty = self.embedding_l2 * emb.square().sum(dim=-1).mean()
-        else:
-            logits, penalty = model(ids, dense, history), None
-        loss = nn.functional.binary_cross_entropy_with_logits(logits, labels)
-        loss = loss + model.regularization()
-        if penalty is not None:
-            loss = loss + penalty
+        loss = ctr_loss(model, ids, labels, dense, history, embedding_l2=self.embedding_l2)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
@@ -358,39 +319,22 @@ class CTRTrainer:
             raise ValueError("model must have trainable parameters, got none")
         return torch.optim.Adam(groups, lr=self.lr)
 
-    def _check_finite(
-        self, losses: torch.Tensor, lo: int, hi: int, epoch: int, global_step: int
-    ) -> None:
-        bad = ~torch.isfinite(losses[lo:hi])
-        if bool(bad.any()):
-            first = lo + int(torch.nonzero(bad)[0])
-            at_step = global_step - (hi - 1 - first)
-            value = float(losses[first])
-            raise RuntimeError(
-                f"training loss is {value} at epoch {epoch}, step {at_step} "
-                f"(batch {first + 1} of the epoch); lower lr or check the table's numerics"
-            )
-
     def _evaluate_tensors(self, model: CTRModel, data: _Tensors) -> dict[str, float]:
         probs = self._predict_tensors(model, data)
         labels = data.labels.cpu().numpy()
         return {"auc": auc_score(labels, probs), "logloss": log_loss(labels, probs)}
 
     def _predict_tensors(self, model: CTRModel, data: _Tensors) -> np.ndarray:
-        was_training = model.training
-        model.eval()
-        out: list[torch.Tensor] = []
         n, bs = data.ids.shape[0], self.eval_batch_size
-        try:
-            with torch.no_grad():
-                for lo in range(0, n, bs):
-                    dense = None if data.dense is None else data.dense[lo : lo + bs]
-                    hist = None if data.history is None else data.history[lo : lo + bs]
-                    out.append(model(data.ids[lo : lo + bs], dense, hist))
-        finally:
-            model.train(was_training)
-        logits = torch.cat(out).double().cpu().numpy()
-        return np.asarray(1.0 / (1.0 + np.exp(-logits)))
+        batches = (
+            (
+                data.ids[lo : lo + bs],
+                None if data.dense is None else data.dense[lo : lo + bs],
+                None if data.history is None else data.history[lo : lo + bs],
+            )
+            for lo in range(0, n, bs)
+        )
+        return sigmoid64(predict_logits(model, batches))
 
     def _tensors(self, data: CTRDataset) -> _Tensors:
         dense = None if data.dense is None else torch.from_numpy(data.dense).to(self.device)
