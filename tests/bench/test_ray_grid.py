@@ -89,3 +89,9 @@ def test_cli_ray_appends_and_resumes(tmp_path: Path) -> None:
     assert again.exit_code == 0, again.output
     assert "skipped 3 run(s) already recorded" in again.output
     assert len(out.read_text().splitlines()) == 5  # one more header, no records
+
+
+def test_more_cpus_per_run_than_the_cluster_has_is_refused() -> None:
+    with pytest.raises(ValueError, match="cpus_per_run must be <= the cluster's 2 CPUs, got 3"):
+        config = CTRBenchConfig(model="fm", methods=["full"], epochs=1, progress=False)
+        run_ctr_bench(_load, config, engine=RayEngine(cpus_per_run=3))

@@ -135,11 +135,11 @@ def run_grid(
             done[run] = hit
             collect.known(hit)
     pending = [run for run in grid.runs if run not in done]
-    new: dict[int, BenchRecord] = {}  # id(record) -> record, in the order they became final
+    new: list[BenchRecord] = []  # in the order they became final
 
     def finish(records: list[BenchRecord]) -> None:
         for rec in records:
-            new[id(rec)] = rec
+            new.append(rec)
             if on_record is not None:
                 on_record(rec)
 
@@ -160,7 +160,7 @@ def run_grid(
             finish(collect.rest())
     out: list[BenchRecord] = []
     for run in grid.runs:
-        rec = done.get(run) or next((r for r in new.values() if grid.matches(r, run)), None)
+        rec = done.get(run) or next((r for r in new if grid.matches(r, run)), None)
         if rec is not None:  # None: the grid stopped on an error before this run
             out.append(rec)
     return out

@@ -77,6 +77,11 @@ class RayEngine:
         if started:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=True)
         try:
+            cpus = float(ray.cluster_resources().get("CPU", 0))
+            if self.cpus_per_run > cpus:  # the tasks would wait forever
+                raise ValueError(
+                    f"cpus_per_run must be <= the cluster's {cpus:g} CPUs, got {self.cpus_per_run}"
+                )
             refs: dict[int, Any] = {}
             remote = ray.remote(_run_task).options(num_cpus=self.cpus_per_run)
             pending: dict[Any, GridRun] = {}

@@ -121,28 +121,17 @@ class _Setup:
 
 
 def _retrieval_task(setup: _Setup, run: GridRun) -> BenchRecord:
-    """One grid run (module-level: Ray sends it by name)."""
-    return _run_one(setup.data, setup.config, run.method, setup.make, setup.truth, setup.flat_ndcg)
-
-
-def _run_one(
-    data: RetrievalData,
-    config: RetrievalBenchConfig,
-    spec: str,
-    make: IndexFactory,
-    truth: np.ndarray,
-    flat_ndcg: float | None,
-) -> BenchRecord:
+    """One grid run: build and measure one spec (module-level: Ray sends it by name)."""
     record = BenchRecord(
         suite="retrieval",
-        dataset=data.name,
-        method=spec,
-        model=data.model,
-        seed=config.seed,
+        dataset=setup.data.name,
+        method=run.method,
+        model=setup.data.model,
+        seed=setup.config.seed,
         embedlab_version=__version__,
     )
     try:
-        _measure(record, data, config, spec, make, truth, flat_ndcg)
+        _measure(record, setup, run.method)
     except Exception as exc:  # one broken method must not stop the suite
         record.status = "failed"
         record.error = f"{type(exc).__name__}: {exc}"
@@ -179,15 +168,9 @@ def _search(index: Any, q: np.ndarray, k: int) -> np.ndarray:
     return ids.astype(np.int64, copy=False)
 
 
-def _measure(
-    record: BenchRecord,
-    data: RetrievalData,
-    config: RetrievalBenchConfig,
-    spec: str,
-    make: IndexFactory,
-    truth: np.ndarray,
-    flat_ndcg: float | None,
-) -> None:
+def _measure(record: BenchRecord, setup: _Setup, spec: str) -> None:
+    data, config, make = setup.data, setup.config, setup.make
+    truth, flat_ndcg = setup.truth, setup.flat_ndcg
     n, d, k = data.n_corpus, data.dim, config.k
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)  # for indexes that draw from numpy's global state

@@ -242,17 +242,7 @@ class RecordSaver:
             console.print(f"records appended to {self.writer.path}", highlight=False)
 
 
-def record_saver(
-    json_out: Path | None,
-    *,
-    quiet: bool,
-    line: Callable[[BenchRecord], str],
-    rerun: bool = False,
-    ctx: typer.Context | None = None,
-) -> RecordSaver:
-    """A :class:`RecordSaver` (appends to ``json_out``; ``None``: print only); ``ctx``
-    gives the command line of the header."""
-    return RecordSaver(json_out, quiet=quiet, line=line, rerun=rerun, ctx=ctx)
+record_saver = RecordSaver  # the name the command modules use
 
 
 def invocation(ctx: typer.Context | None = None) -> str:
@@ -291,7 +281,7 @@ Rerun = Annotated[
 UseRay = Annotated[
     bool,
     typer.Option(
-        "--ray", help="run each (method, compression, seed) as a Ray task (embedlab[ray])"
+        "--ray", help="run each (method, compression, seed) as a Ray task (needs the ray extra)"
     ),
 ]
 RayAddress = Annotated[
