@@ -1,9 +1,11 @@
 """A CTR grid run sequentially and as Ray tasks: wall-time ratio, identical AUCs per run.
 
 The data is loaded once per seed and shared by both runs. The sequential grid runs in this
-process with torch's default threads; the Ray grid starts a local cluster on every CPU
-(timed apart) and runs each (method, compression, seed) as a task of --cpus-per-run
-CPUs and threads. Identity is checked on every record field but the timings.
+process, each run with --seq-threads threads (default: --cpus-per-run; 0: torch's
+default); the Ray grid starts a local cluster on every CPU (timed apart) and runs each
+(method, compression, seed) as a task of --cpus-per-run CPUs and threads. Identity is
+checked on every record field but the timings; it holds for equal thread counts (float
+sums in parallel depend on the count: 2 threads vs 1 moves Frappe AUCs by ~1e-6).
 
 Usage:
     python benchmarks/ray_grid.py [--data frappe:../shared/data/frappe]
@@ -39,6 +41,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--dim", type=int, default=16)
     parser.add_argument("--cpus-per-run", type=int, default=1)
+    parser.add_argument("--seq-threads", type=int, default=None, help="0: torch's default")
     parser.add_argument("--json", type=Path, default=None, help="append both record sets")
     args = parser.parse_args()
     name, _, path = args.data.partition(":")
@@ -50,7 +53,13 @@ def main() -> int:
     import torch
 
     from embedlab._registry import split_specs
-    from embedlab.bench import CTRBenchConfig, RayEngine, RecordWriter, run_ctr_bench
+    from embedlab.bench import (
+        CTRBenchConfig,
+        LocalEngine,
+        RayEngine,
+        RecordWriter,
+        run_ctr_bench,
+    )
     from embedlab.data import CTRSplits, load_ctr
     from embedlab.tables import TABLES
 
@@ -79,10 +88,13 @@ def main() -> int:
         f"seeds, full once per seed), {args.epochs} epochs; data loaded in {load_s:.1f} s",
         flush=True,
     )
+    threads = args.cpus_per_run if args.seq_threads is None else args.seq_threads
+    local = LocalEngine(threads=threads or None)
     t0 = time.perf_counter()
-    sequential = run_ctr_bench(load, config)
+    sequential = run_ctr_bench(load, config, engine=local)
     seq_s = time.perf_counter() - t0
-    print(f"sequential: {seq_s:.1f} s (torch threads {torch.get_num_threads()})", flush=True)
+    shown = threads or f"torch's default, {torch.get_num_threads()}"
+    print(f"sequential: {seq_s:.1f} s ({shown} threads per run)", flush=True)
 
     t0 = time.perf_counter()
     ray.init(include_dashboard=False, log_to_driver=False)

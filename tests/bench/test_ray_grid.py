@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from embedlab.bench import BenchRecord, CTRBenchConfig, RayEngine, run_ctr_bench, run_metric_bench
+from embedlab.bench import (
+    BenchRecord,
+    CTRBenchConfig,
+    LocalEngine,
+    RayEngine,
+    run_ctr_bench,
+    run_metric_bench,
+)
 from embedlab.bench.metric import load_labeled, metric_splits
 from embedlab.cli import app
 from embedlab.data import CTRSplits, load_ctr
@@ -53,7 +60,7 @@ def test_ctr_grid_on_ray_equals_sequential_and_resumes() -> None:
         model="fm", methods=["hash", "ue"], compressions=[2.0, 4.0], dim=8, epochs=1,
         progress=False,
     )  # fmt: skip
-    sequential = run_ctr_bench(_load, config)
+    sequential = run_ctr_bench(_load, config, engine=LocalEngine(threads=1))  # Ray's 1 CPU
     streamed: list[BenchRecord] = []
     on_ray = run_ctr_bench(_load, config, engine=RayEngine(), on_record=streamed.append)
     assert _strip(on_ray) == _strip(sequential)  # AUC, logloss, bytes, deltas vs full
@@ -70,7 +77,7 @@ def test_metric_grid_on_ray_equals_sequential() -> None:
         losses=["supcon", "contrastive"], dim=8, epochs=1, batch_size=64, seeds=(0, 1),
         progress=False,
     )  # fmt: skip
-    sequential = run_metric_bench(train, test, **kw)
+    sequential = run_metric_bench(train, test, engine=LocalEngine(threads=1), **kw)
     on_ray = run_metric_bench(train, test, engine=RayEngine(cpus_per_run=1), **kw)
     assert _strip(on_ray) == _strip(sequential)
 

@@ -63,7 +63,7 @@ def test_json_dash_writes_records_to_stdout(
     ("args", "match"),
     [
         (["--address", "auto"], "--address needs --ray"),
-        (["--cpus-per-run", "2"], "--cpus-per-run needs --ray"),
+        (["--cpus-per-run", "0"], "--cpus-per-run must be >= 1, got 0"),
         (["--ray", "--cpus-per-run", "0"], "--cpus-per-run must be >= 1, got 0"),
     ],
 )

@@ -1,15 +1,15 @@
 """Benchmark suites: grids of (dataset x method x budget) written as JSON-lines records.
 
 Every suite runs its grid through one runner, in this process or as Ray tasks
-(:class:`RayEngine`), and skips runs already recorded (``recorded=``). Records files are
-append-only, with a header line per invocation (:class:`RecordWriter`);
-:func:`load_records` reads any number of them into a DataFrame whose columns are
-documented in :data:`RECORD_KEYS`.
+(:class:`LocalEngine`, :class:`RayEngine`), and skips runs already recorded
+(``recorded=``). Records files are append-only, with a header line per invocation
+(:class:`RecordWriter`); :func:`load_records` reads any number of them into a
+DataFrame whose columns are documented in :data:`RECORD_KEYS`.
 """
 
 from __future__ import annotations
 
-from embedlab.bench._grid import Collector, Grid, GridRun, run_grid
+from embedlab.bench._grid import Collector, Grid, GridRun, LocalEngine, run_grid
 from embedlab.bench._ray_grid import RayEngine
 from embedlab.bench._record import BenchRecord, config_hash
 from embedlab.bench._records_io import (
@@ -34,6 +34,7 @@ __all__ = [
     "Grid",
     "GridRun",
     "KeyDoc",
+    "LocalEngine",
     "RayEngine",
     "RecordWriter",
     "RetrievalBenchConfig",

@@ -15,7 +15,7 @@ import torch
 
 from embedlab import __version__
 from embedlab.bench import retrieval as _r  # the metrics; this module is imported by it
-from embedlab.bench._grid import Grid, GridRun, run_grid
+from embedlab.bench._grid import Grid, GridRun, LocalEngine, run_grid
 from embedlab.bench._record import BenchRecord, config_hash
 from embedlab.bench._threads import limit_threads
 
@@ -48,7 +48,7 @@ def run_retrieval_bench(
     on_record: Callable[[BenchRecord], None] | None = None,
     factory: IndexFactory | None = None,
     recorded: Iterable[BenchRecord] = (),
-    engine: RayEngine | None = None,
+    engine: LocalEngine | RayEngine | None = None,
 ) -> list[BenchRecord]:
     """Build and measure every method of ``config`` on ``data``.
 

@@ -20,7 +20,7 @@ import torch
 from embedlab import __version__
 from embedlab._registry import parse_spec
 from embedlab._validation import BudgetError, check_compression, check_int
-from embedlab.bench._grid import Collector, Grid, GridRun, run_grid
+from embedlab.bench._grid import Collector, Grid, GridRun, LocalEngine, run_grid
 from embedlab.bench._record import BenchRecord, config_hash
 from embedlab.data import CTRSplits
 from embedlab.models import MODELS, make_model
@@ -117,7 +117,7 @@ def run_ctr_bench(
     *,
     on_record: Callable[[BenchRecord], None] | None = None,
     recorded: Iterable[BenchRecord] = (),
-    engine: RayEngine | None = None,
+    engine: LocalEngine | RayEngine | None = None,
 ) -> list[BenchRecord]:
     """Train and test every (method, compression, seed) of ``config``.
 
@@ -148,7 +148,7 @@ def run_ctr_bench(
 
     first, _ = load(config.seeds[0])
     config.check_data(first)
-    if engine is not None:
+    if engine is not None and not isinstance(engine, LocalEngine):
         config = dataclasses.replace(config, progress=False)  # no bars inside Ray workers
     grid = Grid(
         suite="ctr",

@@ -19,7 +19,7 @@ import numpy as np
 from embedlab import __version__
 from embedlab._registry import parse_spec
 from embedlab._validation import check_choice, check_fraction, check_int, check_positive_float
-from embedlab.bench._grid import Grid, GridRun, run_grid
+from embedlab.bench._grid import Grid, GridRun, LocalEngine, run_grid
 from embedlab.bench._record import BenchRecord, config_hash
 from embedlab.data._labeled import LabeledData
 from embedlab.data.mnist import load_digits, load_mnist
@@ -104,7 +104,7 @@ def run_metric_bench(
     progress: bool = True,
     on_record: Callable[[BenchRecord], None] | None = None,
     recorded: Iterable[BenchRecord] = (),
-    engine: RayEngine | None = None,
+    engine: LocalEngine | RayEngine | None = None,
 ) -> list[BenchRecord]:
     """Train one encoder per (loss, seed) on ``train``; retrieval and clustering on ``test``.
 
@@ -170,7 +170,7 @@ def run_metric_bench(
     }
     setup = _Setup(
         train, test, model, shape, n_classes, dim, epochs, batch_size, lr, valid_fraction,
-        progress and engine is None, base_params,
+        progress and (engine is None or isinstance(engine, LocalEngine)), base_params,
     )  # fmt: skip
     methods = [*(BASELINES if baselines else ()), *losses]
     settings = {**base_params, "model": model, "valid_fraction": valid_fraction, "shape": shape}

@@ -27,6 +27,7 @@ from embedlab._registry import split_specs
 from embedlab.bench import (
     SUMMARY_COLUMNS,
     BenchRecord,
+    LocalEngine,
     RayEngine,
     RecordWriter,
     summary_notes,
@@ -291,7 +292,12 @@ RayAddress = Annotated[
     ),
 ]
 CpusPerRun = Annotated[
-    int, typer.Option("--cpus-per-run", help="with --ray: CPUs and threads of each run")
+    int | None,
+    typer.Option(
+        "--cpus-per-run",
+        help="CPUs and threads of each run (default: 1 with --ray, else torch's default); "
+        "the same count with and without --ray gives identical records",
+    ),
 ]
 
 
@@ -301,19 +307,21 @@ def check_json_out(path: Path | None) -> None:
         check_out_file("--json", path)
 
 
-def grid_engine(ray: bool, address: str | None, cpus_per_run: int) -> RayEngine | None:
-    """The engine of ``--ray [--address A] [--cpus-per-run N]``; ``None`` without ``--ray``."""
+def grid_engine(
+    ray: bool, address: str | None, cpus_per_run: int | None
+) -> LocalEngine | RayEngine | None:
+    """The engine of ``[--ray [--address A]] [--cpus-per-run N]``."""
     from embedlab._validation import check_int
     from embedlab.bench._ray_grid import import_ray
 
-    check_int("--cpus-per-run", cpus_per_run, min_value=1)
+    if cpus_per_run is not None:
+        check_int("--cpus-per-run", cpus_per_run, min_value=1)
     if not ray:
-        if address is not None or cpus_per_run != 1:
-            option = "--address" if address is not None else "--cpus-per-run"
-            raise ValueError(f"{option} needs --ray, got {option} without it")
-        return None
+        if address is not None:
+            raise ValueError(f"--address needs --ray, got --address {address} without it")
+        return None if cpus_per_run is None else LocalEngine(threads=cpus_per_run)
     import_ray("--ray")
-    return RayEngine(address=address, cpus_per_run=cpus_per_run)
+    return RayEngine(address=address, cpus_per_run=cpus_per_run or 1)
 
 
 @contextmanager

@@ -70,13 +70,14 @@ def bench_ctr(
     rerun: Rerun = False,
     ray: UseRay = False,
     address: RayAddress = None,
-    cpus_per_run: CpusPerRun = 1,
+    cpus_per_run: CpusPerRun = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
 ) -> None:
     """Train MODEL with every METHOD at every COMPRESSION; print AUC vs memory.
 
     --json FILE appends the records (resume: runs already in FILE are skipped). --ray runs
-    each (method, compression, seed) as a Ray task; AUCs equal the sequential run's.
+    each (method, compression, seed) as a Ray task; its records equal a sequential run's
+    with the same --cpus-per-run.
 
     Example: embedlab bench ctr --data frappe:DIR --methods all --compression 10,100,1000
     --json frappe.jsonl --ray --cpus-per-run 1

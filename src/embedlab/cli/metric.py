@@ -85,7 +85,7 @@ def bench_metric(
     rerun: Rerun = False,
     ray: UseRay = False,
     address: RayAddress = None,
-    cpus_per_run: CpusPerRun = 1,
+    cpus_per_run: CpusPerRun = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
 ) -> None:
     """Train the same encoder with each LOSS on classes 0-4; retrieval on unseen 5-9.

@@ -28,7 +28,7 @@ from embedlab.cli._common import (
 )
 
 if TYPE_CHECKING:
-    from embedlab.bench import RayEngine
+    from embedlab.bench import LocalEngine, RayEngine
     from embedlab.bench.retrieval import RetrievalBenchConfig
     from embedlab.data.retrieval import RetrievalData
 
@@ -102,7 +102,7 @@ def bench_retrieval(
     rerun: Rerun = False,
     ray: UseRay = False,
     address: RayAddress = None,
-    cpus_per_run: CpusPerRun = 1,
+    cpus_per_run: CpusPerRun = None,
     filters: Annotated[
         bool,
         typer.Option(
@@ -204,7 +204,7 @@ def _run_single_vector(
     sels: list[float],
     save: RecordSaver,
     quiet: bool,
-    engine: RayEngine | None,
+    engine: LocalEngine | RayEngine | None,
 ) -> list[BenchRecord]:
     """``--methods`` (unless skipped), then the ``--filters`` sweep when ``sels``; returns
     the ``--methods`` records."""
