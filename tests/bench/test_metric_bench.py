@@ -68,7 +68,8 @@ def test_cli_writes_records_and_reports_errors(tmp_path: Path) -> None:
     result = runner.invoke(_app(), [*args, "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "P@1" in result.output and "supcon" in result.output
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    header, *lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert header["kind"] == "header" and "metric --losses supcon" in header["command"]
     assert [d["method"] for d in lines] == ["untrained", "raw_pixels", "supcon"]
     bad = runner.invoke(_app(), ["metric", "--losses", "nope", "--quiet"])
     assert bad.exit_code == 2 and "unknown loss 'nope'" in bad.output

@@ -41,7 +41,8 @@ def test_bench_ctr_synthetic_and_report(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    header, *lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert header["kind"] == "header" and header["command"].startswith("embedlab bench ctr")
     assert [(r["method"], r["compression"]) for r in lines] == [
         ("full", 1.0),
         ("hash", 10.0),

@@ -1,18 +1,19 @@
-"""The benchmark record: one measured run, one JSON object per line of a ``.jsonl`` file."""
+"""The benchmark record: one measured run, one JSON object per line of a ``.jsonl`` file.
+
+Reading and appending files of records is in :mod:`embedlab.bench._records_io`; the
+documented keys are in :mod:`embedlab.bench._schema`.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from embedlab._io import atomic_write_text
-
-__all__ = ["BenchRecord", "append_records", "read_records", "write_records"]
+__all__ = ["BenchRecord", "config_hash"]
 
 _REQUIRED = ("suite", "dataset", "method")
 
@@ -23,7 +24,9 @@ class BenchRecord:
 
     ``status`` is ``"ok"`` for a measured run and ``"infeasible"`` when the
     method cannot reach the budget (``error`` says why); infeasible runs have
-    empty ``metrics``.
+    empty ``metrics``. ``config_hash`` identifies the settings that change
+    results (see :func:`config_hash`); with suite, dataset, method, compression
+    and seed it is the key by which a resumed grid skips runs already recorded.
     """
 
     suite: str
@@ -39,6 +42,7 @@ class BenchRecord:
     embedlab_version: str = ""
     status: str = "ok"
     error: str | None = None
+    config_hash: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(_clean(asdict(self)), sort_keys=False, allow_nan=False)
@@ -55,6 +59,21 @@ class BenchRecord:
         return cls(**kwargs)
 
 
+def config_hash(settings: Mapping[str, Any]) -> str:
+    """12 hex digits of SHA-256 over ``settings`` as canonical JSON (sorted keys).
+
+    A suite passes the settings that change its results (model, dim, epochs, data
+    sizes, ...), never progress or output options, so a grid rerun with the same
+    settings finds its runs already recorded.
+
+    Example:
+        >>> config_hash({"dim": 16, "lr": 0.001}) == config_hash({"lr": 0.001, "dim": 16})
+        True
+    """
+    text = json.dumps(_clean(dict(settings)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
 def _clean(obj: Any) -> Any:
     """JSON-safe copy: NaN/inf floats become None (strict JSON has no NaN)."""
     if isinstance(obj, float):
@@ -66,36 +85,3 @@ def _clean(obj: Any) -> Any:
     if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
         return _clean(obj.item())
     return obj
-
-
-def write_records(path: str | os.PathLike[str], records: Iterable[BenchRecord]) -> None:
-    """Write records as JSON lines, atomically (a failure keeps the old file whole)."""
-    atomic_write_text(path, "".join(rec.to_json() + "\n" for rec in records))
-
-
-def append_records(path: str | os.PathLike[str], records: Sequence[BenchRecord]) -> None:
-    """Add records to an existing file (or create it), keeping the file whole on failure."""
-    path = Path(path)
-    old = read_records(path) if path.exists() else []
-    write_records(path, [*old, *records])
-
-
-def read_records(path: str | os.PathLike[str]) -> list[BenchRecord]:
-    """Read a ``.jsonl`` file; a bad line raises ``ValueError`` naming file and line."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"results file does not exist: {path}")
-    out: list[BenchRecord] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name} line {lineno}"
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
-            out.append(BenchRecord.from_dict(data, where=where))
-    if not out:
-        raise ValueError(f"results file {path} holds no records")
-    return out

@@ -8,21 +8,27 @@ bug and stops the run.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from embedlab import __version__
 from embedlab._registry import parse_spec
 from embedlab._validation import BudgetError, check_compression, check_int
-from embedlab.bench._record import BenchRecord
+from embedlab.bench._grid import Collector, Grid, GridRun, LocalEngine, run_grid
+from embedlab.bench._record import BenchRecord, config_hash
 from embedlab.data import CTRSplits
 from embedlab.models import MODELS, make_model
 from embedlab.tables import TABLES, EmbeddingTable, make_table
 from embedlab.training import CTRTrainer, auc_score, gauc_score
+
+if TYPE_CHECKING:
+    from embedlab.bench._ray_grid import RayEngine
 
 __all__ = ["CTRBenchConfig", "run_ctr_bench"]
 
@@ -72,6 +78,27 @@ class CTRBenchConfig:
                 f"e.g. --data movielens-seq:DIR or synthetic-seq; {splits.name!r} has none"
             )
 
+    def settings(self, splits: CTRSplits, *, per_seed_split: bool) -> dict[str, Any]:
+        """What changes results (hashed into each record's ``config_hash``): the training
+        settings and the data's sizes; not ``methods`` / ``seeds`` (a record's own key)
+        nor ``progress``."""
+        return {
+            "model": self.model,
+            "model_kwargs": self.model_kwargs,
+            "dim": self.dim,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "patience": self.patience,
+            "data": {
+                "n_train": len(splits.train),
+                "n_valid": len(splits.valid),
+                "n_test": len(splits.test),
+                "cardinalities": [f.cardinality for f in splits.fields],
+                "split": "per_seed" if per_seed_split else "fixed",
+            },
+        }
+
     def runs(self) -> list[tuple[int, str, float]]:
         """(seed, method spec, compression) in run order; the reference runs once per seed."""
         out: list[tuple[int, str, float]] = []
@@ -85,41 +112,108 @@ class CTRBenchConfig:
 
 
 def run_ctr_bench(
-    splits: CTRSplits,
+    data: CTRSplits | Callable[[int], CTRSplits],
     config: CTRBenchConfig,
     *,
     on_record: Callable[[BenchRecord], None] | None = None,
+    recorded: Iterable[BenchRecord] = (),
+    engine: LocalEngine | RayEngine | None = None,
 ) -> list[BenchRecord]:
-    """Train and test every (method, compression, seed) of ``config`` on ``splits``.
+    """Train and test every (method, compression, seed) of ``config``.
 
     Args:
-        splits: train / valid / test data sharing the same fields.
+        data: train / valid / test data sharing the same fields, or ``load(seed)`` giving
+            them for a seed (e.g. ``lambda s: load_ctr("frappe:DIR", seed=s)``), so that each
+            seed gets its own split. Records say which: ``params["split_seed"]`` is the seed
+            the loader got, or ``None`` for one fixed ``CTRSplits``.
         config: the grid and the training settings.
-        on_record: called with each record as soon as it is measured (e.g. to save progress).
+        on_record: called with each record as soon as it is final (e.g. to save progress).
+        recorded: records of earlier runs; runs already among them (same dataset, method,
+            compression, seed and config hash) are skipped, not trained again.
+        engine: ``None`` trains in this process, one run after the other; a
+            :class:`~embedlab.bench.RayEngine` trains each run as a Ray task.
 
     Returns:
         One :class:`BenchRecord` per run, the reference (``full``) first for each seed.
+        ``auc_delta_vs_full`` and ``samples_per_s_vs_full`` compare a run with the
+        reference of its seed; under Ray a record waits for its reference before
+        ``on_record`` sees it.
     """
-    config.check_data(splits)
-    records: list[BenchRecord] = []
-    reference: dict[int, BenchRecord] = {}
-    oracle = _oracle_auc(splits)
-    for seed, spec, compression in config.runs():
-        record = _run_one(splits, config, spec, compression, seed)
-        if oracle is not None:
-            record.params["oracle_auc"] = oracle
-        ref = reference.get(seed)
-        if spec == REFERENCE and record.status == "ok":
-            reference[seed] = record
-        elif ref is not None and record.status == "ok":
+    cache: dict[int, tuple[CTRSplits, int | None]] = {}
+
+    def load(seed: int) -> tuple[CTRSplits, int | None]:
+        if seed not in cache:
+            cache[seed] = (data, None) if isinstance(data, CTRSplits) else (data(seed), seed)
+        return cache[seed]
+
+    first, _ = load(config.seeds[0])
+    config.check_data(first)
+    if engine is not None and not isinstance(engine, LocalEngine):
+        config = dataclasses.replace(config, progress=False)  # no bars inside Ray workers
+    grid = Grid(
+        suite="ctr",
+        dataset=first.name,
+        config_hash=config_hash(
+            config.settings(first, per_seed_split=not isinstance(data, CTRSplits))
+        ),
+        runs=[GridRun(spec, seed, c) for seed, spec, c in config.runs()],
+        task=functools.partial(_ctr_task, config),
+        data=load,
+    )
+    return run_grid(
+        grid, recorded=recorded, engine=engine, collector=_VersusReference(), on_record=on_record
+    )
+
+
+class _VersusReference(Collector):
+    """Adds the ratios against the ``full`` reference of a record's seed; under Ray a
+    record measured before its reference is held until the reference is known."""
+
+    def __init__(self) -> None:
+        self.reference: dict[int, BenchRecord] = {}
+        self.held: list[BenchRecord] = []
+
+    def known(self, record: BenchRecord) -> None:
+        if record.method == REFERENCE:
+            self.reference[record.seed] = record
+
+    def add(self, record: BenchRecord) -> list[BenchRecord]:
+        if record.method != REFERENCE:
+            if record.seed not in self.reference:
+                self.held.append(record)
+                return []
+            return [self._versus(record)]
+        self.reference[record.seed] = record
+        ready = [r for r in self.held if r.seed == record.seed]
+        self.held = [r for r in self.held if r.seed != record.seed]
+        return [record, *(self._versus(r) for r in ready)]
+
+    def rest(self) -> list[BenchRecord]:
+        held, self.held = self.held, []
+        return held
+
+    def _versus(self, record: BenchRecord) -> BenchRecord:
+        ref = self.reference[record.seed]
+        if record.status == "ok" and ref.status == "ok":
             record.timing["samples_per_s_vs_full"] = (
                 record.timing["samples_per_s"] / ref.timing["samples_per_s"]
             )
             record.metrics["auc_delta_vs_full"] = record.metrics["auc"] - ref.metrics["auc"]
-        records.append(record)
-        if on_record is not None:
-            on_record(record)
-    return records
+        return record
+
+
+def _ctr_task(
+    config: CTRBenchConfig, data: tuple[CTRSplits, int | None], run: GridRun
+) -> BenchRecord:
+    """One grid run (module-level: Ray sends it to workers by reference)."""
+    splits, split_seed = data
+    assert run.compression is not None  # every CTR run has a budget
+    record = _run_one(splits, config, run.method, run.compression, run.seed)
+    record.params["split_seed"] = split_seed
+    oracle = _oracle_auc(splits)
+    if oracle is not None:
+        record.params["oracle_auc"] = oracle
+    return record
 
 
 def _oracle_auc(splits: CTRSplits) -> float | None:

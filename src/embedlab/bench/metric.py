@@ -10,20 +10,25 @@ loss trains the same encoder (same architecture, seed, epochs, batch, sampler, a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from embedlab import __version__
 from embedlab._registry import parse_spec
 from embedlab._validation import check_choice, check_fraction, check_int, check_positive_float
-from embedlab.bench._record import BenchRecord
+from embedlab.bench._grid import Grid, GridRun, LocalEngine, run_grid
+from embedlab.bench._record import BenchRecord, config_hash
 from embedlab.data._labeled import LabeledData
 from embedlab.data.mnist import load_digits, load_mnist
 from embedlab.evaluate import clustering_metrics, retrieval_metrics
 from embedlab.training.encoders import ENCODERS, make_encoder
 from embedlab.training.metric import MetricTrainer, embed
+
+if TYPE_CHECKING:
+    from embedlab.bench._ray_grid import RayEngine
 
 __all__ = [
     "BASELINES",
@@ -98,6 +103,8 @@ def run_metric_bench(
     baselines: bool = True,
     progress: bool = True,
     on_record: Callable[[BenchRecord], None] | None = None,
+    recorded: Iterable[BenchRecord] = (),
+    engine: LocalEngine | RayEngine | None = None,
 ) -> list[BenchRecord]:
     """Train one encoder per (loss, seed) on ``train``; retrieval and clustering on ``test``.
 
@@ -112,11 +119,17 @@ def run_metric_bench(
         model: ``"cnn"`` or ``"mlp"``; default ``cnn`` for 28x28 images, else ``mlp``.
         valid_fraction: share of ``train`` held out to choose the best epoch.
         baselines: add ``untrained`` and ``raw_pixels`` records (once per seed).
-        progress: show progress bars.
+        progress: show progress bars (never inside Ray tasks).
         on_record: called with each record as soon as it is measured.
+        recorded: records of earlier runs; runs among them (same dataset, method, seed and
+            config hash) are skipped.
+        engine: ``None`` trains in this process; a :class:`~embedlab.bench.RayEngine`
+            trains each (method, seed) as a Ray task. The data is the same for every seed
+            (the seed picks the held-out samples, inside the run).
 
     Returns:
-        Records of suite ``"metric"``: metrics ``precision_at_1`` (first, the report's primary),
+        Records of suite ``"metric"``, per seed the baselines first, then the losses;
+        metrics ``precision_at_1`` (first, the report's primary),
         ``map_at_r``, ``r_precision``, ``recall_at_10``, ``nmi``, ``ami``; timing ``train_s``,
         ``samples_per_s``. A loss whose training fails gets ``status="failed"`` and the error.
     """
@@ -144,13 +157,6 @@ def run_metric_bench(
     check_choice("model", model, ENCODERS)
     train, test = _remap(train), _remap(test)
     n_classes = int(train.y.max()) + 1
-    records: list[BenchRecord] = []
-
-    def emit(rec: BenchRecord) -> None:
-        records.append(rec)
-        if on_record is not None:
-            on_record(rec)
-
     base_params: dict[str, Any] = {
         "dim": dim,
         "epochs": epochs,
@@ -162,30 +168,56 @@ def run_metric_bench(
         "n_test_classes": int(np.unique(test.y).size),
         "protocol": "unseen classes, leave-one-out retrieval",
     }
-    for seed in seeds:
-        fit_part, valid_part = _holdout(train, valid_fraction, seed)
-        if baselines:
-            encoder = make_encoder(model, dim, shape, seed=seed)
-            start = time.perf_counter()
-            metrics = _evaluate(embed(encoder, test.x), test.y, seed)
-            emit(_record(train, model, "untrained", dim, metrics, seed, base_params, start))
-            start = time.perf_counter()
-            raw = test.flat()
-            metrics = _evaluate(raw, test.y, seed)
-            rec = _record(
-                train, model, "raw_pixels", raw.shape[1], metrics, seed, base_params, start
-            )
-            rec.params["encoder"] = "none"
-            emit(rec)
-        for spec in losses:
-            emit(
-                _train_one(
-                    spec, model, shape, fit_part, valid_part, test, n_classes, seed,
-                    dim=dim, epochs=epochs, batch_size=batch_size, lr=lr, progress=progress,
-                    base_params=base_params,
-                )
-            )  # fmt: skip
-    return records
+    setup = _Setup(
+        train, test, model, shape, n_classes, dim, epochs, batch_size, lr, valid_fraction,
+        progress and (engine is None or isinstance(engine, LocalEngine)), base_params,
+    )  # fmt: skip
+    methods = [*(BASELINES if baselines else ()), *losses]
+    settings = {**base_params, "model": model, "valid_fraction": valid_fraction, "shape": shape}
+    grid = Grid(
+        suite="metric",
+        dataset=train.name,
+        config_hash=config_hash(settings),
+        runs=[GridRun(method, seed) for seed in seeds for method in methods],
+        task=_metric_task,
+        data=lambda seed: setup,  # one object for every seed: Ray puts it once
+    )
+    return run_grid(grid, recorded=recorded, engine=engine, on_record=on_record)
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """Everything a metric run needs besides its (method, seed)."""
+
+    train: LabeledData
+    test: LabeledData
+    model: str
+    shape: tuple[int, ...]
+    n_classes: int
+    dim: int
+    epochs: int
+    batch_size: int
+    lr: float
+    valid_fraction: float
+    progress: bool
+    base_params: dict[str, Any]
+
+
+def _metric_task(setup: _Setup, run: GridRun) -> BenchRecord:
+    """One grid run: a baseline, or one loss trained (module-level: Ray sends it by name)."""
+    seed, test = run.seed, setup.test
+    start = time.perf_counter()
+    if run.method == "untrained":
+        encoder = make_encoder(setup.model, setup.dim, setup.shape, seed=seed)
+        metrics = _evaluate(embed(encoder, test.x), test.y, seed)
+        return _record(setup, "untrained", setup.dim, metrics, seed, start)
+    if run.method == "raw_pixels":
+        raw = test.flat()
+        rec = _record(setup, "raw_pixels", raw.shape[1], _evaluate(raw, test.y, seed), seed, start)
+        rec.params["encoder"] = "none"
+        return rec
+    fit_part, valid_part = _holdout(setup.train, setup.valid_fraction, seed)
+    return _train_one(setup, run.method, fit_part, valid_part, seed)
 
 
 def _holdout(
@@ -202,59 +234,39 @@ def _holdout(
 
 
 def _record(
-    data: LabeledData,
-    model: str,
-    method: str,
-    dim: int,
-    metrics: dict[str, float],
-    seed: int,
-    params: dict[str, Any],
-    start: float,
+    setup: _Setup, method: str, dim: int, metrics: dict[str, float], seed: int, start: float
 ) -> BenchRecord:
     return BenchRecord(
         suite="metric",
-        dataset=data.name,
-        model=model,
+        dataset=setup.train.name,
+        model=setup.model,
         method=method,
         memory_bytes=dim * 4,
         metrics=metrics,
         timing={"train_s": 0.0, "eval_s": time.perf_counter() - start},
-        params={**params, "embedding_dim": dim},
+        params={**setup.base_params, "embedding_dim": dim},
         seed=seed,
         embedlab_version=__version__,
     )
 
 
 def _train_one(
-    spec: str,
-    model: str,
-    shape: tuple[int, ...],
-    train: LabeledData,
-    valid: LabeledData | None,
-    test: LabeledData,
-    n_classes: int,
-    seed: int,
-    *,
-    dim: int,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    progress: bool,
-    base_params: dict[str, Any],
+    setup: _Setup, spec: str, train: LabeledData, valid: LabeledData | None, seed: int
 ) -> BenchRecord:
     from embedlab.losses import make_loss
 
+    dim = setup.dim
     record = BenchRecord(
         suite="metric",
         dataset=train.name,
-        model=model,
+        model=setup.model,
         method=spec,
         memory_bytes=dim * 4,
         seed=seed,
         embedlab_version=__version__,
-        params=dict(base_params),
+        params=dict(setup.base_params),
     )
-    encoder = make_encoder(model, dim, shape, seed=seed)
+    encoder = make_encoder(setup.model, dim, setup.shape, seed=seed)
     loss_kwargs: dict[str, Any] = {}
     name, spec_kwargs = parse_spec(spec)
     if name == "starbucks" and "pairs" not in spec_kwargs:
@@ -262,13 +274,17 @@ def _train_one(
         dims = [max(1, dim >> (n_layers - 1 - i)) for i in range(n_layers)]
         loss_kwargs["pairs"] = tuple((i, d) for i, d in enumerate(dims))
     try:
-        loss = make_loss(spec, dim=dim, n_classes=n_classes, **loss_kwargs)
+        loss = make_loss(spec, dim=dim, n_classes=setup.n_classes, **loss_kwargs)
         trainer = MetricTrainer(
-            epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress
+            epochs=setup.epochs,
+            batch_size=setup.batch_size,
+            lr=setup.lr,
+            seed=seed,
+            progress=setup.progress,
         )
         result = trainer.fit(encoder, loss, train, valid)
         start = time.perf_counter()
-        record.metrics = _evaluate(embed(encoder, test.x), test.y, seed)
+        record.metrics = _evaluate(embed(encoder, setup.test.x), setup.test.y, seed)
         eval_s = time.perf_counter() - start
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:
         record.status = "failed"

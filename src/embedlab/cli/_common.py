@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,9 +27,11 @@ from embedlab._registry import split_specs
 from embedlab.bench import (
     SUMMARY_COLUMNS,
     BenchRecord,
+    LocalEngine,
+    RayEngine,
+    RecordWriter,
     summary_notes,
     summary_rows,
-    write_records,
 )
 
 # Wide enough for the summary table when the output is a file or a pipe (rich's default is 80).
@@ -182,21 +186,142 @@ def print_summary(title: str, records: Sequence[BenchRecord]) -> None:
         console.print(f"  [dim]{note}[/]", highlight=False)
 
 
-def record_saver(
-    json_out: Path | None, *, quiet: bool, line: Callable[[BenchRecord], str]
-) -> Callable[[BenchRecord], None]:
-    """The ``on_record`` callback of a suite: rewrite ``json_out`` (atomically) with every
-    record so far, so an interrupted run keeps what it measured, and print ``line(record)``."""
-    done: list[BenchRecord] = []
+class RecordSaver:
+    """The ``on_record`` callback of a suite: append each record to ``--json`` (a header
+    line first, see :class:`~embedlab.bench.RecordWriter`) and print ``line(record)``.
 
-    def save(record: BenchRecord) -> None:
-        done.append(record)
-        if json_out is not None:
-            write_records(json_out, done)
-        if not quiet:
-            console.print(f"  {line(record)}", highlight=False)
+    ``recorded`` holds the records already in the file, read before the header was
+    written (empty with ``rerun`` or for stdout): pass it to the suite to skip them. As a
+    context manager, human output goes to stderr while records go to stdout (``--json -``).
+    """
 
-    return save
+    def __init__(
+        self,
+        json_out: Path | None,
+        *,
+        quiet: bool,
+        line: Callable[[BenchRecord], str],
+        rerun: bool = False,
+        ctx: typer.Context | None = None,
+    ) -> None:
+        self.quiet, self.line = quiet, line
+        self.writer = None if json_out is None else RecordWriter(json_out)
+        self.recorded: list[BenchRecord] = []
+        self._stderr = console.stderr
+        if self.writer is not None:
+            if not rerun:
+                self.recorded = self.writer.recorded()
+            self.writer.write_header(invocation(ctx))
+
+    def __call__(self, record: BenchRecord) -> None:
+        if self.writer is not None:
+            self.writer.write(record)
+        if not self.quiet:
+            console.print(f"  {self.line(record)}", highlight=False)
+
+    def __enter__(self) -> RecordSaver:
+        if self.writer is not None and self.writer.to_stdout:
+            console.stderr = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        console.stderr = self._stderr
+
+    def done(self, records: Sequence[BenchRecord]) -> None:
+        """The closing lines: runs skipped as already recorded, where the records went."""
+        if self.writer is None:
+            return
+        old = {id(r) for r in self.recorded}
+        skipped = sum(id(r) in old for r in records)
+        if skipped:
+            console.print(
+                f"skipped {skipped} run(s) already recorded in {self.writer.path} "
+                "(--rerun runs them again)",
+                highlight=False,
+            )
+        if not self.writer.to_stdout:
+            console.print(f"records appended to {self.writer.path}", highlight=False)
+
+
+record_saver = RecordSaver  # the name the command modules use
+
+
+def invocation(ctx: typer.Context | None = None) -> str:
+    """The running command as typed: its path and the options given on the command line
+    (``sys.argv`` without a context)."""
+    if ctx is None:
+        return shlex.join(["embedlab", *sys.argv[1:]])
+    parts: list[str] = []
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params.get(name)
+        opts: list[str] = list(getattr(param, "opts", []))
+        if not opts or not opts[0].startswith("-"):
+            parts.append(str(value))
+        elif getattr(param, "is_flag", False):
+            parts.append(opts[0] if value else (getattr(param, "secondary_opts", []) or opts)[0])
+        else:
+            parts += [opts[0], str(value)]
+    return " ".join([ctx.command_path, *([shlex.join(parts)] if parts else [])])
+
+
+JsonOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--json",
+        help="append JSON-lines records to this file ('-': stdout), after a header line; "
+        "runs already in it are skipped unless --rerun",
+    ),
+]
+Rerun = Annotated[
+    bool, typer.Option("--rerun", help="run again the runs already recorded in --json")
+]
+UseRay = Annotated[
+    bool,
+    typer.Option(
+        "--ray", help="run each (method, compression, seed) as a Ray task (needs the ray extra)"
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--address", help="with --ray: cluster to join, e.g. auto (default: start a local one)"
+    ),
+]
+CpusPerRun = Annotated[
+    int | None,
+    typer.Option(
+        "--cpus-per-run",
+        help="CPUs and threads of each run (default: 1 with --ray, else torch's default); "
+        "the same count with and without --ray gives identical records",
+    ),
+]
+
+
+def check_json_out(path: Path | None) -> None:
+    """``--json``: a file :func:`check_out_file` accepts, or ``-`` (stdout)."""
+    if path is not None and str(path) != "-":
+        check_out_file("--json", path)
+
+
+def grid_engine(
+    ray: bool, address: str | None, cpus_per_run: int | None
+) -> LocalEngine | RayEngine | None:
+    """The engine of ``[--ray [--address A]] [--cpus-per-run N]``."""
+    from embedlab._validation import check_int
+    from embedlab.bench._ray_grid import import_ray
+
+    if cpus_per_run is not None:
+        check_int("--cpus-per-run", cpus_per_run, min_value=1)
+    if not ray:
+        if address is not None:
+            raise ValueError(f"--address needs --ray, got --address {address} without it")
+        return None if cpus_per_run is None else LocalEngine(threads=cpus_per_run)
+    import_ray("--ray")
+    return RayEngine(address=address, cpus_per_run=cpus_per_run or 1)
 
 
 @contextmanager

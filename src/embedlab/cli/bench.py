@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from embedlab._validation import check_int, check_positive_float
 from embedlab.bench import BenchRecord, CTRBenchConfig, run_ctr_bench
 from embedlab.cli._common import (
-    check_out_file,
+    CpusPerRun,
+    JsonOut,
+    RayAddress,
+    Rerun,
+    UseRay,
+    check_json_out,
     console,
     describe_error,
     fail,
+    grid_engine,
     parse_floats,
     parse_ints,
     parse_specs,
@@ -24,6 +29,9 @@ from embedlab.cli.graph import bench_graph
 from embedlab.cli.metric import bench_metric
 from embedlab.cli.retrieval import bench_retrieval
 
+if TYPE_CHECKING:
+    from embedlab.data import CTRSplits
+
 app = typer.Typer(help="Run a benchmark suite: every method side by side on the same data.")
 
 ALL_CTR_METHODS = "full,hash,qr,ue,mde,tt,dhe,robe,int8,int16"
@@ -31,6 +39,7 @@ ALL_CTR_METHODS = "full,hash,qr,ue,mde,tt,dhe,robe,int8,int16"
 
 @app.command("ctr")
 def bench_ctr(
+    ctx: typer.Context,
     data: Annotated[
         str,
         typer.Option(
@@ -41,7 +50,9 @@ def bench_ctr(
     model: Annotated[
         str, typer.Option(help="CTR model, e.g. deepfm, dcnv2, 'autoint(n_layers=2)'")
     ] = "deepfm",
-    methods: Annotated[str, typer.Option(help="comma-separated table methods")] = ALL_CTR_METHODS,
+    methods: Annotated[
+        str, typer.Option(help="comma-separated table methods, or all (every registered table)")
+    ] = ALL_CTR_METHODS,
     compression: Annotated[
         str, typer.Option(help="comma-separated compression factors (>= 1)")
     ] = "10,100",
@@ -52,15 +63,27 @@ def bench_ctr(
     patience: Annotated[
         int, typer.Option(help="epochs without valid-AUC gain before stopping")
     ] = 2,
-    seed: Annotated[str, typer.Option(help="seed, or comma-separated seeds")] = "0",
-    json_out: Annotated[
-        Path | None,
-        typer.Option("--json", help="write JSON-lines records here (rewritten after each run)"),
-    ] = None,
+    seed: Annotated[
+        str, typer.Option(help="seed, or comma-separated seeds (each seed splits the data anew)")
+    ] = "0",
+    json_out: JsonOut = None,
+    rerun: Rerun = False,
+    ray: UseRay = False,
+    address: RayAddress = None,
+    cpus_per_run: CpusPerRun = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
 ) -> None:
-    """Train MODEL with every METHOD at every COMPRESSION; print AUC vs memory."""
+    """Train MODEL with every METHOD at every COMPRESSION; print AUC vs memory.
+
+    --json FILE appends the records (resume: runs already in FILE are skipped). --ray runs
+    each (method, compression, seed) as a Ray task; its records equal a sequential run's
+    with the same --cpus-per-run.
+
+    Example: embedlab bench ctr --data frappe:DIR --methods all --compression 10,100,1000
+    --json frappe.jsonl --ray --cpus-per-run 1
+    """
     from embedlab.data import load_ctr
+    from embedlab.tables import TABLES
 
     try:
         check_int("--dim", dim, min_value=1)
@@ -73,10 +96,11 @@ def bench_ctr(
             check_positive_float("--compression", c, min_value=1.0, strict=False)
             for c in parse_floats("--compression", compression)
         ]
-        check_out_file("--json", json_out)
+        check_json_out(json_out)
+        engine = grid_engine(ray, address, cpus_per_run)
         config = CTRBenchConfig(
             model=model,
-            methods=parse_specs(methods),
+            methods=list(TABLES) if methods.strip().lower() == "all" else parse_specs(methods),
             compressions=compressions,
             dim=dim,
             epochs=epochs,
@@ -84,11 +108,11 @@ def bench_ctr(
             lr=lr,
             patience=patience,
             seeds=seeds,
-            progress=not quiet,
+            progress=not quiet and engine is None,
         )
-        splits = load_ctr(data, seed=seeds[0])
+        splits = load_ctr(data, seed=seeds[0])  # bad data fails here, before any training
         config.check_data(splits)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         raise fail(describe_error(exc)) from None
     if not quiet:
         console.print(
@@ -102,12 +126,13 @@ def bench_ctr(
         shown = f"auc {auc:.4f}" if auc is not None else record.status
         return f"{record.method} @ {record.compression:g}x: {shown}"
 
-    save = record_saver(json_out, quiet=quiet, line=line)
+    def load(seed: int) -> CTRSplits:  # each seed its own split
+        return splits if seed == seeds[0] else load_ctr(data, seed=seed)
 
-    records = run_ctr_bench(splits, config, on_record=save)
-    print_summary(f"ctr · {splits.name} · {model} · dim {dim}", records)
-    if json_out is not None:
-        console.print(f"records written to {json_out}")
+    with record_saver(json_out, quiet=quiet, line=line, rerun=rerun, ctx=ctx) as save:
+        records = run_ctr_bench(load, config, on_record=save, recorded=save.recorded, engine=engine)
+        print_summary(f"ctr · {splits.name} · {model} · dim {dim}", records)
+        save.done(records)
 
 
 app.command("graph")(bench_graph)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,10 +12,16 @@ from embedlab._registry import parse_spec
 from embedlab._validation import check_choice, check_int, check_positive_float
 from embedlab.bench import BenchRecord
 from embedlab.cli._common import (
-    check_out_file,
+    CpusPerRun,
+    JsonOut,
+    RayAddress,
+    Rerun,
+    UseRay,
+    check_json_out,
     console,
     describe_error,
     fail,
+    grid_engine,
     parse_ints,
     parse_specs,
     record_saver,
@@ -61,6 +66,7 @@ def print_metric_summary(title: str, records: Sequence[BenchRecord]) -> None:
 
 
 def bench_metric(
+    ctx: typer.Context,
     data: Annotated[
         str, typer.Option(help="digits (bundled 8x8) | mnist:DIR (IDX files)")
     ] = "digits",
@@ -75,13 +81,17 @@ def bench_metric(
         str | None, typer.Option(help="cnn | mlp (default: cnn for 28x28, mlp otherwise)")
     ] = None,
     seed: Annotated[str, typer.Option(help="seed, or comma-separated seeds")] = "0",
-    json_out: Annotated[
-        Path | None,
-        typer.Option("--json", help="write JSON-lines records here (rewritten after each run)"),
-    ] = None,
+    json_out: JsonOut = None,
+    rerun: Rerun = False,
+    ray: UseRay = False,
+    address: RayAddress = None,
+    cpus_per_run: CpusPerRun = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
 ) -> None:
-    """Train the same encoder with each LOSS on classes 0-4; retrieval on unseen 5-9."""
+    """Train the same encoder with each LOSS on classes 0-4; retrieval on unseen 5-9.
+
+    Example: embedlab bench metric --losses triplet,supcon --seed 0,1 --json metric.jsonl --ray
+    """
     from embedlab.bench.metric import load_labeled, metric_splits, run_metric_bench
     from embedlab.losses import LOSSES
     from embedlab.training.encoders import ENCODERS
@@ -97,10 +107,11 @@ def bench_metric(
         specs = parse_specs(losses)
         for spec in specs:  # a typo fails before the data is loaded
             LOSSES.get(parse_spec(spec)[0])
-        check_out_file("--json", json_out)
+        check_json_out(json_out)
+        engine = grid_engine(ray, address, cpus_per_run)
         full = load_labeled(data)
         train, test = metric_splits(full)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         raise fail(describe_error(exc)) from None
     if not quiet:
         console.print(
@@ -113,24 +124,24 @@ def bench_metric(
         shown = f"P@1 {p1:.4f}" if p1 is not None else record.status
         return f"{record.method} (seed {record.seed}): {shown}"
 
-    save = record_saver(json_out, quiet=quiet, line=line)
-
-    try:
-        records = run_metric_bench(
-            train,
-            test,
-            losses=specs,
-            dim=dim,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            seeds=seeds,
-            model=model,
-            progress=not quiet,
-            on_record=save,
-        )
-    except (ValueError, TypeError) as exc:
-        raise fail(describe_error(exc)) from None
-    print_metric_summary(f"metric · {full.name} · unseen classes 5-9 · dim {dim}", records)
-    if json_out is not None:
-        console.print(f"records written to {json_out}")
+    with record_saver(json_out, quiet=quiet, line=line, rerun=rerun, ctx=ctx) as save:
+        try:
+            records = run_metric_bench(
+                train,
+                test,
+                losses=specs,
+                dim=dim,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                seeds=seeds,
+                model=model,
+                progress=not quiet,
+                on_record=save,
+                recorded=save.recorded,
+                engine=engine,
+            )
+        except (ValueError, TypeError) as exc:
+            raise fail(describe_error(exc)) from None
+        print_metric_summary(f"metric · {full.name} · unseen classes 5-9 · dim {dim}", records)
+        save.done(records)

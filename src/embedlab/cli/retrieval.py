@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -12,16 +11,24 @@ from rich.table import Table
 from embedlab._validation import check_choice, check_int
 from embedlab.bench import BenchRecord
 from embedlab.cli._common import (
-    check_out_file,
+    CpusPerRun,
+    JsonOut,
+    RayAddress,
+    RecordSaver,
+    Rerun,
+    UseRay,
+    check_json_out,
     console,
     describe_error,
     fail,
+    grid_engine,
     parse_floats,
     parse_ints,
     record_saver,
 )
 
 if TYPE_CHECKING:
+    from embedlab.bench import LocalEngine, RayEngine
     from embedlab.bench.retrieval import RetrievalBenchConfig
     from embedlab.data.retrieval import RetrievalData
 
@@ -69,6 +76,7 @@ def print_extra_summary(title: str, records: Sequence[BenchRecord]) -> None:
 
 
 def bench_retrieval(
+    ctx: typer.Context,
     data: Annotated[
         str,
         typer.Option(
@@ -90,10 +98,11 @@ def bench_retrieval(
         int, typer.Option(help="corpus vectors held out as extra queries (recall vs exact)")
     ] = 1000,
     seed: Annotated[int, typer.Option(help="seed of the hold-out split and index training")] = 0,
-    json_out: Annotated[
-        Path | None,
-        typer.Option("--json", help="write JSON-lines records here (rewritten after each run)"),
-    ] = None,
+    json_out: JsonOut = None,
+    rerun: Rerun = False,
+    ray: UseRay = False,
+    address: RayAddress = None,
+    cpus_per_run: CpusPerRun = None,
     filters: Annotated[
         bool,
         typer.Option(
@@ -121,7 +130,11 @@ def bench_retrieval(
     """Build every index METHOD on DATA; print recall, nDCG, bytes per vector and speed.
 
     --filters and --multivector run in addition to --methods; pass --methods none to run
-    only them. Their records go to the same --json file and summary.
+    only them. Their records go to the same --json file and summary. --ray measures each
+    method as a Ray task (QPS then counts the task's --cpus-per-run threads).
+
+    Example: embedlab bench retrieval --data beir:DIR --methods flat,pq48,bigranular
+    --json retrieval.jsonl
     """
     from embedlab.bench.retrieval import RetrievalBenchConfig, parse_methods
     from embedlab.data.retrieval import load_retrieval, parse_retrieval_spec
@@ -133,7 +146,8 @@ def bench_retrieval(
         check_choice("--metric", metric, ("cos", "ip", "l2"))
         check_int("--n-holdout", n_holdout, min_value=0)
         check_int("--seed", seed, min_value=0)
-        check_out_file("--json", json_out)
+        check_json_out(json_out)
+        engine = grid_engine(ray, address, cpus_per_run)
         if multivector and parse_retrieval_spec(data)[0] != "beir":
             raise ValueError(
                 f"--multivector needs token embeddings: use --data beir:DIR, got {data!r}"
@@ -159,19 +173,19 @@ def bench_retrieval(
         cands = parse_ints("--candidates", candidates) if multivector else []
         if multivector and min(cands) < 1:
             raise ValueError(f"--candidates must be positive integers, got {candidates!r}")
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ImportError) as exc:
         raise fail(describe_error(exc)) from None
-    save = record_saver(json_out, quiet=quiet, line=_line(k))
-    if not skip_methods or filters:
-        try:
-            dataset = load_retrieval(data, seed=seed, n_holdout=n_holdout, progress=not quiet)
-        except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-            raise fail(describe_error(exc)) from None
-        _run_single_vector(dataset, config, skip_methods, sels, save, quiet)
-    if multivector:
-        _run_multivector(data, config, n_holdout, cands, save, quiet)
-    if json_out is not None:
-        console.print(f"records written to {json_out}")
+    with record_saver(json_out, quiet=quiet, line=_line(k), rerun=rerun, ctx=ctx) as save:
+        records: list[BenchRecord] = []
+        if not skip_methods or filters:
+            try:
+                dataset = load_retrieval(data, seed=seed, n_holdout=n_holdout, progress=not quiet)
+            except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+                raise fail(describe_error(exc)) from None
+            records = _run_single_vector(dataset, config, skip_methods, sels, save, quiet, engine)
+        if multivector:
+            _run_multivector(data, config, n_holdout, cands, save, quiet)
+        save.done(records)
 
 
 def _line(k: int) -> Callable[[BenchRecord], str]:
@@ -188,10 +202,12 @@ def _run_single_vector(
     config: RetrievalBenchConfig,
     skip_methods: bool,
     sels: list[float],
-    save: Callable[[BenchRecord], None],
+    save: RecordSaver,
     quiet: bool,
-) -> None:
-    """``--methods`` (unless skipped), then the ``--filters`` sweep when ``sels``."""
+    engine: LocalEngine | RayEngine | None,
+) -> list[BenchRecord]:
+    """``--methods`` (unless skipped), then the ``--filters`` sweep when ``sels``; returns
+    the ``--methods`` records."""
     from embedlab.bench.retrieval import run_retrieval_bench
     from embedlab.bench.retrieval_extra import run_filtered_bench
 
@@ -203,9 +219,12 @@ def _run_single_vector(
             f"{' with qrels' if dataset.qrels else ''}, "
             f"{0 if dataset.holdout is None else dataset.holdout.shape[0]:,} held-out queries"
         )
+    records: list[BenchRecord] = []
     if not skip_methods:
         try:
-            records = run_retrieval_bench(dataset, config, on_record=save)
+            records = run_retrieval_bench(
+                dataset, config, on_record=save, recorded=save.recorded, engine=engine
+            )
         except ValueError as exc:
             raise fail(describe_error(exc)) from None
         print_retrieval_summary(f"retrieval · {dataset.name} · {dataset.model} · k {k}", records)
@@ -217,6 +236,7 @@ def _run_single_vector(
         except ValueError as exc:
             raise fail(describe_error(exc)) from None
         print_extra_summary(f"filtered search · {dataset.name} · k {k}", extra)
+    return records
 
 
 def _run_multivector(
