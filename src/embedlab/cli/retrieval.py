@@ -107,7 +107,7 @@ def bench_retrieval(
         bool,
         typer.Option(
             "--filters",
-            help="also run the filtered-search sweep (pre/post/acorn/auto by selectivity) "
+            help="also run the filtered-search sweep (pre/post/acorn/hnsw/auto by selectivity) "
             "on the same vectors; records 'filtered:STRATEGY@S%'",
         ),
     ] = False,
