@@ -90,8 +90,41 @@ def test_budget_violation_stops_the_run(splits: CTRSplits, monkeypatch: pytest.M
         ({"methods": []}, "methods must not be empty"),
         ({"epochs": 0}, "epochs must be >= 1, got 0"),
         ({"seeds": [-1]}, "seed must be >= 0, got -1"),
+        ({"tune": 0}, "tune must be >= 1, got 0"),
+        ({"embedding_l2": -1.0}, "embedding_l2 must be >= 0"),
     ],
 )
 def test_config_errors(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         CTRBenchConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_tune_keeps_the_best_candidate_on_validation(
+    splits: CTRSplits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from embedlab.bench import _tune
+
+    small = {**_tune.TUNE_SPACE, "schedule": ((1, 1),), "batch_size": (256, 512)}
+    monkeypatch.setattr(_tune, "TUNE_SPACE", small)
+    config = dataclasses.replace(_config(["hash"]), tune=3)
+    records = run_ctr_bench(splits, config)
+    assert [r.method for r in records] == ["full", "hash"]
+    for r in records:
+        tune = r.params["tune"]
+        assert tune["candidates"] == 3 and tune["selected_on"] == "valid_auc"
+        valid = [t["valid_auc"] for t in tune["trials"]]
+        assert r.metrics["valid_auc"] == max(valid)
+        assert tune["trials"][0]["batch_size"] == 512  # candidate 0: the untuned flags
+        assert r.timing["tune_train_s"] >= r.timing["train_s"]
+        assert r.params["dropout"] is None  # fm has no dropout: the tuned one is not passed
+    untuned = run_ctr_bench(splits, _config(["hash"]))
+    assert untuned[0].config_hash != records[0].config_hash
+    assert "tune" not in untuned[0].params
+
+
+def test_takes_dropout() -> None:
+    from embedlab.bench._tune import takes_dropout
+
+    assert takes_dropout("deepfm(hidden=8)") and not takes_dropout("fm")

@@ -19,6 +19,7 @@ record's ``params["tune"]`` lists every candidate's validation AUC and logloss.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,9 +27,19 @@ from typing import Any
 
 import numpy as np
 
+from embedlab._registry import parse_spec
 from embedlab._validation import check_int
+from embedlab.bench._record import BenchRecord
 
-__all__ = ["TUNE_SEED", "TUNE_SPACE", "TrainSettings", "choose_best", "tune_candidates"]
+__all__ = [
+    "TUNE_SEED",
+    "TUNE_SPACE",
+    "TrainSettings",
+    "choose_best",
+    "pick_tuned",
+    "takes_dropout",
+    "tune_candidates",
+]
 
 TUNE_SEED = 0
 
@@ -116,4 +127,41 @@ def choose_best(valid_aucs: Sequence[float]) -> int:
     for i, auc in enumerate(valid_aucs):
         if np.isfinite(auc) and auc > best_auc:
             best, best_auc = i, float(auc)
+    return best
+
+
+def takes_dropout(model_spec: str) -> bool:
+    """Whether the registered model of ``model_spec`` has a ``dropout`` keyword (FM and LR
+    have none: the tuned dropout is then not passed)."""
+    from embedlab.models import MODELS
+
+    init = MODELS.get(parse_spec(model_spec)[0])
+    return "dropout" in inspect.signature(init).parameters
+
+
+def pick_tuned(trials: Sequence[BenchRecord]) -> BenchRecord:
+    """The trial with the best validation AUC, carrying the whole search in its record.
+
+    ``params["tune"]``: the number of candidates, the chosen index, and each candidate's
+    settings with its validation AUC / logloss; ``timing["tune_train_s"]``: the training time
+    of all candidates (``train_s`` stays the chosen one's).
+    """
+    valid = [float(t.metrics.get("valid_auc", float("nan"))) for t in trials]
+    best = trials[choose_best(valid)]
+    keys = ("lr", "batch_size", "epochs", "patience", "embedding_l2", "weight_decay", "dropout")
+    best.params["tune"] = {
+        "candidates": len(trials),
+        "chosen": choose_best(valid),
+        "selected_on": "valid_auc",
+        "trials": [
+            {
+                **{k: t.params.get(k) for k in keys},
+                "valid_auc": t.metrics.get("valid_auc"),
+                "valid_logloss": t.metrics.get("valid_logloss"),
+                "epochs_run": t.params.get("epochs_run"),
+            }
+            for t in trials
+        ],
+    }
+    best.timing["tune_train_s"] = sum(float(t.timing.get("train_s", 0.0)) for t in trials)
     return best

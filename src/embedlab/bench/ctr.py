@@ -19,9 +19,10 @@ import torch
 
 from embedlab import __version__
 from embedlab._registry import parse_spec
-from embedlab._validation import BudgetError, check_compression, check_int
+from embedlab._validation import BudgetError, check_compression, check_int, check_positive_float
 from embedlab.bench._grid import Collector, Grid, GridRun, LocalEngine, run_grid
 from embedlab.bench._record import BenchRecord, config_hash
+from embedlab.bench._tune import TrainSettings, pick_tuned, takes_dropout, tune_candidates
 from embedlab.data import CTRSplits
 from embedlab.models import MODELS, make_model
 from embedlab.tables import TABLES, EmbeddingTable, make_table
@@ -50,9 +51,17 @@ class CTRBenchConfig:
     seeds: Sequence[int] = (0,)
     progress: bool = True
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: L2 on looked-up embeddings / Adam weight decay on the dense net (``CTRTrainer``)
+    embedding_l2: float = 0.0
+    weight_decay: float = 0.0
+    #: candidates of the per-run search of training settings (1: no tuning; see ``_tune``)
+    tune: int = 1
 
     def __post_init__(self) -> None:
         check_int("dim", self.dim, min_value=1)
+        check_positive_float("embedding_l2", self.embedding_l2, strict=False)
+        check_positive_float("weight_decay", self.weight_decay, strict=False)
+        tune_candidates(self.tune, self.train_settings())  # checks tune
         check_int("epochs", self.epochs, min_value=1)
         check_int("batch_size", self.batch_size, min_value=1)
         check_int("patience", self.patience, min_value=1)
@@ -78,6 +87,17 @@ class CTRBenchConfig:
                 f"e.g. --data movielens-seq:DIR or synthetic-seq; {splits.name!r} has none"
             )
 
+    def train_settings(self) -> TrainSettings:
+        """The untuned training settings (candidate 0 of a tuned run)."""
+        return TrainSettings(
+            lr=self.lr,
+            batch_size=self.batch_size,
+            epochs=self.epochs,
+            patience=self.patience,
+            embedding_l2=self.embedding_l2,
+            weight_decay=self.weight_decay,
+        )
+
     def settings(self, splits: CTRSplits, *, per_seed_split: bool) -> dict[str, Any]:
         """What changes results (hashed into each record's ``config_hash``): the training
         settings and the data's sizes; not ``methods`` / ``seeds`` (a record's own key)
@@ -90,6 +110,9 @@ class CTRBenchConfig:
             "batch_size": self.batch_size,
             "lr": self.lr,
             "patience": self.patience,
+            "embedding_l2": self.embedding_l2,
+            "weight_decay": self.weight_decay,
+            "tune": self.tune,
             "data": {
                 "n_train": len(splits.train),
                 "n_valid": len(splits.valid),
@@ -208,7 +231,13 @@ def _ctr_task(
     """One grid run (module-level: Ray sends it to workers by reference)."""
     splits, split_seed = data
     assert run.compression is not None  # every CTR run has a budget
-    record = _run_one(splits, config, run.method, run.compression, run.seed)
+    base = config.train_settings()
+    trials = []
+    for settings in tune_candidates(config.tune, base):
+        trials.append(_run_one(splits, config, run.method, run.compression, run.seed, settings))
+        if trials[-1].status != "ok":  # infeasible for one setting is infeasible for all
+            break
+    record = trials[0] if len(trials) == 1 else pick_tuned(trials)
     record.params["split_seed"] = split_seed
     oracle = _oracle_auc(splits)
     if oracle is not None:
@@ -224,7 +253,12 @@ def _oracle_auc(splits: CTRSplits) -> float | None:
 
 
 def _run_one(
-    splits: CTRSplits, config: CTRBenchConfig, spec: str, compression: float, seed: int
+    splits: CTRSplits,
+    config: CTRBenchConfig,
+    spec: str,
+    compression: float,
+    seed: int,
+    settings: TrainSettings,
 ) -> BenchRecord:
     name, _ = parse_spec(spec)
     record = BenchRecord(
@@ -247,15 +281,19 @@ def _run_one(
     if len(table.phases) == 1:  # learned-structure tables reach the budget in their phases
         _check_budget(table, spec, compression)
     model_kwargs = dict(config.model_kwargs)
+    if settings.dropout is not None and takes_dropout(config.model):
+        model_kwargs["dropout"] = settings.dropout
     if splits.train.history_field is not None:  # sequence data: every model takes the history
         model_kwargs.setdefault("history_field", splits.train.history_field)
     model = make_model(config.model, table, seed=seed, **model_kwargs)
     build_s = time.perf_counter() - build_start
     trainer = CTRTrainer(
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        patience=config.patience,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        patience=settings.patience,
+        embedding_l2=settings.embedding_l2,
+        weight_decay=settings.weight_decay,
         seed=seed,
         progress=config.progress,
     )
@@ -271,6 +309,9 @@ def _run_one(
         record.metrics["gauc"] = gauc_score(test.labels, trainer.predict(model, test), test.groups)
     if result.best_valid_auc is not None:
         record.metrics["valid_auc"] = result.best_valid_auc
+        best = [h for h in result.history if h["epoch"] == result.best_epoch]
+        if best and "valid_logloss" in best[-1]:
+            record.metrics["valid_logloss"] = best[-1]["valid_logloss"]
     record.timing = {
         "train_s": result.train_seconds,  # all phases, searches included
         "samples_per_s": result.samples_per_second,
@@ -288,11 +329,15 @@ def _run_one(
             for n, p in model.named_parameters()
             if not n.startswith("table.")
         ),
-        "epochs": config.epochs,
+        "epochs": settings.epochs,
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
-        "batch_size": config.batch_size,
-        "lr": config.lr,
+        "batch_size": settings.batch_size,
+        "lr": settings.lr,
+        "patience": settings.patience,
+        "embedding_l2": settings.embedding_l2,
+        "weight_decay": settings.weight_decay,
+        "dropout": model_kwargs.get("dropout"),
         "n_train": len(splits.train),
         "n_valid": len(splits.valid),
         "n_test": len(splits.test),

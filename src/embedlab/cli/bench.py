@@ -66,6 +66,17 @@ def bench_ctr(
     seed: Annotated[
         str, typer.Option(help="seed, or comma-separated seeds (each seed splits the data anew)")
     ] = "0",
+    embedding_l2: Annotated[
+        float, typer.Option(help="L2 weight on the looked-up embeddings (FuxiCTR's)")
+    ] = 0.0,
+    weight_decay: Annotated[float, typer.Option(help="Adam weight decay of the dense net")] = 0.0,
+    tune: Annotated[
+        int,
+        typer.Option(
+            help="train N candidate settings per run (the flags' first, then the same seeded "
+            "draws for every method) and keep the best on valid AUC; 1 = no tuning"
+        ),
+    ] = 1,
     json_out: JsonOut = None,
     rerun: Rerun = False,
     ray: UseRay = False,
@@ -77,7 +88,9 @@ def bench_ctr(
 
     --json FILE appends the records (resume: runs already in FILE are skipped). --ray runs
     each (method, compression, seed) as a Ray task; its records equal a sequential run's
-    with the same --cpus-per-run.
+    with the same --cpus-per-run. --tune N compares methods at equal tuning budget: every
+    run trains the same N settings (lr, batch, schedule, regularisation, dropout) and keeps
+    the one with the best validation AUC; the test AUC is that one's.
 
     Example: embedlab bench ctr --data frappe:DIR --methods all --compression 10,100,1000
     --json frappe.jsonl --ray --cpus-per-run 1
@@ -91,6 +104,9 @@ def bench_ctr(
         check_int("--batch-size", batch_size, min_value=1)
         check_positive_float("--lr", lr)
         check_int("--patience", patience, min_value=1)
+        check_positive_float("--embedding-l2", embedding_l2, strict=False)
+        check_positive_float("--weight-decay", weight_decay, strict=False)
+        check_int("--tune", tune, min_value=1)
         seeds = [check_int("--seed", s, min_value=0) for s in parse_ints("--seed", seed)]
         compressions = [
             check_positive_float("--compression", c, min_value=1.0, strict=False)
@@ -109,6 +125,9 @@ def bench_ctr(
             patience=patience,
             seeds=seeds,
             progress=not quiet and engine is None,
+            embedding_l2=embedding_l2,
+            weight_decay=weight_decay,
+            tune=tune,
         )
         splits = load_ctr(data, seed=seeds[0])  # bad data fails here, before any training
         config.check_data(splits)
