@@ -196,6 +196,58 @@ def _rewrite(
             writer.write_table(pa.concat_tables(pending), row_group_size=row_group_rows)
 
 
+def _vocabularies(
+    reader: LogReader, counters: list[KeyCounter | None], folder: Path, min_count: int
+) -> tuple[list[dict[str, Any]], list[FieldVocab | None]]:
+    """Finalise and write each field's vocabulary: its manifest entries and lookups."""
+    fields: list[dict[str, Any]] = []
+    vocabs: list[FieldVocab | None] = []
+    for j, name in enumerate(reader.names):
+        counter = counters[j]
+        if counter is None:
+            vocabs.append(None)
+            fields.append({"name": name, "cardinality": reader.fixed[name], "vocab": None})
+            continue
+        vocab = counter.finalize(min_count=min_count, order=reader.order)
+        counters[j] = None  # its memory goes
+        vocabs.append(vocab)
+        info = _write_vocab(folder, j, vocab, reader.order)
+        fields.append({"name": name, "cardinality": vocab.cardinality, "vocab": info})
+    return fields, vocabs
+
+
+def _pass2(
+    writers: dict[str, _SplitWriter],
+    folder: Path,
+    fields: list[dict[str, Any]],
+    vocabs: list[FieldVocab | None],
+    reader: LogReader,
+    row_group_rows: int,
+    report: ProgressFn,
+) -> dict[str, list[dict[str, Any]]]:
+    """Rewrite every temporary key shard into ids; the manifest entries of the shards."""
+    schema = pa.schema(
+        [
+            pa.field(f["name"], pa.int32() if f["cardinality"] < 2**31 else pa.int64())
+            for f in fields
+        ]
+        + [pa.field(LABEL, pa.float32())]
+        + [pa.field(d, pa.float32()) for d in reader.dense_names]
+    )
+    total = sum(len(w.files) for w in writers.values())
+    shards: dict[str, list[dict[str, Any]]] = {}
+    for split, writer in writers.items():
+        shards[split] = []
+        (folder / split).mkdir()
+        for i, (path, rows) in enumerate(writer.files):
+            name = shard_name(split, i)
+            _rewrite(path, folder / name, vocabs, schema, row_group_rows)
+            path.unlink()
+            shards[split].append(_fsynced_info(folder, name, rows))
+            report("write", sum(len(v) for v in shards.values()), total)
+    return shards
+
+
 def prepare_ctr(
     source: str,
     out: PathLike,
@@ -264,38 +316,8 @@ def prepare_ctr(
         counters, writers = _pass1(
             reader, work, shard_rows=shard_rows, seed=seed, fractions=fractions, progress=report
         )
-        fields: list[dict[str, Any]] = []
-        vocabs: list[FieldVocab | None] = []
-        for j, name in enumerate(reader.names):
-            counter = counters[j]
-            if counter is None:
-                vocabs.append(None)
-                fields.append({"name": name, "cardinality": reader.fixed[name], "vocab": None})
-                continue
-            vocab = counter.finalize(min_count=min_count, order=reader.order)
-            counters[j] = None  # its memory goes
-            vocabs.append(vocab)
-            info = _write_vocab(tmp, j, vocab, reader.order)
-            fields.append({"name": name, "cardinality": vocab.cardinality, "vocab": info})
-        schema = pa.schema(
-            [
-                pa.field(f["name"], pa.int32() if f["cardinality"] < 2**31 else pa.int64())
-                for f in fields
-            ]
-            + [pa.field(LABEL, pa.float32())]
-            + [pa.field(d, pa.float32()) for d in reader.dense_names]
-        )
-        total = sum(len(w.files) for w in writers.values())
-        shards: dict[str, list[dict[str, Any]]] = {}
-        for split, writer in writers.items():
-            shards[split] = []
-            (tmp / split).mkdir()
-            for i, (path, rows) in enumerate(writer.files):
-                name = shard_name(split, i)
-                _rewrite(path, tmp / name, vocabs, schema, row_group_rows)
-                path.unlink()
-                shards[split].append(_fsynced_info(tmp, name, rows))
-                report("write", sum(len(v) for v in shards.values()), total)
+        fields, vocabs = _vocabularies(reader, counters, tmp, min_count)
+        shards = _pass2(writers, tmp, fields, vocabs, reader, row_group_rows, report)
         shutil.rmtree(work)
         from embedlab import __version__
 
