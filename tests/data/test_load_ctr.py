@@ -46,10 +46,12 @@ def test_registry_names() -> None:
     assert DATA_SOURCES.names() == [
         "avazu",
         "criteo",
+        "csv",
         "frappe",
         "libfm",
         "movielens",
         "movielens_seq",
+        "shards",
         "synthetic",
         "synthetic_seq",
     ]
@@ -77,7 +79,7 @@ def test_parse_data_spec(spec: str, expected: tuple[str, Path | None]) -> None:
         ("", r"data spec must look like name or name:PATH, got ''"),
         (
             "nope:/x",
-            r"unknown data source 'nope'; valid data sources: avazu, criteo, frappe, libfm",
+            r"unknown data source 'nope'; valid data sources: avazu, criteo, csv, frappe, libfm",
         ),
         ("frappe:", r"data spec must give a path after ':', got 'frappe:'"),
     ],

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from embedlab import __version__
-from embedlab.cli import bench, graph, index, tables
+from embedlab.cli import bench, data, graph, index, tables
 from embedlab.cli._common import EXIT_INTERRUPTED, describe_error, fail, set_debug
 from embedlab.cli.analyze import analyze
 from embedlab.cli.demo import demo
@@ -71,6 +71,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(bench.app, name="bench")
+app.add_typer(data.app, name="data")
 app.add_typer(graph.app, name="graph")
 app.add_typer(index.app, name="index")
 app.add_typer(tables.app, name="tables")

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 from rich.console import Console
@@ -324,8 +324,15 @@ def grid_engine(
     return RayEngine(address=address, cpus_per_run=cpus_per_run or 1)
 
 
+class Advance(Protocol):
+    """``advance(done, total)`` moves the bar; ``total=None`` is unknown (a spinner-like bar),
+    ``description`` renames the task (a new stage)."""
+
+    def __call__(self, done: int, total: int | None, description: str | None = None) -> None: ...
+
+
 @contextmanager
-def progress_bar(description: str, *, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(description: str, *, quiet: bool) -> Iterator[Advance]:
     """A rich bar on stderr (done/total, elapsed, ETA); yields ``advance(done, total)``.
 
     Silent when ``quiet`` or when stderr is not a terminal (clean output in pipes and logs).
@@ -350,7 +357,9 @@ def progress_bar(description: str, *, quiet: bool) -> Iterator[Callable[[int, in
     )
     task = bar.add_task(description, total=None)
 
-    def advance(done: int, total: int) -> None:
+    def advance(done: int, total: int | None, description: str | None = None) -> None:
+        if description is not None:
+            bar.update(task, description=description)
         bar.update(task, completed=done, total=total)
 
     with bar:

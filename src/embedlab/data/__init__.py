@@ -2,8 +2,11 @@
 
 ``load_ctr("frappe:PATH", seed=0)`` is the one entry point for specs; the
 loaders (``load_libfm``, ``load_criteo``, ``load_avazu``, ``load_movielens``)
-read one format each into a :class:`CTRDataset`. Behaviour-sequence data (a
-``history`` per row, for DIN): ``load_movielens_sequences``, ``make_sequence_ctr``.
+read one format each into a :class:`CTRDataset`. Logs larger than memory:
+``prepare_ctr`` (``embedlab data prepare``) writes Parquet shards once, and
+:class:`CTRShards` reads them lazily in batches (``iter_batches``, ``dataset``).
+Behaviour-sequence data (a ``history`` per row, for DIN):
+``load_movielens_sequences``, ``make_sequence_ctr``.
 Labelled dense data for metric learning and analysis: ``load_mnist`` (IDX files)
 and ``load_digits`` (bundled).
 """
@@ -16,9 +19,12 @@ from embedlab.data._labeled import LabeledData
 from embedlab.data._sources import DATA_SOURCES, DataSource, load_ctr, parse_data_spec
 from embedlab.data.avazu import load_avazu
 from embedlab.data.criteo import load_criteo
+from embedlab.data.csvlog import load_csv
+from embedlab.data.ctr_shards import CTRBatch, CTRShards, CTRShardsDataset
 from embedlab.data.libfm import load_libfm
 from embedlab.data.mnist import load_digits, load_mnist, read_idx
 from embedlab.data.movielens import load_movielens
+from embedlab.data.prepare import prepare_ctr
 from embedlab.data.retrieval import RETRIEVAL_SOURCES, RetrievalData, load_retrieval
 from embedlab.data.sequences import (
     behaviour_histories,
@@ -38,7 +44,10 @@ from embedlab.data.synthetic import make_ctr
 __all__ = [
     "DATA_SOURCES",
     "RETRIEVAL_SOURCES",
+    "CTRBatch",
     "CTRDataset",
+    "CTRShards",
+    "CTRShardsDataset",
     "CTRSplits",
     "DataPathError",
     "DataSource",
@@ -50,6 +59,7 @@ __all__ = [
     "list_npy_shards",
     "load_avazu",
     "load_criteo",
+    "load_csv",
     "load_ctr",
     "load_digits",
     "load_libfm",
@@ -60,6 +70,7 @@ __all__ = [
     "make_ctr",
     "make_sequence_ctr",
     "parse_data_spec",
+    "prepare_ctr",
     "read_idx",
     "sample_npy_shards",
     "temporal_split",

@@ -7,10 +7,12 @@ with the data are the per-column vocabularies (one entry per distinct value).
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
@@ -22,11 +24,14 @@ __all__ = [
     "NAN_TEXT",
     "ColumnVocab",
     "DataPathError",
+    "LogReader",
     "PathLike",
+    "RawChunk",
     "at",
     "check_file",
     "check_path",
     "encode_dataset",
+    "encode_log",
     "parse_labels",
 ]
 
@@ -172,3 +177,78 @@ def encode_dataset(
         ids[start : start + len(chunk)] = flat[chunk + offsets]
         start += len(chunk)
     return CTRDataset(ids=ids, labels=np.concatenate(labels), fields=tuple(fields), name=name)
+
+
+@dataclass(frozen=True)
+class RawChunk:
+    """A block of rows of a log, before any vocabulary.
+
+    Args:
+        labels: ``(m,)`` float32 in {0, 1}.
+        columns: one ``(m,)`` array per field: the final ids (int64) of a fixed
+            field; int64 values (e.g. Criteo count buckets, libFM indices) or
+            strings (a pandas string array, or object) of a field that gets a vocabulary.
+        linenos: ``(m,)`` the 1-based file line of each row, for error messages.
+        dense: optional ``(m, n_dense)`` float32 numeric features.
+    """
+
+    labels: np.ndarray
+    columns: list[np.ndarray]
+    linenos: np.ndarray
+    dense: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class LogReader:
+    """A log file opened for reading in chunks: its layout and the chunks to come.
+
+    The formats (Criteo, Avazu, libFM, CSV) each parse in one place and hand out
+    a ``LogReader``; the in-memory loaders (:func:`encode_log`) and the streamed
+    ``prepare`` consume the same chunks, so both see the same values.
+
+    Args:
+        kind: the format, for messages (``"criteo"``).
+        path: the (first) file.
+        names: one name per field.
+        chunks: the rows, one :class:`RawChunk` at a time.
+        fixed: the leading fields whose values are final ids, with their cardinality.
+        dense_names: names of the ``dense`` columns (empty: no dense features).
+        order: how vocabulary ids are assigned: ``"count"`` (id 0 is out of
+            vocabulary, kept values by count, ties by first appearance) or
+            ``"index"`` (kept values by value, as libFM's global indices).
+    """
+
+    kind: str
+    path: Path
+    names: tuple[str, ...]
+    chunks: Iterator[RawChunk] = field(repr=False)
+    fixed: Mapping[str, int] = field(default_factory=dict)
+    dense_names: tuple[str, ...] = ()
+    order: Literal["count", "index"] = "count"
+
+
+def encode_log(reader: LogReader, *, min_count: int, name: str) -> CTRDataset:
+    """Read every chunk of ``reader`` into one in-memory dataset (``"count"`` order)."""
+    n_fixed = len(reader.fixed)
+    vocabs = [ColumnVocab() for _ in reader.names[n_fixed:]]
+    labels: list[np.ndarray] = []
+    dense: list[np.ndarray] = []
+    provisional: list[np.ndarray] = []
+    for raw in reader.chunks:
+        labels.append(raw.labels)
+        prov = np.empty((len(raw.labels), len(reader.names)), dtype=np.int32)  # (m, n_fields)
+        for j, values in enumerate(raw.columns):
+            prov[:, j] = values if j < n_fixed else vocabs[j - n_fixed].add(values)
+        provisional.append(prov)
+        if raw.dense is not None:
+            dense.append(raw.dense)
+    if not labels:
+        raise ValueError(
+            f"{reader.kind} file must hold at least one data row, got none: {reader.path}"
+        )
+    ds = encode_dataset(
+        labels, provisional, vocabs, reader.names, min_count, name, fixed=reader.fixed
+    )
+    if dense:
+        return dataclasses.replace(ds, dense=np.concatenate(dense))
+    return ds

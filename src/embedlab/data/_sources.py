@@ -17,15 +17,26 @@ from embedlab._registry import Registry
 from embedlab._validation import check_int
 from embedlab.data._dataset import CTRDataset, CTRSplits
 from embedlab.data._encode import check_path
+from embedlab.data._keys import SPLITS
 from embedlab.data.avazu import load_avazu
 from embedlab.data.criteo import load_criteo
+from embedlab.data.csvlog import load_csv
+from embedlab.data.ctr_shards import CTRShards
 from embedlab.data.libfm import load_libfm
 from embedlab.data.movielens import load_movielens
 from embedlab.data.sequences import load_movielens_sequences, make_sequence_ctr, temporal_split
 from embedlab.data.synthetic import make_ctr
 from embedlab.fields import Field
 
-__all__ = ["DATA_SOURCES", "FRAPPE_FIELDS", "DataSource", "load_ctr", "parse_data_spec"]
+__all__ = [
+    "DATA_SOURCES",
+    "FRAPPE_FIELDS",
+    "DataSource",
+    "find_role_files",
+    "frappe_files",
+    "load_ctr",
+    "parse_data_spec",
+]
 
 FRAPPE_FIELDS: tuple[str, ...] = (
     "user",
@@ -120,8 +131,12 @@ def load_ctr(spec: str, *, seed: int = 0, **options: Any) -> CTRSplits:
       libFM file is split 80/10/10.
     - ``libfm:PATH``: one file split 80/10/10, or a directory with one
       ``*train*``, one ``*valid*`` and one ``*test*`` file used as given.
-    - ``criteo:PATH``, ``avazu:PATH``, ``movielens:PATH``: split 80/10/10 by
-      ``seed``; options go to the loader (``min_count``, ``max_rows``, ...).
+    - ``criteo:PATH``, ``avazu:PATH``, ``csv:PATH``, ``movielens:PATH``: split
+      80/10/10 by ``seed``; options go to the loader (``min_count``, ``max_rows``,
+      ``label``, ...).
+    - ``shards:DIR``: a folder written by ``embedlab data prepare``, its three
+      splits loaded into memory as prepared (``seed`` unused). For data that does
+      not fit in memory use :class:`~embedlab.data.CTRShards` and ``iter_batches``.
       MovieLens is split at random, not by time: the benchmark compares
       embedding tables on one shared split, where a random split is the
       common protocol (FuxiCTR / BARS) and keeps every user in train.
@@ -184,11 +199,8 @@ def _synthetic(path: Path | None, *, seed: int, **options: Any) -> CTRSplits:
     return _random_split(make_ctr(seed=seed, **options), seed)
 
 
-@_register("frappe", needs_path=True, summary="Frappe app usage (libFM files)")
-def _frappe(path: Path, *, seed: int) -> CTRSplits:
-    if path.is_file():
-        (ds,) = load_libfm([path], name="frappe")
-        return _random_split(_with_frappe_fields(ds, path), seed)
+def frappe_files(path: Path) -> list[Path]:
+    """``frappe.train.libfm`` (if present), ``frappe.validation.libfm``, ``frappe.test.libfm``."""
     files = {role: path / f"frappe.{role}.libfm" for role in ("train", "validation", "test")}
     missing = [f.name for role, f in files.items() if role != "train" and not f.is_file()]
     if missing:
@@ -196,19 +208,25 @@ def _frappe(path: Path, *, seed: int) -> CTRSplits:
             f"a frappe directory must hold frappe.validation.libfm and frappe.test.libfm, "
             f"missing {', '.join(missing)} in {path}"
         )
-    if files["train"].is_file():
-        parts = load_libfm(list(files.values()), name="frappe")
+    return [f for f in files.values() if f.is_file()]
+
+
+@_register("frappe", needs_path=True, summary="Frappe app usage (libFM files)")
+def _frappe(path: Path, *, seed: int) -> CTRSplits:
+    if path.is_file():
+        (ds,) = load_libfm([path], name="frappe")
+        return _random_split(_with_frappe_fields(ds, path), seed)
+    files = frappe_files(path)
+    if len(files) == 3:
+        parts = load_libfm(files, name="frappe")
         train, valid, test = (_with_frappe_fields(ds, path) for ds in parts)
         return CTRSplits(train=train, valid=valid, test=test)
-    trainvalid, test = (
-        _with_frappe_fields(ds, path)
-        for ds in load_libfm([files["validation"], files["test"]], name="frappe")
-    )
+    trainvalid, test = (_with_frappe_fields(ds, path) for ds in load_libfm(files, name="frappe"))
     train, valid = trainvalid.split_two(0.9, seed=seed)
     return CTRSplits(train=train, valid=valid, test=test)
 
 
-def _find_role_files(path: Path) -> list[Path]:
+def find_role_files(path: Path) -> list[Path]:
     """The ``*train*``, ``*valid*`` and ``*test*`` files of a directory, in that order."""
     files = sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith("."))
     found: list[Path] = []
@@ -228,7 +246,7 @@ def _libfm(path: Path, *, seed: int) -> CTRSplits:
     if path.is_file():
         (ds,) = load_libfm([path], name="libfm")
         return _random_split(ds, seed)
-    train, valid, test = load_libfm(_find_role_files(path), name="libfm")
+    train, valid, test = load_libfm(find_role_files(path), name="libfm")
     return CTRSplits(train=train, valid=valid, test=test)
 
 
@@ -240,6 +258,22 @@ def _criteo(path: Path, *, seed: int, **options: Any) -> CTRSplits:
 @_register("avazu", needs_path=True, summary="Avazu CSV", options_of=load_avazu)
 def _avazu(path: Path, *, seed: int, **options: Any) -> CTRSplits:
     return _random_split(load_avazu(path, name="avazu", **options), seed)
+
+
+@_register("csv", needs_path=True, summary="CSV click log with a header", options_of=load_csv)
+def _csv(path: Path, *, seed: int, **options: Any) -> CTRSplits:
+    return _random_split(load_csv(path, name="csv", **options), seed)
+
+
+@_register("shards", needs_path=True, summary="folder of `embedlab data prepare` (its own split)")
+def _shards(path: Path, *, seed: int) -> CTRSplits:
+    """The three splits of a prepared folder, loaded into memory: a small-data convenience.
+
+    ``seed`` is unused: the split was fixed by ``prepare``. Large data should be read
+    lazily with :meth:`~embedlab.data.CTRShards.iter_batches` instead.
+    """
+    shards = CTRShards(path)
+    return CTRSplits(*(shards.to_memory(s) for s in SPLITS))
 
 
 @_register("movielens", needs_path=True, summary="MovieLens ratings (>= 4 is a click)")

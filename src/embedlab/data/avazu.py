@@ -8,6 +8,7 @@ device_model, device_type, device_conn_type, C14..C21``. ``hour`` is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +17,17 @@ import pandas as pd  # type: ignore[import-untyped]
 from embedlab._validation import check_int
 from embedlab.data._dataset import CTRDataset
 from embedlab.data._encode import (
-    ColumnVocab,
+    LogReader,
     PathLike,
+    RawChunk,
     at,
     check_file,
-    encode_dataset,
+    encode_log,
     parse_labels,
 )
 from embedlab.data._textio import iter_csv_chunks, read_header
 
-__all__ = ["load_avazu", "split_hour"]
+__all__ = ["avazu_log", "load_avazu", "split_hour"]
 
 _TIME_FIELDS = ("hour_of_day", "weekday")
 
@@ -95,42 +97,45 @@ def load_avazu(
     """
     p = check_file(path, "avazu path")
     min_count = check_int("min_count", min_count, min_value=1)
-    delimiter, header = read_header(p)
+    reader = avazu_log(p, chunksize=chunksize, max_rows=max_rows)
+    return encode_log(reader, min_count=min_count, name=name)
+
+
+def avazu_log(path: Path, *, chunksize: int, max_rows: int | None) -> LogReader:
+    """The rows of a checked Avazu file, in chunks: hour of day, weekday, then strings."""
+    delimiter, header = read_header(path)
     missing = [c for c in ("click", "hour") if c not in header]
     if missing:
         raise ValueError(
-            f"{at(p, 1)}: an Avazu header must name columns click and hour "
+            f"{at(path, 1)}: an Avazu header must name columns click and hour "
             f"(the Kaggle test file has no click), missing {', '.join(missing)}; "
             f"got {', '.join(header[:5])}, ..."
         )
     if not all(header):
-        raise ValueError(f"{at(p, 1)}: column names must not be empty, got {', '.join(header)}")
+        raise ValueError(f"{at(path, 1)}: column names must not be empty, got {', '.join(header)}")
     if len(set(header)) != len(header):
-        raise ValueError(f"{at(p, 1)}: column names must be unique, got {', '.join(header)}")
+        raise ValueError(f"{at(path, 1)}: column names must be unique, got {', '.join(header)}")
     cat_columns = tuple(c for c in header if c not in ("id", "click", "hour"))
-    names = _TIME_FIELDS + cat_columns
-    vocabs = [ColumnVocab() for _ in cat_columns]
-    labels: list[np.ndarray] = []
-    provisional: list[np.ndarray] = []
-    for chunk, linenos in iter_csv_chunks(
-        p, header, delimiter=delimiter, has_header=True, chunksize=chunksize, max_rows=max_rows
-    ):
-        labels.append(parse_labels(chunk["click"].to_numpy(), path=p, linenos=linenos))
-        prov = np.empty((len(chunk), len(names)), dtype=np.int32)  # (chunk, n_fields)
-        hour_of_day, weekday = split_hour(chunk["hour"].to_numpy(), path=p, linenos=linenos)
-        prov[:, 0] = hour_of_day
-        prov[:, 1] = weekday
-        for j, col in enumerate(cat_columns):
-            prov[:, len(_TIME_FIELDS) + j] = vocabs[j].add(chunk[col].to_numpy(dtype=object))
-        provisional.append(prov)
-    if not labels:
-        raise ValueError(f"avazu file must hold at least one data row, got none: {p}")
-    return encode_dataset(
-        labels,
-        provisional,
-        vocabs,
-        names,
-        min_count,
-        name,
+
+    def chunks() -> Iterator[RawChunk]:
+        for chunk, linenos in iter_csv_chunks(
+            path,
+            header,
+            delimiter=delimiter,
+            has_header=True,
+            chunksize=chunksize,
+            max_rows=max_rows,
+        ):
+            labels = parse_labels(chunk["click"].to_numpy(), path=path, linenos=linenos)
+            hour_of_day, weekday = split_hour(chunk["hour"].to_numpy(), path=path, linenos=linenos)
+            columns = [hour_of_day, weekday]
+            columns += [chunk[c].array for c in cat_columns]
+            yield RawChunk(labels, columns, linenos)
+
+    return LogReader(
+        "avazu",
+        path,
+        _TIME_FIELDS + cat_columns,
+        chunks(),
         fixed={"hour_of_day": 24, "weekday": 7},
     )

@@ -15,6 +15,7 @@ its own bucket. Every column then gets a vocabulary: values seen fewer than
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,12 @@ import numpy as np
 from embedlab._validation import check_int
 from embedlab.data._dataset import CTRDataset
 from embedlab.data._encode import (
-    ColumnVocab,
+    LogReader,
     PathLike,
+    RawChunk,
     at,
     check_file,
-    encode_dataset,
+    encode_log,
     parse_labels,
 )
 from embedlab.data._textio import iter_csv_chunks, read_header
@@ -37,6 +39,7 @@ __all__ = [
     "INT_COLUMNS",
     "MISSING_BUCKET",
     "bucketize_counts",
+    "criteo_log",
     "load_criteo",
 ]
 
@@ -93,6 +96,29 @@ def _detect_layout(path: Path, delimiter: str, cells: list[str]) -> bool:
     return True
 
 
+def criteo_log(path: Path, *, chunksize: int, max_rows: int | None) -> LogReader:
+    """The rows of a checked Criteo file, in chunks: 13 count buckets, then 26 strings."""
+    delimiter, cells = read_header(path)
+    has_header = _detect_layout(path, delimiter, cells)
+
+    def chunks() -> Iterator[RawChunk]:
+        for chunk, linenos in iter_csv_chunks(
+            path,
+            CRITEO_COLUMNS,
+            delimiter=delimiter,
+            has_header=has_header,
+            chunksize=chunksize,
+            max_rows=max_rows,
+            float_columns=INT_COLUMNS,
+        ):
+            labels = parse_labels(chunk["label"].to_numpy(), path=path, linenos=linenos)
+            columns = [bucketize_counts(chunk[c].to_numpy(dtype=np.float64)) for c in INT_COLUMNS]
+            columns += [chunk[c].array for c in CAT_COLUMNS]
+            yield RawChunk(labels, columns, linenos)
+
+    return LogReader("criteo", path, INT_COLUMNS + CAT_COLUMNS, chunks())
+
+
 def load_criteo(
     path: PathLike,
     *,
@@ -126,28 +152,5 @@ def load_criteo(
     """
     p = check_file(path, "criteo path")
     min_count = check_int("min_count", min_count, min_value=1)
-    delimiter, cells = read_header(p)
-    has_header = _detect_layout(p, delimiter, cells)
-    vocabs = [ColumnVocab() for _ in INT_COLUMNS + CAT_COLUMNS]
-    labels: list[np.ndarray] = []
-    provisional: list[np.ndarray] = []
-    for chunk, linenos in iter_csv_chunks(
-        p,
-        CRITEO_COLUMNS,
-        delimiter=delimiter,
-        has_header=has_header,
-        chunksize=chunksize,
-        max_rows=max_rows,
-        float_columns=INT_COLUMNS,
-    ):
-        labels.append(parse_labels(chunk["label"].to_numpy(), path=p, linenos=linenos))
-        prov = np.empty((len(chunk), len(vocabs)), dtype=np.int32)  # (chunk, 39)
-        for j, col in enumerate(INT_COLUMNS):
-            counts = chunk[col].to_numpy(dtype=np.float64)
-            prov[:, j] = vocabs[j].add(bucketize_counts(counts))
-        for j, col in enumerate(CAT_COLUMNS, start=len(INT_COLUMNS)):
-            prov[:, j] = vocabs[j].add(chunk[col].to_numpy(dtype=object))
-        provisional.append(prov)
-    if not labels:
-        raise ValueError(f"criteo file must hold at least one data row, got none: {p}")
-    return encode_dataset(labels, provisional, vocabs, INT_COLUMNS + CAT_COLUMNS, min_count, name)
+    reader = criteo_log(p, chunksize=chunksize, max_rows=max_rows)
+    return encode_log(reader, min_count=min_count, name=name)

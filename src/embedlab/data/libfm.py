@@ -8,9 +8,10 @@ indices are global (unique across fields).
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,11 @@ import pandas as pd  # type: ignore[import-untyped]
 
 from embedlab._validation import check_int
 from embedlab.data._dataset import CTRDataset
-from embedlab.data._encode import PathLike, at, check_file, parse_labels
+from embedlab.data._encode import LogReader, PathLike, RawChunk, at, check_file, parse_labels
 from embedlab.data._textio import iter_text_lines
 from embedlab.fields import Field
 
-__all__ = ["load_libfm"]
+__all__ = ["libfm_log", "load_libfm"]
 
 
 _INDEX = re.compile(r"[0-9]{1,18}")  # at most 18 digits: always fits int64
@@ -30,8 +31,8 @@ _INDEX = re.compile(r"[0-9]{1,18}")  # at most 18 digits: always fits int64
 
 def _parse_chunk(
     lines: list[str], first_lineno: int, path: Path, n_feat: int | None
-) -> tuple[np.ndarray, np.ndarray, int | None]:
-    """Parse a chunk of lines into ``(labels (m,), global indices (m, n_feat), n_feat)``."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | None]:
+    """Parse a chunk of lines into ``(labels (m,), indices (m, n_feat), linenos (m,), n_feat)``."""
     rows: list[list[str]] = []
     linenos: list[int] = []
     for i, line in enumerate(lines):
@@ -50,7 +51,8 @@ def _parse_chunk(
         rows.append(parts)
         linenos.append(lineno)
     if not rows:
-        return np.zeros(0, np.float32), np.zeros((0, n_feat or 0), np.int64), n_feat
+        empty = np.zeros(0, np.int64)
+        return np.zeros(0, np.float32), np.zeros((0, n_feat or 0), np.int64), empty, n_feat
     assert n_feat is not None
     # object, not fixed-width strings: one long token must not widen every cell of the chunk
     tokens = np.empty((len(rows), n_feat + 1), dtype=object)  # (m, 1 + n_feat)
@@ -77,22 +79,64 @@ def _parse_chunk(
                 f"index:value with 0 <= index < 10**18, got {tok!r}"
             )
         index[k] = int(idx)
-    return labels, index[codes.reshape(len(line_arr), n_feat)], n_feat
+    return labels, index[codes.reshape(len(line_arr), n_feat)], line_arr, n_feat
+
+
+def _iter_file(
+    path: Path, n_feat: int | None, chunk_lines: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Yield ``(labels (m,), indices (m, n_feat), linenos (m,), n_feat)`` per chunk of lines."""
+    empty = True
+    for first, lines in iter_text_lines(path, chunk_lines):
+        lab, idx, linenos, n_feat = _parse_chunk(lines, first, path, n_feat)
+        if len(lab):
+            assert n_feat is not None
+            empty = False
+            yield lab, idx, linenos, n_feat
+    if empty:
+        raise ValueError(f"libfm file must hold at least one data line, got an empty file: {path}")
 
 
 def _read_file(
     path: Path, n_feat: int | None, chunk_lines: int
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    labels: list[np.ndarray] = []
-    index: list[np.ndarray] = []
-    for first, lines in iter_text_lines(path, chunk_lines):
-        lab, idx, n_feat = _parse_chunk(lines, first, path, n_feat)
-        if len(lab):
-            labels.append(lab)
-            index.append(idx)
-    if not labels or n_feat is None:
-        raise ValueError(f"libfm file must hold at least one data line, got an empty file: {path}")
-    return np.concatenate(labels), np.concatenate(index), n_feat
+    parts = list(_iter_file(path, n_feat, chunk_lines))
+    labels, index = (np.concatenate([p[k] for p in parts]) for k in (0, 1))
+    return labels, index, parts[0][3]
+
+
+def libfm_log(
+    paths: Sequence[Path], *, field_names: Sequence[str] | None, chunk_lines: int
+) -> LogReader:
+    """The rows of checked libFM files (one stream, in order): feature ``j`` is field ``j``.
+
+    The first chunk is read here to learn the number of fields; ids are
+    assigned in ``"index"`` order (the in-memory loader's sorted global indices).
+    """
+
+    def rows() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+        n_feat: int | None = None
+        for path in paths:
+            for part in _iter_file(path, n_feat, chunk_lines):
+                n_feat = part[3]
+                yield part
+
+    stream = rows()
+    first = next(stream)
+    n_feat = first[3]
+    if field_names is None:
+        field_names = [f"f{j}" for j in range(n_feat)]
+    elif len(field_names) != n_feat:
+        raise ValueError(
+            f"{paths[0]}: lines must have one feature per field "
+            f"({len(field_names)}: {', '.join(field_names)}), got {n_feat}"
+        )
+
+    def chunks() -> Iterator[RawChunk]:
+        for labels, index, linenos, _ in itertools.chain([first], stream):
+            yield RawChunk(labels, [index[:, j] for j in range(n_feat)], linenos)
+
+    return LogReader("libfm", paths[0], tuple(field_names), chunks(), order="index")
 
 
 def load_libfm(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
 import struct
@@ -12,6 +11,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from embedlab._io import open_maybe_gzip
 from embedlab.data._labeled import LabeledData
 
 __all__ = ["load_digits", "load_mnist", "read_idx"]
@@ -27,12 +27,6 @@ _IDX_DTYPES: dict[int, np.dtype[Any]] = {
 
 
 _READ_BLOCK = 1 << 24
-
-
-def _open(path: Path) -> BinaryIO:
-    with path.open("rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")  # type: ignore[return-value]
 
 
 def _read_at_most(fh: BinaryIO, n: int) -> bytearray:
@@ -62,7 +56,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"data path does not exist: {path}")
     try:
-        with _open(path) as fh:
+        with open_maybe_gzip(path) as fh:
             header = fh.read(4)
             if len(header) < 4 or header[0] != 0 or header[1] != 0 or header[2] not in _IDX_DTYPES:
                 raise ValueError(f"{path}: not an IDX file (magic {header.hex()!r})")

@@ -25,7 +25,6 @@ with ``overwrite=True`` replaces them, deleting only the files their ``index.jso
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -35,7 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from embedlab._io import atomic_write_bytes
+from embedlab._io import atomic_write_bytes, canonical_checksum, fsync_dir
 from embedlab.index._npy import IndexFileError, refuse_link
 
 __all__ = [
@@ -60,26 +59,6 @@ _DATA = re.compile(r"^data-[0-9a-f]{16}$")
 _TMP_MANIFEST = re.compile(r"^\.index\.json\..*\.tmp$")
 _LEGACY = re.compile(r"^\.(?P<name>.+)\.(?P<kind>old|new)-[0-9a-z_]{8}$")
 T = TypeVar("T")
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def canonical_checksum(doc: dict[str, Any]) -> str:
-    """sha256 of ``doc`` without its ``checksum`` key, in a canonical JSON form."""
-    body = {k: v for k, v in doc.items() if k != "checksum"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 def read_json_doc(path: Path) -> tuple[dict[str, Any], bytes]:

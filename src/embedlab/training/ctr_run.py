@@ -4,7 +4,6 @@ performs it: data spec -> batch source -> table + model -> streamed (DDP) traini
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from collections.abc import Mapping
@@ -92,21 +91,18 @@ class CTRRunConfig:
 def open_batch_source(spec: str, *, seed: int = 0) -> BatchSource:
     """The one place a data spec becomes a :class:`BatchSource`.
 
-    ``shards:DIR`` opens the Parquet shard reader (``embedlab.data.CTRShards``) when this
-    build has it; every other spec is read by :func:`~embedlab.data.load_ctr` into memory
-    and served by :class:`MemorySource`.
+    ``shards:DIR`` opens the Parquet shards of ``embedlab data prepare`` lazily
+    (:class:`~embedlab.data.CTRShards`: each rank reads its own shards, rows are never all in
+    memory); every other spec is read by :func:`~embedlab.data.load_ctr` into memory and
+    served by :class:`MemorySource`.
     """
     name, _, rest = spec.strip().partition(":")
     if name.strip() == SHARDS:
-        # ---- plug-in point of the Parquet shard reader (issue 13 part 1) ----------------
-        reader = getattr(importlib.import_module("embedlab.data"), "CTRShards", None)
-        if reader is None:
-            raise ValueError(
-                f"data spec {spec!r} needs the Parquet shard reader (embedlab.data.CTRShards), "
-                "which this build does not have; use an in-memory spec such as synthetic"
-            )
-        source: BatchSource = reader(Path(rest.strip()).expanduser())
-        return source
+        from embedlab.data import CTRShards
+
+        if not rest.strip():
+            raise ValueError(f"data spec {spec!r} must be shards:DIR (a prepared folder)")
+        return CTRShards(Path(rest.strip()).expanduser())
     return MemorySource(load_ctr(spec, seed=seed))
 
 
