@@ -8,8 +8,6 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import torch
-
 __all__ = ["limit_threads"]
 
 
@@ -23,6 +21,8 @@ def limit_threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
+    import torch
+
     old_torch = torch.get_num_threads()
     faiss: Any = None
     with contextlib.suppress(ImportError):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from embedlab._validation import check_int, check_positive_float
-from embedlab.bench import BenchRecord, CTRBenchConfig, run_ctr_bench
+from embedlab.bench import BenchRecord
 from embedlab.cli._common import (
     CpusPerRun,
     JsonOut,
@@ -95,6 +95,7 @@ def bench_ctr(
     Example: embedlab bench ctr --data frappe:DIR --methods all --compression 10,100,1000
     --json frappe.jsonl --ray --cpus-per-run 1
     """
+    from embedlab.bench import CTRBenchConfig, run_ctr_bench
     from embedlab.data import load_ctr
     from embedlab.tables import TABLES
 
