@@ -127,6 +127,21 @@ def test_unknown_hyper_parameter_and_spec() -> None:
     assert m.dims == (8, 16, 32)  # type: ignore[attr-defined]
 
 
+def test_dim_and_classes_only_where_the_loss_needs_them() -> None:
+    assert make_loss("triplet").margin > 0  # type: ignore[attr-defined]
+    assert make_loss("matryoshka(base=supcon, dims=[8, 16, 32])").dims == (8, 16, 32)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"loss 'ebv' needs dim="):
+        make_loss("ebv")
+
+
+def test_infonce_takes_two_views_as_two_arguments() -> None:
+    from embedlab.losses import InfoNCELoss
+
+    a, b = torch.randn(8, DIM), torch.randn(8, DIM)
+    loss = InfoNCELoss(temperature=0.1)
+    assert torch.equal(loss(a, b), loss(torch.cat([a, b])))
+
+
 def test_hyper_parameter_errors() -> None:
     with pytest.raises(ValueError, match=r"margin must be > 0, got -0.1"):
         make_loss("triplet(margin=-0.1)", dim=DIM, n_classes=N_CLASSES)

@@ -204,3 +204,10 @@ def test_deployable_form_after_all_phases(
     assert out.shape == (64, len(FIELDS), DIM) and torch.isfinite(out).all()
     empty = table(torch.zeros(0, len(FIELDS), dtype=torch.int64))
     assert empty.shape == (0, len(FIELDS), DIM)
+
+
+def test_unknown_hyper_parameter_names_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown hyper-parameter 'bogus' for table 'qr'; valid"):
+        make_table("qr", FIELDS, DIM, compression=2, bogus=1)
+    with pytest.raises(ValueError, match=r"unknown hyper-parameter 'opp' for table 'qr'"):
+        make_table("qr(opp=add)", FIELDS, DIM, compression=2)

@@ -28,17 +28,19 @@ def register_loss(name: str) -> Callable[[_L], _L]:
     return deco
 
 
-def make_loss(spec: str, *, dim: int, n_classes: int, **kwargs: Any) -> MetricLoss:
+def make_loss(
+    spec: str, *, dim: int | None = None, n_classes: int | None = None, **kwargs: Any
+) -> MetricLoss:
     """Build a loss by name or spec string, e.g. ``"triplet(margin=0.1, miner=semihard)"``.
 
     ``dim`` and ``n_classes`` reach the constructor only when it takes them
-    (e.g. :class:`~embedlab.losses.EBVLoss` needs both). ``kwargs`` override
-    the spec's values.
+    (e.g. :class:`~embedlab.losses.EBVLoss` needs both; ``make_loss("triplet")`` needs
+    neither). ``kwargs`` override the spec's values.
 
     Args:
         spec: a registered name (see ``LOSSES.names()``) with optional ``key=value`` pairs.
-        dim: embedding dimension of the encoder.
-        n_classes: number of training classes.
+        dim: embedding dimension of the encoder, for losses that have parameters per dim.
+        n_classes: number of training classes, for losses with per-class parameters.
 
     Example:
         >>> from embedlab.losses import make_loss
@@ -53,8 +55,11 @@ def make_loss(spec: str, *, dim: int, n_classes: int, **kwargs: Any) -> MetricLo
     if not accepts_any:
         valid = [k for k in params if k not in ("self", "dim", "n_classes")]
         check_keywords(f"loss {name!r}", merged, valid)
-    if "dim" in params:
-        merged.setdefault("dim", dim)
-    if "n_classes" in params:
-        merged.setdefault("n_classes", n_classes)
+    for key, value in (("dim", dim), ("n_classes", n_classes)):
+        if key not in params:
+            continue
+        if value is not None:
+            merged.setdefault(key, value)
+        elif key not in merged and params[key].default is inspect.Parameter.empty:
+            raise ValueError(f"loss {name!r} needs {key}= (make_loss({spec!r}, {key}=...))")
     return cls(**merged)

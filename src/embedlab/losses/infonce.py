@@ -24,7 +24,9 @@ class InfoNCELoss(MetricLoss):
 
     Without ``labels`` the batch is two stacked views ``[a; b]`` of ``n = batch/2``
     instances (SimCLR): rows ``i`` and ``i + n`` are the positive pair and every
-    other row is a negative.
+    other row is a negative. ``loss(a, b)`` with two ``(n, dim)`` views is the same as
+    ``loss(torch.cat([a, b]))`` (the in-batch-negatives form of sentence-transformers'
+    ``MultipleNegativesRankingLoss``, symmetric).
 
     van den Oord et al., "Representation Learning with Contrastive Predictive
     Coding", 2018; Chen et al., "A Simple Framework for Contrastive Learning of
@@ -35,7 +37,8 @@ class InfoNCELoss(MetricLoss):
         distance: default :class:`CosineSimilarity` (a distance enters as ``-d``).
 
     Shapes:
-        ``forward(embeddings (batch, dim), labels (batch,) | None) -> ()``.
+        ``forward(embeddings (batch, dim), labels (batch,) | None) -> ()``, or
+        ``forward(a (n, dim), b (n, dim)) -> ()`` for two views.
 
     Example:
         >>> import torch
@@ -59,6 +62,14 @@ class InfoNCELoss(MetricLoss):
         return -self.distance.as_distance(self.distance.pairwise(x, y)) / self.temperature
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if (
+            isinstance(labels, torch.Tensor)
+            and labels.is_floating_point()
+            and labels.ndim == 2
+            and isinstance(embeddings, torch.Tensor)
+            and labels.shape == embeddings.shape
+        ):  # loss(a, b): row i of a and row i of b are the positive pair
+            embeddings, labels = torch.cat([embeddings, labels]), None
         if labels is None:
             emb = check_embeddings("embeddings", embeddings)
             if emb.shape[0] % 2:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from embedlab._registry import Registry, parse_spec
+from embedlab._validation import check_keywords
 from embedlab.fields import Field
 from embedlab.tables._base import EmbeddingTable
 
@@ -47,4 +49,9 @@ def make_table(
     """
     name, spec_kwargs = parse_spec(spec)
     cls = TABLES.get(name)
-    return cls(fields, dim, compression=compression, seed=seed, **{**spec_kwargs, **kwargs})
+    merged = {**spec_kwargs, **kwargs}
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        fixed = ("self", "fields", "dim", "compression", "seed")
+        check_keywords(f"table {name!r}", merged, [k for k in params if k not in fixed])
+    return cls(fields, dim, compression=compression, seed=seed, **merged)
