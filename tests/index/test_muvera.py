@@ -14,7 +14,6 @@ from embedlab.index import chamfer as chamfer_mod
 from embedlab.index import index_factory, load_index
 from embedlab.index.chamfer import (
     PackedSets,
-    TokenHeuristic,
     chamfer,
     chamfer_matrix,
     chamfer_search,
@@ -23,6 +22,7 @@ from embedlab.index.chamfer import (
 from embedlab.index.factory import parse_index_spec
 from embedlab.index.io import data_folder
 from embedlab.index.muvera import FDE, MUVERA, load_muvera
+from embedlab.index.token_heuristic import TokenHeuristic
 
 # -- data and naive references -----------------------------------------------------------------
 

@@ -22,7 +22,7 @@ followed by the held-out documents; exact Chamfer top-``k`` by brute force is th
 (its time gives the brute-force record). For each (R, k_sim, d_proj) grid point the index
 ``MUVERA(r=R,k=K,p=P),Rerank(Chamfer)`` is built and searched with ``candidates=C`` for each C:
 ``recall@k`` after exact re-ranking, end-to-end ``qps``. The single-vector heuristic
-(:class:`~embedlab.index.chamfer.TokenHeuristic`, exact ``Flat`` over every document vector)
+(:class:`~embedlab.index.token_heuristic.TokenHeuristic`, exact ``Flat`` over every document vector)
 gives one record per ``k'``; its candidate count is the mean number of distinct documents
 re-ranked. Records: suite ``"retrieval"``, dataset = the data's name, model
 ``"minilm-tokens"``, ``memory_bytes`` per document; with real queries and held-out ones,
@@ -277,7 +277,8 @@ def run_multivector_bench(
         The brute-force record, then per grid point one record per C, then one per ``k'``.
     """
     from embedlab.index import index_factory
-    from embedlab.index.chamfer import TokenHeuristic, chamfer_search, pack_sets
+    from embedlab.index.chamfer import chamfer_search, pack_sets
+    from embedlab.index.token_heuristic import TokenHeuristic
 
     check_int("k", k, min_value=1)
     check_int("seed", seed, min_value=0)

@@ -18,7 +18,7 @@ from embedlab.index._base import INDEXES, VectorIndex, register_index
 from embedlab.index.aspects import MultiAspectIndex
 from embedlab.index.bebr import BEBR
 from embedlab.index.binary import Binary
-from embedlab.index.chamfer import TokenHeuristic, chamfer_search
+from embedlab.index.chamfer import chamfer_search
 from embedlab.index.compat import CompatIndex, bt2_transform, procrustes_transform
 from embedlab.index.factory import index_factory, parse_index_spec
 from embedlab.index.faiss_interop import from_faiss, to_faiss
@@ -33,6 +33,7 @@ from embedlab.index.muvera import FDE, MUVERA, load_muvera
 from embedlab.index.pq import OPQ, PQ
 from embedlab.index.rerank import Rerank
 from embedlab.index.sharded import ShardedIndex
+from embedlab.index.token_heuristic import TokenHeuristic
 
 __all__ = [
     "BEBR",
