@@ -60,6 +60,15 @@ def test_bench_ctr_synthetic_and_report(tmp_path: Path) -> None:
     html = (report_dir / "index.html").read_text()
     assert "qr" in html and "<svg" in html
 
+    # several files and glob patterns merge into one report
+    (tmp_path / "more.jsonl").write_text(out.read_text().replace('"qr"', '"qr(op=add)"'))
+    merged = tmp_path / "merged"
+    result = runner.invoke(app, ["report", str(out), str(tmp_path / "m*.jsonl"), "-o", str(merged)])
+    assert result.exit_code == 0, result.output
+    assert "qr(op=add)" in (merged / "index.html").read_text()
+    result = runner.invoke(app, ["report", str(tmp_path / "zz*.jsonl"), "-o", str(merged)])
+    assert result.exit_code == 2 and "no records file matches" in result.output
+
 
 @pytest.mark.parametrize(
     ("args", "match"),

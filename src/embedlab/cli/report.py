@@ -7,25 +7,34 @@ from typing import Annotated
 
 import typer
 
-from embedlab.bench import read_records
+from embedlab.bench._records_io import expand_paths, read_records
 from embedlab.cli._common import check_in_file, check_out_dir, console, describe_error, fail
 
 
 def report(
     results: Annotated[
-        Path, typer.Argument(help="a .jsonl file written by `embedlab bench ... --json`")
+        list[str],
+        typer.Argument(
+            help="records files written by `embedlab bench ... --json`, or glob patterns "
+            "('runs/*.jsonl'); their records are merged"
+        ),
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder for index.html")] = Path(
         "report"
     ),
 ) -> None:
-    """Render RESULTS into OUT/index.html: Pareto plots (metric vs bytes) and tables."""
+    """Render RESULTS into OUT/index.html: Pareto plots (metric vs bytes) and tables.
+
+    Example: embedlab report ctr.jsonl 'retrieval-*.jsonl' -o report/
+    """
     from embedlab.report import render_report
 
     try:
         check_out_dir("--out", out)
-        check_in_file("RESULTS", results)
-        records = read_records(results)
+        records = []
+        for path in expand_paths(results):
+            check_in_file("RESULTS", path)
+            records.extend(read_records(path))
     except (ValueError, OSError) as exc:
         raise fail(describe_error(exc)) from None
     path = render_report(records, out)
