@@ -209,3 +209,21 @@ def test_real_samples(require_shared: Callable[[str], Path]) -> None:
     assert sizes(load_ctr(f"movielens:{samples / 'movielens_sample.txt'}")) == (160, 20, 20)
     ml = load_ctr(f"movielens:{require_shared('ml-latest-small')}")
     assert sum(sizes(ml)) == 100_836
+
+
+def test_options_in_the_spec() -> None:
+    from embedlab.data import load_ctr
+    from embedlab.data._sources import split_data_spec
+
+    splits = load_ctr("synthetic(n_samples=3000, cardinalities=[40, 7], zipf_exponent=0.8)")
+    assert len(splits.train) == 2400 and [f.cardinality for f in splits.fields] == [40, 7]
+    # keyword options override the spec's
+    assert len(load_ctr("synthetic(n_samples=3000)", n_samples=1000).train) == 800
+    assert split_data_spec("csv(label=click):/a/b.csv")[1:] == (
+        {"label": "click"},
+        Path("/a/b.csv"),
+    )
+    with pytest.raises(ValueError, match=r"unknown option 'bogus' for data source 'synthetic'"):
+        load_ctr("synthetic(bogus=1)")
+    with pytest.raises(ValueError, match=r"data spec must give a path after ':'"):
+        load_ctr("frappe(x=1):")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from embedlab._registry import Registry
+from embedlab._registry import Registry, parse_spec
 from embedlab._validation import check_int
 from embedlab.data._dataset import CTRDataset, CTRSplits
 from embedlab.data._encode import check_path
@@ -96,8 +97,34 @@ def _register(
     return deco
 
 
+_DATA_SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*(\(.*\))?\s*(:.*)?$", re.DOTALL)
+
+
+def split_data_spec(spec: str) -> tuple[str, dict[str, Any], Path | None]:
+    """Split ``"name"``, ``"name:PATH"`` or ``"name(key=value, ...)[:PATH]"`` into the source
+    name, its options (the spec grammar of :func:`embedlab._registry.parse_spec`) and the path.
+
+    Example:
+        >>> split_data_spec("synthetic(n_samples=5000, cardinalities=[100, 20])")
+        ('synthetic', {'n_samples': 5000, 'cardinalities': [100, 20]}, None)
+    """
+    m = _DATA_SPEC.match(spec) if isinstance(spec, str) else None
+    if m is None:
+        raise ValueError(
+            f"data spec must look like name, name:PATH or name(key=value, ...):PATH, got {spec!r}"
+        )
+    name = m.group(1).strip().replace("-", "_")  # "movielens-seq" is "movielens_seq"
+    DATA_SOURCES.get(name)  # unknown name: the error lists the valid ones
+    options = parse_spec(name + m.group(2))[1] if m.group(2) else {}
+    rest = m.group(3)
+    if rest is not None and not rest[1:].strip():
+        raise ValueError(f"data spec must give a path after ':', got {spec!r}")
+    return name, options, (Path(rest[1:].strip()).expanduser() if rest else None)
+
+
 def parse_data_spec(spec: str) -> tuple[str, Path | None]:
-    """Split ``"name"`` or ``"name:PATH"`` into the source name and the path.
+    """Split ``"name"`` or ``"name:PATH"`` into the source name and the path (options, if
+    any, are dropped: see :func:`split_data_spec`).
 
     Raises:
         ValueError: an empty spec, ``"name:"`` with no path, or an unknown name
@@ -109,12 +136,8 @@ def parse_data_spec(spec: str) -> tuple[str, Path | None]:
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"data spec must look like name or name:PATH, got {spec!r}")
-    name, sep, rest = spec.strip().partition(":")
-    name = name.strip().replace("-", "_")  # "movielens-seq" is "movielens_seq"
-    DATA_SOURCES.get(name)  # unknown name: the error lists the valid ones
-    if sep and not rest.strip():
-        raise ValueError(f"data spec must give a path after ':', got {spec!r}")
-    return name, (Path(rest.strip()).expanduser() if sep else None)
+    name, _, path = split_data_spec(spec)
+    return name, path
 
 
 def load_ctr(spec: str, *, seed: int = 0, **options: Any) -> CTRSplits:
@@ -152,16 +175,20 @@ def load_ctr(spec: str, *, seed: int = 0, **options: Any) -> CTRSplits:
     Every split has ``name`` set to the source name.
 
     Args:
-        spec: ``"name"`` or ``"name:PATH"``.
+        spec: ``"name"``, ``"name:PATH"`` or ``"name(key=value, ...)[:PATH]"`` with the
+            source's options in the spec (``synthetic(n_samples=5000, zipf_exponent=0.8)``).
         seed: seeds every random split; the same seed gives the same split.
-        **options: keyword options of the source.
+        **options: keyword options of the source (override the spec's).
 
     Example:
         >>> splits = load_ctr("synthetic", n_samples=2000, seed=0)
         >>> len(splits.train), len(splits.valid), len(splits.test), splits.name
         (1600, 200, 200, 'synthetic')
     """
-    name, path = parse_data_spec(spec)
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"data spec must look like name or name:PATH, got {spec!r}")
+    name, spec_options, path = split_data_spec(spec)
+    options = {**spec_options, **options}
     source = DATA_SOURCES.get(name)
     seed = check_int("seed", seed, min_value=0)
     if source.needs_path and path is None:
