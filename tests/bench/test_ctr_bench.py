@@ -91,6 +91,8 @@ def test_budget_violation_stops_the_run(splits: CTRSplits, monkeypatch: pytest.M
         ({"epochs": 0}, "epochs must be >= 1, got 0"),
         ({"seeds": [-1]}, "seed must be >= 0, got -1"),
         ({"tune": 0}, "tune must be >= 1, got 0"),
+        ({"methods": ["full", "qr(bogus=1)"]}, "unknown hyper-parameter 'bogus' for table 'qr'"),
+        ({"model": "deepfm(hiden=8)"}, "unknown hyper-parameter 'hiden' for model 'deepfm'"),
         ({"embedding_l2": -1.0}, "embedding_l2 must be >= 0"),
     ],
 )

@@ -19,13 +19,19 @@ import torch
 
 from embedlab import __version__
 from embedlab._registry import parse_spec
-from embedlab._validation import BudgetError, check_compression, check_int, check_positive_float
+from embedlab._validation import (
+    BudgetError,
+    check_compression,
+    check_int,
+    check_keywords,
+    check_positive_float,
+)
 from embedlab.bench._grid import Collector, Grid, GridRun, LocalEngine, run_grid
 from embedlab.bench._record import BenchRecord, config_hash
 from embedlab.bench._tune import TrainSettings, pick_tuned, takes_dropout, tune_candidates
 from embedlab.data import CTRSplits
-from embedlab.models import MODELS, make_model
-from embedlab.tables import TABLES, EmbeddingTable, make_table
+from embedlab.models import MODELS, hyper_parameters, make_model
+from embedlab.tables import EmbeddingTable, check_table_spec, make_table
 from embedlab.training import CTRTrainer, auc_score, gauc_score
 
 if TYPE_CHECKING:
@@ -74,9 +80,14 @@ class CTRBenchConfig:
         self.compressions = [check_compression(c) for c in self.compressions]
         if not self.compressions:
             raise ValueError("compressions must not be empty")
-        for spec in self.methods:
-            TABLES.get(parse_spec(spec)[0])  # unknown names fail before any training
-        MODELS.get(parse_spec(self.model)[0])
+        for spec in self.methods:  # unknown names and keywords fail before any training
+            check_table_spec(spec)
+        model_name, model_kwargs = parse_spec(self.model)
+        check_keywords(
+            f"model {model_name!r}",
+            {**model_kwargs, **self.model_kwargs},
+            hyper_parameters(MODELS.get(model_name)),
+        )
 
     def check_data(self, splits: CTRSplits) -> None:
         """Raise ``ValueError`` when the model needs inputs ``splits`` does not carry."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from embedlab.models._base import CTRModel
 from embedlab.models._dice import Dice
-from embedlab.models._registry import MODELS, make_model, register_model
+from embedlab.models._registry import MODELS, hyper_parameters, make_model, register_model
 from embedlab.models.autoint import AutoInt, AutoIntPlus
 from embedlab.models.dcnv2 import DCNv2
 from embedlab.models.deepfm import DeepFM
@@ -30,6 +30,7 @@ __all__ = [
     "DeepFM",
     "Dice",
     "count_ids",
+    "hyper_parameters",
     "make_model",
     "register_model",
 ]

@@ -23,7 +23,7 @@ from embedlab.fields import Field
 from embedlab.tables._base import EmbeddingTable, full_table_bytes
 from embedlab.tables._export import ExportedTable, export_info, load_exported
 from embedlab.tables._phases import PhaseContext
-from embedlab.tables._registry import TABLES, make_table, register_table
+from embedlab.tables._registry import TABLES, check_table_spec, make_table, register_table
 from embedlab.tables.adaemb import AdaEmbTable
 from embedlab.tables.alpt import ALPTTable
 from embedlab.tables.autodim import AutoDimTable
@@ -77,6 +77,7 @@ __all__ = [
     "ROBETable",
     "TTTable",
     "UnifiedEmbeddingTable",
+    "check_table_spec",
     "export_info",
     "full_table_bytes",
     "load_exported",

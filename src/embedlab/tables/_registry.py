@@ -11,7 +11,7 @@ from embedlab._validation import check_keywords
 from embedlab.fields import Field
 from embedlab.tables._base import EmbeddingTable
 
-__all__ = ["TABLES", "make_table", "register_table"]
+__all__ = ["TABLES", "check_table_spec", "make_table", "register_table"]
 
 TABLES: Registry[type[EmbeddingTable]] = Registry("table")
 
@@ -47,6 +47,19 @@ def make_table(
         >>> table.memory_bytes() <= table.full_bytes / 10
         True
     """
+    name, merged = check_table_spec(spec, **kwargs)
+    return TABLES.get(name)(fields, dim, compression=compression, seed=seed, **merged)
+
+
+def check_table_spec(spec: str, **kwargs: Any) -> tuple[str, dict[str, Any]]:
+    """``(name, keywords)`` of a table spec, checked without building the table: the name
+    is registered and every keyword is one of the method's (so a grid fails before it
+    trains anything). ``kwargs`` override the spec's keywords.
+
+    Example:
+        >>> check_table_spec("qr(op=add)")
+        ('qr', {'op': 'add'})
+    """
     name, spec_kwargs = parse_spec(spec)
     cls = TABLES.get(name)
     merged = {**spec_kwargs, **kwargs}
@@ -54,4 +67,4 @@ def make_table(
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         fixed = ("self", "fields", "dim", "compression", "seed")
         check_keywords(f"table {name!r}", merged, [k for k in params if k not in fixed])
-    return cls(fields, dim, compression=compression, seed=seed, **merged)
+    return name, merged
