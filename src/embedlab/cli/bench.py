@@ -20,6 +20,7 @@ from embedlab.cli._common import (
     print_summary,
     record_saver,
 )
+from embedlab.cli.cluster import bench_cluster
 from embedlab.cli.graph import bench_graph
 from embedlab.cli.metric import bench_metric
 from embedlab.cli.retrieval import bench_retrieval
@@ -110,6 +111,7 @@ def bench_ctr(
         console.print(f"records written to {json_out}")
 
 
+app.command("cluster")(bench_cluster)
 app.command("graph")(bench_graph)
 app.command("metric")(bench_metric)
 app.command("retrieval")(bench_retrieval)

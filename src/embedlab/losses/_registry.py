@@ -28,12 +28,14 @@ def register_loss(name: str) -> Callable[[_L], _L]:
     return deco
 
 
-def make_loss(spec: str, *, dim: int, n_classes: int, **kwargs: Any) -> MetricLoss:
+def make_loss(
+    spec: str, *, dim: int | None = None, n_classes: int | None = None, **kwargs: Any
+) -> MetricLoss:
     """Build a loss by name or spec string, e.g. ``"triplet(margin=0.1, miner=semihard)"``.
 
     ``dim`` and ``n_classes`` reach the constructor only when it takes them
-    (e.g. :class:`~embedlab.losses.EBVLoss` needs both). ``kwargs`` override
-    the spec's values.
+    (e.g. :class:`~embedlab.losses.EBVLoss` needs both; the error names the one
+    missing). ``kwargs`` override the spec's values.
 
     Args:
         spec: a registered name (see ``LOSSES.names()``) with optional ``key=value`` pairs.
@@ -53,8 +55,10 @@ def make_loss(spec: str, *, dim: int, n_classes: int, **kwargs: Any) -> MetricLo
     if not accepts_any:
         valid = [k for k in params if k not in ("self", "dim", "n_classes")]
         check_keywords(f"loss {name!r}", merged, valid)
-    if "dim" in params:
-        merged.setdefault("dim", dim)
-    if "n_classes" in params:
-        merged.setdefault("n_classes", n_classes)
+    for key, value in (("dim", dim), ("n_classes", n_classes)):
+        if key in params and key not in merged:
+            if value is None and params[key].default is inspect.Parameter.empty:
+                raise ValueError(f"loss {name!r} needs {key}: make_loss({spec!r}, {key}=...)")
+            if value is not None:
+                merged[key] = value
     return cls(**merged)
