@@ -13,6 +13,9 @@ from embedlab.cluster.kmeans import kmeans_fit
 
 __all__ = ["SpectralClusterer", "spectral_labels"]
 
+#: up to this many samples the eigenvectors come from a dense ``eigh``
+DENSE_EIGH = 3000
+
 
 def spectral_labels(affinity: Any, n_clusters: int, *, seed: int = 0) -> np.ndarray:
     """Ng-Jordan-Weiss spectral clustering of a symmetric non-negative affinity ``(n, n)``.
@@ -37,8 +40,13 @@ def spectral_labels(affinity: Any, n_clusters: int, *, seed: int = 0) -> np.ndar
         dense = np.asarray(affinity)
         dense = dense if dense.dtype == np.float32 else dense.astype(np.float64)
         norm = inv_sqrt[:, None].astype(dense.dtype) * dense * inv_sqrt[None, :].astype(dense.dtype)
-    v0 = np.random.default_rng(seed).uniform(-1, 1, n)
-    _, vecs = eigsh(norm, k=n_clusters, which="LA", v0=v0)
+    if n <= DENSE_EIGH:  # exact; Lanczos can miss repeated eigenvalues (disconnected graphs)
+        dense_norm = norm.toarray() if sp.issparse(norm) else norm
+        vecs = np.linalg.eigh(dense_norm.astype(np.float64))[1][:, -n_clusters:]
+    else:
+        v0 = np.random.default_rng(seed).uniform(-1, 1, n)
+        ncv = min(n, max(2 * n_clusters + 1, 40))
+        _, vecs = eigsh(norm, k=n_clusters, which="LA", v0=v0, ncv=ncv)
     vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
     return kmeans_fit(vecs, n_clusters, seed=seed)[0]
 
