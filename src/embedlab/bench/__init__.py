@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     )
     from embedlab.bench._schema import RECORD_KEYS, KeyDoc, undocumented_keys
     from embedlab.bench._summary import SUMMARY_COLUMNS, format_bytes, summary_notes, summary_rows
+    from embedlab.bench.cluster import run_cluster_bench
     from embedlab.bench.ctr import CTRBenchConfig, run_ctr_bench
     from embedlab.bench.metric import run_metric_bench
     from embedlab.bench.retrieval import RetrievalBenchConfig, run_retrieval_bench
@@ -47,6 +48,7 @@ _LAZY: dict[str, str] = {
         "embedlab.bench._summary",
     ),
     **dict.fromkeys(["CTRBenchConfig", "run_ctr_bench"], "embedlab.bench.ctr"),
+    "run_cluster_bench": "embedlab.bench.cluster",
     "run_metric_bench": "embedlab.bench.metric",
     **dict.fromkeys(["RetrievalBenchConfig", "run_retrieval_bench"], "embedlab.bench.retrieval"),
 }
@@ -69,6 +71,7 @@ __all__ = [
     "format_bytes",
     "load_records",
     "read_records",
+    "run_cluster_bench",
     "run_ctr_bench",
     "run_grid",
     "run_metric_bench",

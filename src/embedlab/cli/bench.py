@@ -25,6 +25,7 @@ from embedlab.cli._common import (
     print_summary,
     record_saver,
 )
+from embedlab.cli.cluster import bench_cluster
 from embedlab.cli.graph import bench_graph
 from embedlab.cli.metric import bench_metric
 from embedlab.cli.retrieval import bench_retrieval
@@ -155,6 +156,7 @@ def bench_ctr(
         save.done(records)
 
 
+app.command("cluster")(bench_cluster)
 app.command("graph")(bench_graph)
 app.command("metric")(bench_metric)
 app.command("retrieval")(bench_retrieval)

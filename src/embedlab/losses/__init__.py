@@ -24,6 +24,7 @@ from embedlab.losses.icnn import ICNNLoss
 from embedlab.losses.infonce import InfoNCELoss
 from embedlab.losses.kalm import KaLMLoss
 from embedlab.losses.matryoshka import MatryoshkaLoss
+from embedlab.losses.mcr2 import MCR2Loss, coding_rate, membership_coding_rate
 from embedlab.losses.metrix import MetrixLoss
 from embedlab.losses.mimix import MIMixLoss, mix_hidden
 from embedlab.losses.miners import (
@@ -62,6 +63,7 @@ __all__ = [
     "InputKind",
     "KaLMLoss",
     "LpDistance",
+    "MCR2Loss",
     "MIMixLoss",
     "MVDHELLoss",
     "MVInfoNCELoss",
@@ -76,8 +78,10 @@ __all__ = [
     "SupConLoss",
     "SupReMixLoss",
     "TripletLoss",
+    "coding_rate",
     "generate_ebv",
     "make_loss",
+    "membership_coding_rate",
     "mix_hidden",
     "register_loss",
     "slerp",
