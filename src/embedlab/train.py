@@ -49,6 +49,9 @@ def ctr(
     lr: float = typer.Option(1e-3, "--lr"),
     patience: int = typer.Option(2, "--patience", help="epochs without gain; 0: never stop"),
     seed: int = typer.Option(0, "--seed"),
+    max_train_seconds: float = typer.Option(
+        0.0, "--max-train-seconds", help="stop training after this long; 0: no limit"
+    ),
     resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint"),
     timeout: float = typer.Option(600.0, "--timeout", help="seconds a rank waits for others"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -65,6 +68,7 @@ def ctr(
         batch_size=batch_size,
         lr=lr,
         patience=None if patience == 0 else patience,
+        max_train_seconds=None if max_train_seconds <= 0 else max_train_seconds,
     )
     metrics = run_ctr(config, out, resume=resume, timeout_s=timeout, progress=progress)
     if os.environ.get("RANK", "0") == "0":  # torchrun's rank; one line from rank 0 only

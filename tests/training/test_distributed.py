@@ -230,3 +230,8 @@ def test_python_dash_m_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["world_size"] == 1
+
+
+def test_time_budget_stops_the_run(tmp_path: Path) -> None:
+    metrics = run_ctr(_config(epochs=3, max_train_seconds=0.01), tmp_path / "run", progress=False)
+    assert metrics["stop_reason"] == "time_limit" and metrics["epochs_run"] == 1

@@ -49,6 +49,8 @@ class CTRRunConfig:
         seed: data split, initialisation, shuffling and dropout.
         epochs / batch_size / lr / patience / weight_decay / embedding_l2 / shuffle_buffer:
             trainer settings (``batch_size`` is the global batch over all ranks).
+        max_train_seconds: stop training once it has run this long (None: no limit); all
+            ranks stop at the same step. ``metrics.json`` says how many rows were seen.
     """
 
     data: str
@@ -64,6 +66,7 @@ class CTRRunConfig:
     weight_decay: float = 0.0
     embedding_l2: float = 0.0
     shuffle_buffer: int = 1 << 16
+    max_train_seconds: float | None = None
 
     def __post_init__(self) -> None:
         check_int("dim", self.dim, min_value=1)
@@ -85,6 +88,7 @@ class CTRRunConfig:
             shuffle_buffer=self.shuffle_buffer,
             seed=self.seed,
             progress=progress,
+            max_train_seconds=self.max_train_seconds,
         )
 
 
