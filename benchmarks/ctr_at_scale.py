@@ -50,6 +50,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=4096)
     ap.add_argument("--nproc", type=int, default=1)
+    ap.add_argument("--max-train-seconds", type=float, default=0.0, help="0: a full epoch")
     ap.add_argument("--out", type=Path, default=Path("/tmp/ctr-at-scale"))
     args = ap.parse_args()
 
@@ -112,6 +113,8 @@ def main() -> int:
             "-o",
             str(out),
             "--no-progress",
+            "--max-train-seconds",
+            str(args.max_train_seconds),
         ]
         if out.exists():
             import shutil
@@ -127,6 +130,8 @@ def main() -> int:
                 "peak_rss_mb": round(peak_mb),
                 "train_s": round(m["train_seconds"], 1),
                 "samples_per_s": round(m["samples_per_second"]),
+                "rows_trained": round(m["samples_per_second"] * m["train_seconds"]),
+                "stop_reason": m.get("stop_reason"),
                 "test_auc": round(m["test_auc"], 5),
                 "test_logloss": round(m["test_logloss"], 5),
                 "oracle_test_auc": oracle,
