@@ -20,6 +20,7 @@ from embedlab.cli import bench, data, graph, index, tables
 from embedlab.cli._common import EXIT_INTERRUPTED, describe_error, fail, set_debug
 from embedlab.cli.analyze import analyze
 from embedlab.cli.demo import demo
+from embedlab.cli.listing import list_components
 from embedlab.cli.report import report
 
 __all__ = ["app", "main"]
@@ -78,6 +79,7 @@ app.add_typer(tables.app, name="tables")
 app.command("report")(report)
 app.command("analyze")(analyze)
 app.command("demo")(demo)
+app.command("list")(list_components)
 
 
 def _version(value: bool) -> None:
