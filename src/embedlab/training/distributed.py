@@ -16,9 +16,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from embedlab._validation import check_bool, check_int
-from embedlab.data import CTRDataset
 from embedlab.models import CTRModel
-from embedlab.tables import PhaseContext
 from embedlab.training._common import forked_rng, progress_bar
 from embedlab.training._ctr_result import StopReason, TrainResult
 from embedlab.training._ctr_step import (
@@ -37,46 +35,11 @@ from embedlab.training._dist import (
 )
 from embedlab.training._run_checkpoint import EpochState, load_run_checkpoint, save_run_checkpoint
 from embedlab.training._stream import BatchSource
+from embedlab.training._stream_checks import LazyPhaseContext, check_source
 from embedlab.training.ctr import CTRTrainer
 from embedlab.training.metrics import auc_score, log_loss
 
 __all__ = ["DistributedCTRTrainer"]
-
-
-class _LazyPhaseContext(PhaseContext):
-    """A :class:`PhaseContext` whose ``train`` / ``valid`` rows are read into memory only if
-    a table's phase hook asks for them (most tables never do)."""
-
-    def __init__(
-        self,
-        load: Callable[[str], CTRDataset],
-        valid_split: str | None,
-        **rest: Any,
-    ) -> None:
-        self._load, self._valid_split = load, valid_split
-        self._cache: dict[str, CTRDataset] = {}
-        super().__init__(train=None, valid=None, **rest)  # type: ignore[arg-type]
-
-    def _get(self, split: str) -> CTRDataset:
-        if split not in self._cache:
-            self._cache[split] = self._load(split)
-        return self._cache[split]
-
-    @property  # type: ignore[override]
-    def train(self) -> CTRDataset:
-        return self._get("train")
-
-    @train.setter
-    def train(self, value: CTRDataset) -> None:
-        pass  # the dataclass __init__ assigns it; the rows come from the source
-
-    @property  # type: ignore[override]
-    def valid(self) -> CTRDataset | None:
-        return None if self._valid_split is None else self._get(self._valid_split)
-
-    @valid.setter
-    def valid(self, value: CTRDataset | None) -> None:
-        pass
 
 
 class DistributedCTRTrainer(CTRTrainer):
@@ -192,7 +155,7 @@ class DistributedCTRTrainer(CTRTrainer):
         """
         rank, world = rank_world()
         self.local_batch_size(world)
-        self._check_source(model, source)
+        check_source(model, source)
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir, got None")
         full_config = self.run_config(config)
@@ -204,7 +167,7 @@ class DistributedCTRTrainer(CTRTrainer):
                 "phase (the later ones depend on the searches before them); run afresh"
             )
         model.to(self.device)
-        ctx = _LazyPhaseContext(
+        ctx = LazyPhaseContext(
             source.to_memory,
             valid_split,
             evaluate=lambda: self._valid_auc(model, source, valid_split),
@@ -239,7 +202,7 @@ class DistributedCTRTrainer(CTRTrainer):
     ) -> dict[str, float]:
         """``{"auc", "logloss"}`` of ``model`` on ``split``, every rank scoring its part (the
         same numbers on every rank)."""
-        self._check_source(model, source)
+        check_source(model, source)
         model.to(self.device)
         rank, world = rank_world()
         with translate_dist_errors(f"rank {rank} of {world}, evaluating {split!r}"):
@@ -440,24 +403,3 @@ class DistributedCTRTrainer(CTRTrainer):
         logits = predict_logits(model, inputs()).to(self.device)
         y = torch.cat(labels).to(self.device) if labels else torch.zeros(0, device=self.device)
         return gather_1d(logits), gather_1d(y)
-
-    def _check_source(self, model: CTRModel, source: BatchSource) -> None:
-        if not isinstance(model, CTRModel):
-            raise TypeError(f"model must be a CTRModel, got {type(model).__name__}")
-        if not isinstance(source, BatchSource):
-            raise TypeError(
-                "source must be a BatchSource (fields, n_dense, n_rows, iter_batches, "
-                f"steps_per_epoch, to_memory), got {type(source).__name__}"
-            )
-        if tuple(source.fields) != tuple(model.table.fields):
-            raise ValueError(
-                f"source must have the model table's fields {list(model.table.fields)[:3]}..., "
-                f"got {list(source.fields)[:3]}..."
-            )
-        if model.history_field is not None:
-            raise ValueError("a streamed source carries no behaviour history; use fit()")
-        if source.n_dense != model.n_dense:
-            raise ValueError(
-                f"source must have n_dense={model.n_dense} numeric features (as the model "
-                f"was built), got {source.n_dense}"
-            )
