@@ -102,7 +102,8 @@ def test_a_dead_rank_stops_the_other_with_a_message(tmp_path: Path) -> None:
     for p in ctx.processes:
         if p.is_alive():
             p.kill()
-    assert codes == [1, 1], codes
+    # both exit non-zero (1 from the re-raise; gloo may also abort a rank: a signal code)
+    assert all(code not in (0, None) for code in codes), codes
     assert time.perf_counter() - start < 60
     message = (tmp_path / "rank0.txt").read_text()
     assert message.startswith("DistributedRunError: rank 0 of 2, phase 'train': another rank")
