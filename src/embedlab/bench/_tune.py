@@ -147,11 +147,12 @@ def pick_tuned(trials: Sequence[BenchRecord]) -> BenchRecord:
     of all candidates (``train_s`` stays the chosen one's).
     """
     valid = [float(t.metrics.get("valid_auc", float("nan"))) for t in trials]
-    best = trials[choose_best(valid)]
-    keys = ("lr", "batch_size", "epochs", "patience", "embedding_l2", "weight_decay", "dropout")
+    chosen = choose_best(valid)
+    best = trials[chosen]
+    keys = [f.name for f in dataclasses.fields(TrainSettings)]  # the settings each record holds
     best.params["tune"] = {
         "candidates": len(trials),
-        "chosen": choose_best(valid),
+        "chosen": chosen,
         "selected_on": "valid_auc",
         "trials": [
             {
