@@ -1,9 +1,17 @@
 """embedlab: learn, shrink, search and understand embeddings.
 
-The public API is re-exported here; implementations live in the subpackages
-(``embedlab.tables``, ``embedlab.models``, ``embedlab.data``,
-``embedlab.training``, ``embedlab.bench``, ``embedlab.report``, ``embedlab.index``,
-``embedlab.losses``, ``embedlab.analysis``, ``embedlab.graph``).
+One family per job, each with one registry and a spec-string constructor:
+
+- learn: ``make_loss`` (metric / contrastive losses, ``embedlab.losses``), ``MetricTrainer``
+  and ``CTRTrainer`` (``embedlab.training``), ``embed_texts`` (any sentence-transformers
+  model, offline; ``embedlab.text``), ``SentenceTransformerLoss`` (``embedlab.bridges``);
+- shrink: ``make_table`` / ``CompressedEmbedding`` (compressed embedding tables,
+  ``embedlab.tables``) and the CTR models (``make_model``, ``embedlab.models``);
+- search: ``index_factory`` / ``load_index`` (``embedlab.index``);
+- understand: ``analyze_embeddings`` / ``compare_embeddings`` (``embedlab.analysis``),
+  ``make_clusterer`` (``embedlab.cluster``), graph embeddings (``embedlab.graph``);
+- measure: the benchmark suites and records (``embedlab.bench``: ``load_records``),
+  ``embedlab.report``; the CLI is ``embedlab --help``.
 
 The names below are loaded on first use (PEP 562), so ``import embedlab.index`` does not
 pay for torch, pandas and the CTR benchmark; ``from embedlab import make_table`` works as
@@ -20,9 +28,20 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from embedlab._validation import BudgetError
-    from embedlab.bench import BenchRecord, CTRBenchConfig, read_records, run_ctr_bench
+    from embedlab.analysis import analyze_embeddings, compare_embeddings
+    from embedlab.bench import (
+        BenchRecord,
+        CTRBenchConfig,
+        load_records,
+        read_records,
+        run_ctr_bench,
+    )
+    from embedlab.bridges import SentenceTransformerLoss
+    from embedlab.cluster import make_clusterer
     from embedlab.data import CTRDataset, CTRSplits, load_ctr, make_ctr
     from embedlab.fields import Field
+    from embedlab.index import index_factory, load_index
+    from embedlab.losses import make_loss
     from embedlab.models import MODELS, make_model
     from embedlab.tables import (
         TABLES,
@@ -32,7 +51,8 @@ if TYPE_CHECKING:
         load_exported,
         make_table,
     )
-    from embedlab.training import CTRTrainer, auc_score, log_loss
+    from embedlab.text import embed_texts
+    from embedlab.training import CTRTrainer, MetricTrainer, auc_score, log_loss
 
 #: public name -> the module that defines it
 _LAZY: dict[str, str] = {
@@ -57,6 +77,16 @@ _LAZY: dict[str, str] = {
     "CTRTrainer": "embedlab.training",
     "auc_score": "embedlab.training",
     "log_loss": "embedlab.training",
+    "MetricTrainer": "embedlab.training",
+    "analyze_embeddings": "embedlab.analysis",
+    "compare_embeddings": "embedlab.analysis",
+    "load_records": "embedlab.bench",
+    "SentenceTransformerLoss": "embedlab.bridges",
+    "make_clusterer": "embedlab.cluster",
+    "index_factory": "embedlab.index",
+    "load_index": "embedlab.index",
+    "make_loss": "embedlab.losses",
+    "embed_texts": "embedlab.text",
 }
 
 __all__ = [
@@ -72,12 +102,22 @@ __all__ = [
     "CompressedEmbeddingBag",
     "EmbeddingTable",
     "Field",
+    "MetricTrainer",
+    "SentenceTransformerLoss",
     "__version__",
+    "analyze_embeddings",
     "auc_score",
+    "compare_embeddings",
+    "embed_texts",
+    "index_factory",
     "load_ctr",
     "load_exported",
+    "load_index",
+    "load_records",
     "log_loss",
+    "make_clusterer",
     "make_ctr",
+    "make_loss",
     "make_model",
     "make_table",
     "read_records",

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from embedlab.losses._pml_miner import PMLMiner
 from embedlab.losses.miners import (
     AllPairsMiner,
     AllTripletsMiner,
@@ -25,5 +26,6 @@ __all__ = [
     "ClassBalancedSampler",
     "HardMiner",
     "Miner",
+    "PMLMiner",
     "SemiHardMiner",
 ]

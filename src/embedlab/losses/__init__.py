@@ -9,6 +9,7 @@ one by name. ``input_kind`` tells what ``forward`` takes (``"labels"``,
 from __future__ import annotations
 
 from embedlab.losses._base import InputKind, MetricLoss, NoPairsWarning
+from embedlab.losses._pml_miner import PMLMiner
 from embedlab.losses._registry import LOSSES, make_loss, register_loss
 from embedlab.losses.contrastive import ContrastiveLoss
 from embedlab.losses.distances import (
@@ -72,6 +73,7 @@ __all__ = [
     "MetrixLoss",
     "Miner",
     "NoPairsWarning",
+    "PMLMiner",
     "ProtoTripletLoss",
     "SemiHardMiner",
     "StarbucksLoss",

@@ -93,7 +93,7 @@ class ContrastiveLoss(MetricLoss):
         if not ok:
             return zero_loss(emb)
         mat = self.distance.pairwise(emb)
-        if self.miner.distance is None:
+        if self.miner.distance is None and not self.miner.external:
             a1, p, a2, n = self.miner.mine(mat.detach(), lab, is_inverted=self.distance.is_inverted)
         else:
             a1, p, a2, n = self.miner(emb, lab)

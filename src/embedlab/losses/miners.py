@@ -45,6 +45,8 @@ class Miner:
     """
 
     returns_pairs: ClassVar[bool] = False
+    #: mines from the embeddings with its own distance (a pytorch-metric-learning miner)
+    external: ClassVar[bool] = False
 
     def __init__(self, *, distance: Distance | str | None = None) -> None:
         self.distance = None if distance is None else make_distance(distance, LpDistance())
@@ -212,14 +214,20 @@ MINERS: dict[str, Any] = {
 }
 
 
-def make_miner(value: Miner | str | None, default: Miner, **kwargs: Any) -> Miner:
+def make_miner(value: Any, default: Miner, **kwargs: Any) -> Miner:
     """A :class:`Miner` from an instance, a name (``all``, ``hard``, ``semihard``,
-    ``batch_hard``, ``all_pairs``) or ``None`` (``default``); ``kwargs`` go to
-    the constructor of a named miner that takes them (e.g. ``margin``)."""
+    ``batch_hard``, ``all_pairs``), a pytorch-metric-learning miner (wrapped in
+    :class:`PMLMiner`, its output converted to what the loss needs) or ``None``
+    (``default``); ``kwargs`` go to the constructor of a named miner that takes them
+    (e.g. ``margin``)."""
     if value is None:
         return default
     if isinstance(value, Miner):
         return value
+    from embedlab.losses._pml_miner import PMLMiner, is_pml_miner
+
+    if is_pml_miner(value):
+        return PMLMiner(value, returns_pairs=default.returns_pairs)
     name = check_choice("miner", value, MINERS)
     cls = MINERS[name]
     if cls is SemiHardMiner:

@@ -83,7 +83,7 @@ class TripletLoss(MetricLoss):
         if not ok:
             return zero_loss(emb)
         mat = self.distance.pairwise(emb)
-        if self.miner.distance is None:
+        if self.miner.distance is None and not self.miner.external:
             a, p, n = self.miner.mine(mat.detach(), lab, is_inverted=self.distance.is_inverted)
         else:
             a, p, n = self.miner(emb, lab)
