@@ -38,6 +38,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from embedlab._validation import check_adjacency, check_choice, check_required_keys
+from embedlab.graph._edgeparse import int_rows, parse_fast
 from embedlab.graph._matfile import check_mat_v5
 from embedlab.graph._planetoid import (
     RestrictedUnpickler,
@@ -161,6 +162,44 @@ def load_edgelist(path: str | Path) -> Graph:
         raise FileNotFoundError(f"edge list does not exist: {path}")
     if not path.is_file():
         raise ValueError(f"edge list must be a file, got {path}")
+    fast = parse_fast(path.read_bytes())
+    if fast is not None and fast.rows is not None:
+        u, v, node_ids = fast.rows
+        w_fast = fast.weights
+    else:
+        if fast is not None:
+            src, dst, w_fast = fast.src, fast.dst, fast.weights
+        else:
+            src, dst, w_fast = _parse_lines(path)
+        if not src:
+            raise ValueError(f"edge list {path} holds no edges")
+        rows = int_rows(src, dst)
+        u, v, node_ids = rows if rows is not None else _rows_of_ids(src, dst)
+    n = int(max(u.max(), v.max())) + 1  # every row is the end of some edge
+    w_arr = w_fast if w_fast is not None else np.ones(len(u))
+    loops = u == v
+    if loops.any():
+        warnings.warn(
+            f"{path.name}: dropped {int(loops.sum())} self-loop(s)", UserWarning, stacklevel=2
+        )
+        u, v, w_arr = u[~loops], v[~loops], w_arr[~loops]
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    # Duplicates in either direction: keep the last occurrence (np.unique keeps the first of
+    # the reversed arrays).
+    key = (lo * n + hi)[::-1]
+    _, first = np.unique(key, return_index=True)
+    keep = len(key) - 1 - first
+    lo, hi, w_arr = lo[keep], hi[keep], w_arr[keep]
+    adj = sp.coo_matrix(
+        (np.concatenate([w_arr, w_arr]), (np.concatenate([lo, hi]), np.concatenate([hi, lo]))),
+        shape=(n, n),
+    ).tocsr()
+    adj.sort_indices()
+    return Graph(adj=adj, node_ids=node_ids, name=path.stem)
+
+
+def _parse_lines(path: Path) -> tuple[list[str], list[str], np.ndarray | None]:
+    """The line-by-line reader: comments, mixed separators, and the errors naming a line."""
     src: list[str] = []
     dst: list[str] = []
     weights: list[float] = []
@@ -194,30 +233,7 @@ def load_edgelist(path: str | Path) -> Graph:
             weights.append(w)
         src.append(parts[0])
         dst.append(parts[1])
-    if not src:
-        raise ValueError(f"edge list {path} holds no edges")
-    u, v, node_ids = _rows_of_ids(src, dst)
-    n = int(max(u.max(), v.max())) + 1  # every row is the end of some edge
-    w_arr = np.array(weights, dtype=np.float64) if weighted else np.ones(len(u))
-    loops = u == v
-    if loops.any():
-        warnings.warn(
-            f"{path.name}: dropped {int(loops.sum())} self-loop(s)", UserWarning, stacklevel=2
-        )
-        u, v, w_arr = u[~loops], v[~loops], w_arr[~loops]
-    lo, hi = np.minimum(u, v), np.maximum(u, v)
-    # Duplicates in either direction: keep the last occurrence (np.unique keeps the first of
-    # the reversed arrays).
-    key = (lo * n + hi)[::-1]
-    _, first = np.unique(key, return_index=True)
-    keep = len(key) - 1 - first
-    lo, hi, w_arr = lo[keep], hi[keep], w_arr[keep]
-    adj = sp.coo_matrix(
-        (np.concatenate([w_arr, w_arr]), (np.concatenate([lo, hi]), np.concatenate([hi, lo]))),
-        shape=(n, n),
-    ).tocsr()
-    adj.sort_indices()
-    return Graph(adj=adj, node_ids=node_ids, name=path.stem)
+    return src, dst, (np.array(weights, dtype=np.float64) if weighted else None)
 
 
 def load_mat(path: str | Path) -> Graph:
