@@ -71,6 +71,7 @@ RECORD_KEYS: tuple[KeyDoc, ...] = (
     KeyDoc("params.n_train", "rows", "ctr, metric", "training rows / samples"),
     KeyDoc("params.n_valid", "rows", "ctr", "validation rows"),
     KeyDoc("params.n_test", "rows", "ctr, metric", "test rows / samples"),
+    KeyDoc("params.device", "-", "ctr, metric", "torch device trained on (--device)"),
     KeyDoc("params.split_seed", "-", "ctr", "seed of the data split; null: one fixed split"),
     KeyDoc("params.oracle_auc", "[0, 1]", "ctr", "AUC of the true probabilities (synthetic)"),
     KeyDoc("params.phases", "-", "ctr", "per training phase of learned-structure tables"),

@@ -62,6 +62,8 @@ class CTRBenchConfig:
     weight_decay: float = 0.0
     #: candidates of the per-run search of training settings (1: no tuning; see ``_tune``)
     tune: int = 1
+    #: torch device every run trains on (recorded in ``params["device"]``, not hashed)
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         check_int("dim", self.dim, min_value=1)
@@ -250,6 +252,7 @@ def _ctr_task(
             break
     record = trials[0] if len(trials) == 1 else pick_tuned(trials)
     record.params["split_seed"] = split_seed
+    record.params["device"] = config.device
     oracle = _oracle_auc(splits)
     if oracle is not None:
         record.params["oracle_auc"] = oracle
@@ -307,6 +310,7 @@ def _run_one(
         weight_decay=settings.weight_decay,
         seed=seed,
         progress=config.progress,
+        device=config.device,
     )
     result = trainer.fit(model, splits.train, splits.valid)
     _check_budget(table, spec, compression)

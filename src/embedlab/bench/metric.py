@@ -105,6 +105,7 @@ def run_metric_bench(
     on_record: Callable[[BenchRecord], None] | None = None,
     recorded: Iterable[BenchRecord] = (),
     engine: LocalEngine | RayEngine | None = None,
+    device: str = "cpu",
 ) -> list[BenchRecord]:
     """Train one encoder per (loss, seed) on ``train``; retrieval and clustering on ``test``.
 
@@ -123,6 +124,7 @@ def run_metric_bench(
         on_record: called with each record as soon as it is measured.
         recorded: records of earlier runs; runs among them (same dataset, method, seed and
             config hash) are skipped.
+        device: the torch device the encoders train on (``params["device"]``; not hashed).
         engine: ``None`` trains in this process; a :class:`~embedlab.bench.RayEngine`
             trains each (method, seed) as a Ray task. The data is the same for every seed
             (the seed picks the held-out samples, inside the run).
@@ -170,7 +172,7 @@ def run_metric_bench(
     }
     setup = _Setup(
         train, test, model, shape, n_classes, dim, epochs, batch_size, lr, valid_fraction,
-        progress and (engine is None or isinstance(engine, LocalEngine)), base_params,
+        progress and (engine is None or isinstance(engine, LocalEngine)), base_params, device,
     )  # fmt: skip
     methods = [*(BASELINES if baselines else ()), *losses]
     settings = {**base_params, "model": model, "valid_fraction": valid_fraction, "shape": shape}
@@ -201,6 +203,7 @@ class _Setup:
     valid_fraction: float
     progress: bool
     base_params: dict[str, Any]
+    device: str = "cpu"
 
 
 def _metric_task(setup: _Setup, run: GridRun) -> BenchRecord:
@@ -244,7 +247,7 @@ def _record(
         memory_bytes=dim * 4,
         metrics=metrics,
         timing={"train_s": 0.0, "eval_s": time.perf_counter() - start},
-        params={**setup.base_params, "embedding_dim": dim},
+        params={**setup.base_params, "embedding_dim": dim, "device": setup.device},
         seed=seed,
         embedlab_version=__version__,
     )
@@ -281,10 +284,12 @@ def _train_one(
             lr=setup.lr,
             seed=seed,
             progress=setup.progress,
+            device=setup.device,
         )
         result = trainer.fit(encoder, loss, train, valid)
         start = time.perf_counter()
-        record.metrics = _evaluate(embed(encoder, setup.test.x), setup.test.y, seed)
+        emb = embed(encoder, setup.test.x, device=setup.device)
+        record.metrics = _evaluate(emb, setup.test.y, seed)
         eval_s = time.perf_counter() - start
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:
         record.status = "failed"

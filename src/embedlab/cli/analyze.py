@@ -20,6 +20,7 @@ from rich.table import Table
 from embedlab._io import atomic_write_text
 from embedlab._validation import check_int
 from embedlab.cli._common import check_out_dir, check_out_file, console, describe_error, fail
+from embedlab.cli._flags import Quiet, Threads, apply_threads
 
 __all__ = ["analyze"]
 
@@ -70,10 +71,13 @@ def analyze(
         Path | None, typer.Option("-o", "--out", help="write an HTML page to OUT/index.html")
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the subsampling")] = 0,
+    threads: Threads = None,
+    quiet: Quiet = False,
 ) -> None:
     """How many dimensions do these embeddings use? Are two models' spaces the same up to
     rotation? Intrinsic dimension (TwoNN, MLE, PCA), uniformity, hubness, neural collapse;
     `compare`: linear/RBF CKA and Procrustes error between files of paired rows."""
+    apply_threads(threads)
     from embedlab.analysis import analyze_embeddings, compare_embeddings, render_analysis
     from embedlab.analysis.report import AnalysisResult, ComparisonResult
 
@@ -128,7 +132,9 @@ def analyze(
         console.print(f"  [dim]{note}[/]", highlight=False)
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(record, indent=2) + "\n")
-        console.print(f"JSON written to {json_out}")
+        if not quiet:
+            console.print(f"JSON written to {json_out}")
     if out is not None:
         page = render_analysis(result, out)
-        console.print(f"report written to {page}")
+        if not quiet:
+            console.print(f"report written to {page}")

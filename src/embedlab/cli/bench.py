@@ -25,6 +25,7 @@ from embedlab.cli._common import (
     print_summary,
     record_saver,
 )
+from embedlab.cli._flags import Device, Quiet, Threads, apply_threads, check_device
 from embedlab.cli.cluster import bench_cluster
 from embedlab.cli.graph import bench_graph
 from embedlab.cli.metric import bench_metric
@@ -83,7 +84,9 @@ def bench_ctr(
     ray: UseRay = False,
     address: RayAddress = None,
     cpus_per_run: CpusPerRun = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
+    device: Device = "cpu",
 ) -> None:
     """Train MODEL with every METHOD at every COMPRESSION; print AUC vs memory.
 
@@ -96,6 +99,7 @@ def bench_ctr(
     Example: embedlab bench ctr --data frappe:DIR --methods all --compression 10,100,1000
     --json frappe.jsonl --ray --cpus-per-run 1
     """
+    apply_threads(threads)
     from embedlab.bench import CTRBenchConfig, run_ctr_bench
     from embedlab.data import load_ctr
     from embedlab.tables import TABLES
@@ -130,6 +134,7 @@ def bench_ctr(
             embedding_l2=embedding_l2,
             weight_decay=weight_decay,
             tune=tune,
+            device=check_device(device),
         )
         splits = load_ctr(data, seed=seeds[0])  # bad data fails here, before any training
         config.check_data(splits)

@@ -21,6 +21,7 @@ from embedlab.cli._common import (
     parse_specs,
     record_saver,
 )
+from embedlab.cli._flags import Quiet, Threads, apply_threads
 
 __all__ = ["DEFAULT_METHODS", "bench_cluster", "print_cluster_summary"]
 
@@ -57,9 +58,11 @@ def bench_cluster(
     ] = None,
     seed: Annotated[str, typer.Option(help="seed, or comma-separated seeds")] = "0",
     json_out: JsonOut = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
     """Cluster the samples with each METHOD; score the labels against the true classes."""
+    apply_threads(threads)
     from embedlab.bench.cluster import load_cluster_data, run_cluster_bench
     from embedlab.cluster import CLUSTERERS
 

@@ -18,6 +18,7 @@ from embedlab.cli._common import (
     peak_rss_mb,
     progress_bar,
 )
+from embedlab.cli._flags import Quiet, Threads, apply_threads
 
 __all__ = ["app", "prepare_command"]
 
@@ -52,7 +53,8 @@ def prepare_command(
     force: Annotated[
         bool, typer.Option("--force", help="replace shards already written in OUT")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
     """Read SOURCE once, in chunks, into OUT: Parquet shards of ids per split + vocabularies.
 
@@ -62,6 +64,7 @@ def prepare_command(
 
     Example: embedlab data prepare criteo:day_0.gz -o criteo-shards/ --min-count 10
     """
+    apply_threads(threads)
     from embedlab.data._shardio import check_target
     from embedlab.data.prepare import prepare_ctr
 

@@ -8,17 +8,20 @@ from typing import Annotated
 import typer
 
 from embedlab.cli._common import check_out_dir, console, describe_error, fail, print_summary
+from embedlab.cli._flags import Quiet, Threads, apply_threads
 
 
 def demo(
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("demo-report"),
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
     """Run the quick suites on embedded data and write OUT/index.html.
 
     CTR: every compression method on a synthetic click log (DeepFM, 10x and 100x).
     Metric: a few losses on scikit-learn's bundled digits, unseen-class retrieval.
     """
+    apply_threads(threads)
     from embedlab.bench import write_records
     from embedlab.bench.metric import run_metric_demo
     from embedlab.cli.metric import print_metric_summary

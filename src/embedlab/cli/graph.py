@@ -28,6 +28,7 @@ from embedlab.cli._common import (
     parse_specs,
     record_saver,
 )
+from embedlab.cli._flags import Quiet, Threads, apply_threads
 
 __all__ = ["app", "bench_graph", "fastrp_command", "orbits_command"]
 
@@ -95,12 +96,15 @@ def fastrp_command(
         bool, typer.Option(help="L2-normalise the rows of each power before summing")
     ] = True,
     seed: Annotated[int, typer.Option(help="seed of the random projection")] = 0,
+    threads: Threads = None,
+    quiet: Quiet = False,
 ) -> None:
     """FastRP node embeddings of EDGES -> an (n_nodes, dim) float32 .npy.
 
     Row i is node i only when the ids are exactly 0..n-1; otherwise (string ids, or integer
     ids with gaps such as 0, 1, 2, 5) OUT.nodes.tsv maps each row to its node id.
     """
+    apply_threads(threads)
     from embedlab.graph.fastrp import fastrp
 
     try:
@@ -124,6 +128,8 @@ def fastrp_command(
         raise fail(describe_error(exc)) from None
     _atomic_save(out, lambda fh: np.save(fh, emb, allow_pickle=False))
     mapping = _write_mapping(out, graph.node_ids)
+    if quiet:
+        return
     console.print(
         f"{graph.n_nodes:,} nodes, {graph.n_edges:,} edges -> {out} {emb.shape} in {elapsed:.2f} s",
         highlight=False,
@@ -139,8 +145,11 @@ def orbits_command(
     hops: Annotated[
         str, typer.Option(help="comma-separated hops to compute (1: 19, 2: 8, 3: 1 matrices)")
     ] = "1,2,3",
+    threads: Threads = None,
+    quiet: Quiet = False,
 ) -> None:
     """The 28 graphlet-orbit adjacency matrices (GRADCO): one .npz each plus index.json."""
+    apply_threads(threads)
 
     from embedlab.graph.graphlets import ORBIT_PAIRS, orbit_adjacencies
 
@@ -183,11 +192,12 @@ def orbits_command(
     }
     atomic_write_text(out / "index.json", json.dumps(index, indent=2) + "\n")
     _write_mapping(out / "index.json", graph.node_ids)
-    console.print(
-        f"{len(entries)} orbit-adjacency matrices of {graph.n_nodes:,} nodes -> {out} "
-        f"in {elapsed:.2f} s",
-        highlight=False,
-    )
+    if not quiet:
+        console.print(
+            f"{len(entries)} orbit-adjacency matrices of {graph.n_nodes:,} nodes -> {out} "
+            f"in {elapsed:.2f} s",
+            highlight=False,
+        )
 
 
 def bench_graph(
@@ -207,9 +217,11 @@ def bench_graph(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write JSON-lines records here")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
     """Embed a labelled graph with each METHOD; Micro/Macro-F1 of node classification."""
+    apply_threads(threads)
     from embedlab.bench import BenchRecord, format_bytes
     from embedlab.graph.bench import GRAPH_METHODS, run_graph_bench
     from embedlab.graph.io import load_graph

@@ -23,6 +23,7 @@ from embedlab.cli._common import (
     peak_rss_mb,
     progress_bar,
 )
+from embedlab.cli._flags import Quiet, Threads, apply_threads
 
 __all__ = ["app", "build_command", "search_command"]
 
@@ -72,7 +73,8 @@ def build_command(
         int, typer.Option(help="vectors sampled across the shards for training")
     ] = 200_000,
     chunk_rows: Annotated[int, typer.Option(help="rows read and added at a time")] = 65_536,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
     """Train an index on a sample of VECTORS, add them chunk by chunk, save it to a folder.
 
@@ -82,6 +84,7 @@ def build_command(
 
     Example: embedlab index build vectors/ --spec "IVF4096,Binary,Rerank(Flat)" -o big-index/
     """
+    apply_threads(threads)
     from embedlab.index import parse_index_spec
     from embedlab.index.build import build_index
 
@@ -140,11 +143,14 @@ def search_command(
     ef_search: Annotated[
         int | None, typer.Option("--ef-search", help="HNSW search width (HNSW indexes)")
     ] = None,
+    threads: Threads = None,
+    quiet: Quiet = False,
 ) -> None:
     """Search INDEX_DIR with the vectors in QUERIES; print the top hits.
 
     Example: embedlab index search big-index/ queries.npy -k 10 --nprobe 32
     """
+    apply_threads(threads)
     from embedlab.index import load_index
 
     try:
@@ -178,6 +184,8 @@ def search_command(
                 break
             table.add_row(str(qi), str(r + 1), str(ids[qi, r]), f"{scores[qi, r]:.4f}")
     console.print(table)
+    if quiet:
+        return
     qps = ids.shape[0] / search_s if search_s > 0 else float("inf")
     console.print(f"{ids.shape[0]} queries in {search_s:.3f} s ({qps:.0f} queries/s)")
     if json_out is not None:

@@ -26,6 +26,7 @@ from embedlab.cli._common import (
     parse_specs,
     record_saver,
 )
+from embedlab.cli._flags import Device, Quiet, Threads, apply_threads, check_device
 
 __all__ = ["DEFAULT_LOSSES", "bench_metric", "print_metric_summary"]
 
@@ -86,12 +87,15 @@ def bench_metric(
     ray: UseRay = False,
     address: RayAddress = None,
     cpus_per_run: CpusPerRun = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
+    device: Device = "cpu",
 ) -> None:
     """Train the same encoder with each LOSS on classes 0-4; retrieval on unseen 5-9.
 
     Example: embedlab bench metric --losses triplet,supcon --seed 0,1 --json metric.jsonl --ray
     """
+    apply_threads(threads)
     from embedlab.bench.metric import load_labeled, metric_splits, run_metric_bench
     from embedlab.losses import LOSSES
     from embedlab.training.encoders import ENCODERS
@@ -140,6 +144,7 @@ def bench_metric(
                 on_record=save,
                 recorded=save.recorded,
                 engine=engine,
+                device=check_device(device),
             )
         except (ValueError, TypeError) as exc:
             raise fail(describe_error(exc)) from None

@@ -26,6 +26,7 @@ from embedlab.cli._common import (
     parse_ints,
     record_saver,
 )
+from embedlab.cli._flags import Quiet, Threads, apply_threads
 
 if TYPE_CHECKING:
     from embedlab.bench import LocalEngine, RayEngine
@@ -92,7 +93,7 @@ def bench_retrieval(
             "--filters / --multivector"
         ),
     ] = DEFAULT_RETRIEVAL_METHODS,
-    k: Annotated[int, typer.Option(help="recall@k against exact search")] = 10,
+    k: Annotated[int, typer.Option("-k", "--k", help="recall@k against exact search")] = 10,
     metric: Annotated[str, typer.Option(help="cos | ip | l2")] = "cos",
     n_holdout: Annotated[
         int, typer.Option(help="corpus vectors held out as extra queries (recall vs exact)")
@@ -125,7 +126,8 @@ def bench_retrieval(
     candidates: Annotated[
         str, typer.Option(help="MUVERA re-ranked candidates C of --multivector, comma-separated")
     ] = "10,20,50,100,200,500,1000",
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
     """Build every index METHOD on DATA; print recall, nDCG, bytes per vector and speed.
 
@@ -136,6 +138,7 @@ def bench_retrieval(
     Example: embedlab bench retrieval --data beir:DIR --methods flat,pq48,bigranular
     --json retrieval.jsonl
     """
+    apply_threads(threads)
     from embedlab.bench.retrieval import RetrievalBenchConfig, parse_methods
     from embedlab.data.retrieval import load_retrieval, parse_retrieval_spec
     from embedlab.index import parse_index_spec
