@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from embedlab.losses._base import InputKind, MetricLoss, NoPairsWarning
 from embedlab.losses._registry import LOSSES, make_loss, register_loss
+from embedlab.losses.c2lr import C2LRLoss, weighted_simclr
 from embedlab.losses.contrastive import ContrastiveLoss
 from embedlab.losses.distances import (
     CosineSimilarity,
@@ -49,6 +50,7 @@ __all__ = [
     "AllPairsMiner",
     "AllTripletsMiner",
     "BatchHardMiner",
+    "C2LRLoss",
     "ClassBalancedSampler",
     "ContrastiveLoss",
     "CosineSimilarity",
@@ -85,4 +87,5 @@ __all__ = [
     "mix_hidden",
     "register_loss",
     "slerp",
+    "weighted_simclr",
 ]
