@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from embedlab._validation import check_int, check_points
+from embedlab.analysis._scale import pow2_scale
 
 __all__ = ["MixupGeometry", "mixup_geometry", "mixup_probe"]
 
@@ -116,17 +117,18 @@ def mixup_geometry(
     mu_b = check_points("mean_b", np.reshape(np.asarray(mean_b, dtype=np.float64), (1, -1)))[0]
     if mu_a.shape != mu_b.shape:
         raise ValueError(f"mean_a and mean_b must have one shape, got {mu_a.shape}, {mu_b.shape}")
-    d = mu_a - mu_b
-    gap = float(np.linalg.norm(d))
-    if gap == 0.0:
+    if np.array_equal(mu_a, mu_b):
         raise ValueError("mean_a and mean_b must differ (the line between them is undefined)")
+    # a power-of-two rescaling (exact) keeps 1e200 or 1e-200 features from over/underflowing
+    d, scale = pow2_scale(mu_a - mu_b)
+    gap = float(np.linalg.norm(d))  # in [1, 2 sqrt(dim))
     lin = _classifier(classifier, classes, mu_a.size)
     pos, pos_sd, dist, marg, frac = [], [], [], [], []
     for i, feats in enumerate(mixed):
         h = check_points(f"mixed[{i}]", feats).astype(np.float64)
         if h.shape[1] != mu_a.size:
             raise ValueError(f"mixed[{i}] must have {mu_a.size} columns, got {h.shape[1]}")
-        rel = h - mu_b  # (P, dim)
+        rel = (h - mu_b) / scale  # (P, dim)
         t = rel @ d / gap**2
         resid = rel - t[:, None] * d
         pos.append(t.mean())
