@@ -34,9 +34,10 @@ class HydraLoss(MetricLoss):
     ``sparsity`` x the mean gate value (keeps gates from opening fully).
 
     ``cross=True`` is the paper's "arbitrary pairs" objective (SimLAP's ``type='arbitrary'``
-    in the authors' code): every anchor ``i`` (class ``c``) draws a partner class ``p`` (the
-    class of a random other row of the batch, so ``p = c`` happens as often as the batch
-    holds class ``c``); the rows of class ``p`` are its positives, the rows of neither class
+    in the authors' code): every anchor ``i`` (class ``c``) gets a partner class ``p``, the
+    labels under a random permutation of the batch (as the authors' code; ``p = c`` about as
+    often as class ``c``'s share of the batch); the other rows of class ``p`` are its
+    positives (the authors also count the anchor itself when ``p = c``), the rows of neither class
     its negatives (rows of class ``c`` are neither when ``p != c``), and every similarity of
     the anchor's row is taken in the anchor's pair subspace, ``cos(g * x_i, g * x_j)`` with
     ``g = sigmoid(G[c, p])``. Each positive ``q`` gives
@@ -44,7 +45,8 @@ class HydraLoss(MetricLoss):
     the loss is the mean over all (anchor, positive) pairs. The default ``cross=False``
     keeps this class's earlier behaviour (same-class positives, SupCon); the paper's
     framework is the cross-class one, switched on explicitly so existing specs and
-    checkpoints train as before.
+    checkpoints train as before. The authors compute a pair's gate with an MLP on the mean
+    of two learned label embeddings; here it is the symmetric table ``G`` below.
 
     Gates: ``rank=None`` keeps a full parameter ``G`` of shape
     ``(n_classes, n_classes, dim)`` (used as ``(G[c, c'] + G[c', c]) / 2``);
