@@ -78,6 +78,14 @@ CASES: dict[str, Case] = {
     "alignment": Case(lambda x: A.alignment(x, x[::-1], alpha=1.0), power=1.0),
     "uniformity": Case(lambda x: A.uniformity(x / np.abs(x).max())),
     "neural_collapse": Case(lambda x: A.neural_collapse(x, LABELS), constant="class means"),
+    "mixup_probe": Case(
+        lambda x: A.mixup_probe(lambda v: v, x[LABELS == 0], x[LABELS == 1], lams=[0, 0.3, 1]),
+        constant="must differ",
+    ),
+    "mixup_geometry": Case(
+        lambda x: A.mixup_geometry([x[:50]], [0.5], x[LABELS == 0].mean(0), x[LABELS == 1].mean(0)),
+        constant="must differ",
+    ),
     "label_sharpness": Case(
         lambda x: A.label_sharpness(x, LABELS, n_pairs=5000), power=-1.0, constant="identical"
     ),

@@ -28,6 +28,7 @@ from embedlab.analysis.intrinsic_dim import (
     pca_dims,
     twonn,
 )
+from embedlab.analysis.mixup_probe import MixupGeometry, mixup_geometry, mixup_probe
 from embedlab.analysis.report import (
     AnalysisResult,
     ComparisonResult,
@@ -76,6 +77,7 @@ __all__ = [
     "ComparisonResult",
     "DenseProjection",
     "FastfoodProjection",
+    "MixupGeometry",
     "NeuralCollapse",
     "PCADims",
     "ProcrustesResult",
@@ -104,6 +106,8 @@ __all__ = [
     "make_projection",
     "match_units",
     "mean_center_align",
+    "mixup_geometry",
+    "mixup_probe",
     "mle_id",
     "neural_collapse",
     "pca_dims",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from embedlab.losses._base import InputKind, MetricLoss, NoPairsWarning
 from embedlab.losses._pml_miner import PMLMiner
 from embedlab.losses._registry import LOSSES, make_loss, register_loss
+from embedlab.losses.c2lr import C2LRLoss, weighted_simclr
 from embedlab.losses.contrastive import ContrastiveLoss
 from embedlab.losses.distances import (
     CosineSimilarity,
@@ -50,6 +51,7 @@ __all__ = [
     "AllPairsMiner",
     "AllTripletsMiner",
     "BatchHardMiner",
+    "C2LRLoss",
     "ClassBalancedSampler",
     "ContrastiveLoss",
     "CosineSimilarity",
@@ -87,4 +89,5 @@ __all__ = [
     "mix_hidden",
     "register_loss",
     "slerp",
+    "weighted_simclr",
 ]

@@ -44,8 +44,11 @@ def loss_input_kind(loss: nn.Module) -> str:
     than embeddings: layer-wise losses (``needs_layers = True``, or Starbucks) get
     ``encoder.forward_layers(x)``, and MI-Mix gets clean and input-mixed embeddings with the
     mixing proportions (``"mix"``: mixing at layer 0, the input, as the encoders here expose
-    no mid-network entry point)."""
+    no mid-network entry point). A curriculum loss (one with ``phase_input_kind``, e.g.
+    C²LR) gives ``"curriculum"``: the trainer asks it for its current kind at every step."""
     name = getattr(loss, "name", "")
+    if callable(getattr(loss, "phase_input_kind", None)):
+        return "curriculum"
     if getattr(loss, "needs_layers", False) or name == "starbucks":
         return "layers"
     if name == "mimix":

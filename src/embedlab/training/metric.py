@@ -208,6 +208,9 @@ class MetricTrainer:
             for epoch in range(1, self.epochs + 1):
                 batches = self._batches(train.y, rng)
                 task = bar.add_task(f"epoch {epoch}/{self.epochs}", total=len(batches), info="")
+                set_epoch = getattr(loss, "set_epoch", None)  # curricula (C²LR) switch here
+                if callable(set_epoch):
+                    set_epoch(epoch, self.epochs)
                 encoder.train()
                 loss.train()
                 start = time.perf_counter()
@@ -291,6 +294,8 @@ class MetricTrainer:
             return augment_batch(x, gen, max_shift=shift, noise=self.noise)
 
         out: torch.Tensor
+        if kind == "curriculum":
+            kind = str(loss.phase_input_kind())  # type: ignore[operator]
         if kind == "labels":
             out = loss(encoder(view()), y)
         elif kind == "views":
