@@ -12,6 +12,7 @@ another one is known (the CTR suite computes ratios against its ``full`` referen
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,17 @@ from embedlab.bench._threads import limit_threads
 if TYPE_CHECKING:
     from embedlab.bench._ray_grid import RayEngine
 
-__all__ = ["Collector", "Grid", "GridRun", "GridTask", "LocalEngine", "run_grid"]
+__all__ = [
+    "Collector",
+    "Grid",
+    "GridClock",
+    "GridRun",
+    "GridTask",
+    "LocalEngine",
+    "format_seconds",
+    "run_grid",
+    "status_printer",
+]
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,7 @@ def run_grid(
     collector: Collector | None = None,
     on_record: Callable[[BenchRecord], None] | None = None,
     progress: str | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> list[BenchRecord]:
     """Run the runs of ``grid`` that ``recorded`` does not hold yet.
 
@@ -142,6 +154,10 @@ def run_grid(
         on_record: called with each final record (e.g. to append it to a file).
         progress: show a transient bar with this title (runs done of pending, the run
             going on); ``None`` for none (suites whose trainers draw their own bars).
+        announce: called with one status line per run (``run 3/12 · qr @ 100x seed 0 ·
+            elapsed 2m05s · ETA 6m10s``): when a run starts in this process, when it
+            finishes under Ray. The ETA is the mean time per finished run times the runs
+            left.
 
     Returns:
         One record per run of the grid, in run order: the recorded ones it skipped and
@@ -166,16 +182,24 @@ def run_grid(
 
     from rich.progress import Progress
 
+    clock = GridClock(len(pending))
+    remote = engine is not None and not isinstance(engine, LocalEngine)
     with Progress(disable=progress is None, transient=True) as bar:
         task = bar.add_task(progress or "", total=len(pending))
 
         def started(run: GridRun) -> None:
-            bar.update(task, description=f"{progress}: {run.label()}")
+            line = clock.status(run, starting=True)
+            bar.update(task, description=f"{progress}: {line}")
+            if announce is not None:
+                announce(line)
 
         try:
-            for _, record in _execute(grid, pending, engine, started):
+            for run, record in _execute(grid, pending, engine, started):
                 record.config_hash = grid.config_hash
                 bar.advance(task)
+                clock.finished += 1
+                if remote and announce is not None:
+                    announce(clock.status(run, starting=False))
                 finish(collect.add(record))
         finally:
             finish(collect.rest())
@@ -185,6 +209,50 @@ def run_grid(
         if rec is not None:  # None: the grid stopped on an error before this run
             out.append(rec)
     return out
+
+
+class GridClock:
+    """Run i of N, elapsed time and the ETA of the whole grid, for status lines."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.finished = 0
+        self.started = 0
+        self.start = time.perf_counter()
+
+    def status(self, run: GridRun, *, starting: bool) -> str:
+        """``run 3/12 · qr @ 100x seed 0 · elapsed 2m05s · ETA 6m10s``."""
+        elapsed = time.perf_counter() - self.start
+        if starting:
+            self.started += 1
+            head = f"run {self.started}/{self.total}"
+        else:
+            head = f"finished {self.finished}/{self.total}"
+        left = self.total - self.finished
+        eta = "?" if self.finished == 0 else format_seconds(elapsed / self.finished * left)
+        return f"{head} · {run.label()} · elapsed {format_seconds(elapsed)} · ETA {eta}"
+
+
+def status_printer() -> Callable[[str], None]:
+    """Print grid status lines to stderr (dim; plain text when stderr is not a terminal)."""
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+
+    def show(line: str) -> None:
+        console.print(f"[dim]{line}[/]")
+
+    return show
+
+
+def format_seconds(seconds: float) -> str:
+    """``42s``, ``2m05s``, ``1h03m``."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def _execute(

@@ -26,7 +26,7 @@ from embedlab._validation import (
     check_keywords,
     check_positive_float,
 )
-from embedlab.bench._grid import Collector, Grid, GridRun, LocalEngine, run_grid
+from embedlab.bench._grid import Collector, Grid, GridRun, LocalEngine, run_grid, status_printer
 from embedlab.bench._record import BenchRecord, config_hash
 from embedlab.bench._tune import TrainSettings, pick_tuned, takes_dropout, tune_candidates
 from embedlab.data import CTRSplits
@@ -184,6 +184,7 @@ def run_ctr_bench(
 
     first, _ = load(config.seeds[0])
     config.check_data(first)
+    announce = status_printer() if config.progress else None
     if engine is not None and not isinstance(engine, LocalEngine):
         config = dataclasses.replace(config, progress=False)  # no bars inside Ray workers
     grid = Grid(
@@ -197,7 +198,12 @@ def run_ctr_bench(
         data=load,
     )
     return run_grid(
-        grid, recorded=recorded, engine=engine, collector=_VersusReference(), on_record=on_record
+        grid,
+        recorded=recorded,
+        engine=engine,
+        collector=_VersusReference(),
+        on_record=on_record,
+        announce=announce,
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from embedlab import __version__
 from embedlab._registry import parse_spec
 from embedlab._validation import check_choice, check_fraction, check_int, check_positive_float
-from embedlab.bench._grid import Grid, GridRun, LocalEngine, run_grid
+from embedlab.bench._grid import Grid, GridRun, LocalEngine, run_grid, status_printer
 from embedlab.bench._record import BenchRecord, config_hash
 from embedlab.data._labeled import LabeledData
 from embedlab.data.mnist import load_digits, load_mnist
@@ -184,7 +184,8 @@ def run_metric_bench(
         task=_metric_task,
         data=lambda seed: setup,  # one object for every seed: Ray puts it once
     )
-    return run_grid(grid, recorded=recorded, engine=engine, on_record=on_record)
+    announce = status_printer() if progress else None
+    return run_grid(grid, recorded=recorded, engine=engine, on_record=on_record, announce=announce)
 
 
 @dataclass(frozen=True)
