@@ -18,8 +18,10 @@ from embedlab.losses.distances import (
     LpDistance,
 )
 from embedlab.losses.ebv import EBVLoss, generate_ebv
+from embedlab.losses.ecaml import ECAMLLoss
 from embedlab.losses.geodesic_mixup import GeodesicMixupLoss, slerp
 from embedlab.losses.hydra import HydraLoss
+from embedlab.losses.hypcd import HypCDLoss
 from embedlab.losses.icnn import ICNNLoss
 from embedlab.losses.infonce import InfoNCELoss
 from embedlab.losses.kalm import KaLMLoss
@@ -37,6 +39,7 @@ from embedlab.losses.miners import (
 )
 from embedlab.losses.mv_dhel import MVDHELLoss
 from embedlab.losses.mv_infonce import MVInfoNCELoss
+from embedlab.losses.poincare import PoincareDistance, expmap0
 from embedlab.losses.proto_triplet import ProtoTripletLoss
 from embedlab.losses.sampler import ClassBalancedSampler
 from embedlab.losses.starbucks import StarbucksLoss
@@ -55,9 +58,11 @@ __all__ = [
     "Distance",
     "DotProductSimilarity",
     "EBVLoss",
+    "ECAMLLoss",
     "GeodesicMixupLoss",
     "HardMiner",
     "HydraLoss",
+    "HypCDLoss",
     "ICNNLoss",
     "InfoNCELoss",
     "InputKind",
@@ -72,6 +77,7 @@ __all__ = [
     "MetrixLoss",
     "Miner",
     "NoPairsWarning",
+    "PoincareDistance",
     "ProtoTripletLoss",
     "SemiHardMiner",
     "StarbucksLoss",
@@ -79,6 +85,7 @@ __all__ = [
     "SupReMixLoss",
     "TripletLoss",
     "coding_rate",
+    "expmap0",
     "generate_ebv",
     "make_loss",
     "membership_coding_rate",
