@@ -85,7 +85,7 @@ def test_nested_base_spec_parses() -> None:
 
 
 def test_bad_base_and_weight_raise() -> None:
-    with pytest.raises(ValueError, match="loss must be one of .*got 'nope'"):
+    with pytest.raises(ValueError, match=r"loss must be one of .*got 'nope'"):
         make_loss("ecaml(base=nope)")
     with pytest.raises(ValueError, match="base must be a loss of"):
         make_loss("ecaml(base=mv_infonce)")

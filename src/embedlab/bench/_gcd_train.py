@@ -61,7 +61,7 @@ def train_gcd_encoder(
     start = time.perf_counter()
     for epoch in range(epochs):
         if hasattr(loss, "ramp"):
-            loss.ramp = epoch / (epochs - 1) if epochs > 1 else 1.0
+            setattr(loss, "ramp", epoch / (epochs - 1) if epochs > 1 else 1.0)  # noqa: B010
         order = torch.randperm(n, generator=gen)
         total, epoch_steps = 0.0, 0
         for lo in range(0, n - 3, batch_size):
@@ -91,7 +91,8 @@ def train_gcd_encoder(
             epoch_steps += 1
             total += float(step_loss.detach())
         if progress:
-            print(f"  {spec} epoch {epoch + 1}/{epochs}: mean loss {total / max(epoch_steps, 1):.4f}")
+            mean = total / max(epoch_steps, 1)
+            print(f"  {spec} epoch {epoch + 1}/{epochs}: mean loss {mean:.4f}")
     seconds = time.perf_counter() - start
     return loss, {"train_s": seconds, "steps": float(steps)}
 

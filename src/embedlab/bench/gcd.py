@@ -73,7 +73,8 @@ def parse_known(text: str | Sequence[int], *, option: str = "--known") -> tuple[
 
 
 def load_gcd_data(spec: str) -> LabeledData:
-    """``"synthetic"`` / ``"blobs"`` (10 Gaussian blobs, no files), ``"digits"``, ``"mnist:PATH"``."""
+    """``"synthetic"`` or ``"blobs"`` (10 Gaussian blobs, no files), ``"digits"``,
+    ``"mnist:PATH"``."""
     from embedlab.bench.cluster import make_blobs
     from embedlab.bench.metric import load_labeled
 

@@ -28,8 +28,8 @@ class ECAMLLoss(MetricLoss):
     ``y_i = y_j`` and the number of different-label pairs otherwise. Minimising it pulls
     random pairs together, across classes too: it *confuses* the metric, against the base
     loss that separates the classes. That tug of war is the "adversarial" training; the
-    reference trains both terms at every step with a fixed loss weight 0.13 (the default
-    here) and no alternation, and so does this class. The log makes the term scale-free
+    reference trains both terms at every step with a fixed loss weight (0.13) and no
+    alternation, and so does this class. The log makes the term scale-free
     (its gradient is ``grad E / E``, as in the reference backward pass).
 
     Where this differs from the reference:
@@ -41,7 +41,10 @@ class ECAMLLoss(MetricLoss):
       losses compare normalised embeddings and the energy of raw embeddings could be lowered
       by shrinking their norm alone;
     - partners are drawn among all ``j > i``; the reference skips ``j = i + 1`` (its batches
-      hold pairs of one class in a row) and the last ``2 * n_random`` anchors.
+      hold pairs of one class in a row) and the last ``2 * n_random`` anchors;
+    - default ``weight`` 0.01, not the reference's 0.13: with the confusion reaching the
+      whole encoder, 0.13 collapsed the embedding on the mnist-t10k unseen-class bench
+      (triplet base, 3 epochs, seed 0: MAP@R 0.177 vs 0.405 for triplet alone).
 
     Chen & Deng, "Energy Confused Adversarial Metric Learning for Zero-Shot Image Retrieval
     and Clustering", AAAI 2019 (arXiv 1901.07169).
@@ -49,7 +52,7 @@ class ECAMLLoss(MetricLoss):
     Args:
         base: the wrapped loss: a spec string (``"triplet"``, ``"triplet(margin=0.1)"``) or a
             labels-kind :class:`MetricLoss`.
-        weight: the confusion weight, ``>= 0``; 0 gives exactly the base loss.
+        weight: the confusion weight, ``>= 0``; 0 gives exactly the base loss (default 0.01).
         n_random: partners drawn per anchor, ``>= 1``.
         normalize: L2-normalise embeddings before the energy.
         seed: seed of the pair sampler (a ``torch.Generator`` owned by the loss).
@@ -69,7 +72,7 @@ class ECAMLLoss(MetricLoss):
         self,
         *,
         base: str | MetricLoss = "triplet",
-        weight: float = 0.13,
+        weight: float = 0.01,
         n_random: int = 10,
         normalize: bool = True,
         seed: int = 0,
@@ -138,7 +141,7 @@ class ECAMLLoss(MetricLoss):
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         emb, lab, _ = check_label_batch(embeddings, labels)
-        base = self.base_loss(emb, lab)
+        base: torch.Tensor = self.base_loss(emb, lab)
         if self.weight == 0.0:
             return base
         return base + self.weight * self.energy(emb, lab)
