@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from embedlab.bench._summary import SUMMARY_COLUMNS, format_bytes, summary_notes, summary_rows
     from embedlab.bench.cluster import run_cluster_bench
     from embedlab.bench.ctr import CTRBenchConfig, run_ctr_bench
+    from embedlab.bench.gcd import run_gcd_bench
     from embedlab.bench.metric import run_metric_bench
     from embedlab.bench.retrieval import RetrievalBenchConfig, run_retrieval_bench
 
@@ -49,6 +50,7 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(["CTRBenchConfig", "run_ctr_bench"], "embedlab.bench.ctr"),
     "run_cluster_bench": "embedlab.bench.cluster",
+    "run_gcd_bench": "embedlab.bench.gcd",
     "run_metric_bench": "embedlab.bench.metric",
     **dict.fromkeys(["RetrievalBenchConfig", "run_retrieval_bench"], "embedlab.bench.retrieval"),
 }
@@ -73,6 +75,7 @@ __all__ = [
     "read_records",
     "run_cluster_bench",
     "run_ctr_bench",
+    "run_gcd_bench",
     "run_grid",
     "run_metric_bench",
     "run_retrieval_bench",

@@ -20,8 +20,10 @@ from embedlab.losses.distances import (
     LpDistance,
 )
 from embedlab.losses.ebv import EBVLoss, generate_ebv
+from embedlab.losses.ecaml import ECAMLLoss
 from embedlab.losses.geodesic_mixup import GeodesicMixupLoss, slerp
 from embedlab.losses.hydra import HydraLoss
+from embedlab.losses.hypcd import HypCDLoss
 from embedlab.losses.icnn import ICNNLoss
 from embedlab.losses.infonce import InfoNCELoss
 from embedlab.losses.kalm import KaLMLoss
@@ -39,6 +41,7 @@ from embedlab.losses.miners import (
 )
 from embedlab.losses.mv_dhel import MVDHELLoss
 from embedlab.losses.mv_infonce import MVInfoNCELoss
+from embedlab.losses.poincare import PoincareDistance, expmap0
 from embedlab.losses.proto_triplet import ProtoTripletLoss
 from embedlab.losses.sampler import ClassBalancedSampler
 from embedlab.losses.starbucks import StarbucksLoss
@@ -58,9 +61,11 @@ __all__ = [
     "Distance",
     "DotProductSimilarity",
     "EBVLoss",
+    "ECAMLLoss",
     "GeodesicMixupLoss",
     "HardMiner",
     "HydraLoss",
+    "HypCDLoss",
     "ICNNLoss",
     "InfoNCELoss",
     "InputKind",
@@ -76,6 +81,7 @@ __all__ = [
     "Miner",
     "NoPairsWarning",
     "PMLMiner",
+    "PoincareDistance",
     "ProtoTripletLoss",
     "SemiHardMiner",
     "StarbucksLoss",
@@ -83,6 +89,7 @@ __all__ = [
     "SupReMixLoss",
     "TripletLoss",
     "coding_rate",
+    "expmap0",
     "generate_ebv",
     "make_loss",
     "membership_coding_rate",
