@@ -99,7 +99,7 @@ def test_cli_writes_records(tmp_path: Path) -> None:
     out = tmp_path / "runs.jsonl"
     result = CliRunner().invoke(
         app,
-        ["bench", "gcd", "--methods", "raw,euclidean", "--epochs", "1", "--seeds", "0,1",
+        ["bench", "gcd", "--methods", "raw,euclidean", "--epochs", "1", "--seed", "0,1",
          "--dim", "8", "--batch-size", "256", "--threads", "1", "--json", str(out), "--quiet"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -118,7 +118,7 @@ def test_cli_writes_records(tmp_path: Path) -> None:
         (["--known", "0-x"], "--known must be class ids or ranges"),
         (["--known", "0-11"], "--known names classes [10, 11]"),
         (["--methods", "raw,hypcdd"], "loss must be one of"),
-        (["--seeds", "a"], "--seeds must be comma-separated integers"),
+        (["--seed", "a"], "--seed must be comma-separated integers"),
     ],
 )
 def test_cli_bad_input(args: list[str], message: str) -> None:

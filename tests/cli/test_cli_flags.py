@@ -30,6 +30,7 @@ COMPUTING = {
     "graph orbits",
     "index build",
     "index search",
+    "bench gcd",
 }
 TRAINING = {"bench ctr", "bench metric"}
 

@@ -20,6 +20,7 @@ from embedlab.cli._common import (
     parse_specs,
     record_saver,
 )
+from embedlab.cli._flags import Quiet, Threads, apply_threads
 
 __all__ = ["bench_gcd", "print_gcd_summary"]
 
@@ -58,7 +59,7 @@ def bench_gcd(
             "hypcd, 'hypcd(alpha=0.5, curvature=0.05)', or any labels loss spec"
         ),
     ] = "euclidean,hypcd",
-    seeds: Annotated[str, typer.Option(help="comma-separated seeds")] = "0",
+    seed: Annotated[str, typer.Option(help="seed, or comma-separated seeds")] = "0",
     labelled_fraction: Annotated[
         float, typer.Option(help="share of each known class that is labelled")
     ] = 0.5,
@@ -70,11 +71,9 @@ def bench_gcd(
     model: Annotated[
         str | None, typer.Option(help="cnn | mlp (default: cnn for images, else mlp)")
     ] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="torch / BLAS threads per run (default: as is)")
-    ] = None,
+    threads: Threads = None,
     json_out: JsonOut = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Train an encoder per METHOD in the GCD setting; k-means on the unlabelled pool.
 
@@ -83,7 +82,7 @@ def bench_gcd(
     scored with one Hungarian matching on all of it, then split into Old / New.
 
     Example: embedlab bench gcd --data mnist:../shared/data/mnist-t10k --known 0-4
-    --methods euclidean,hypcd --seeds 0,1,2 --json runs.jsonl
+    --methods euclidean,hypcd --seed 0,1,2 --json runs.jsonl
     """
     from embedlab.bench.gcd import (
         gcd_split,
@@ -94,7 +93,8 @@ def bench_gcd(
     )
 
     try:
-        seed_list = [check_int("--seeds", s, min_value=0) for s in parse_ints("--seeds", seeds)]
+        apply_threads(threads)
+        seed_list = [check_int("--seed", s, min_value=0) for s in parse_ints("--seed", seed)]
         known_ids = parse_known(known, option="--known")
         method_list = parse_specs(methods)
         for m in method_list:  # a typo fails before the data is loaded
