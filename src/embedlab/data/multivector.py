@@ -41,12 +41,8 @@ import numpy.typing as npt
 from embedlab._io import atomic_write_bytes
 from embedlab._validation import check_int
 from embedlab.data import _embed
-from embedlab.data.retrieval import (
-    Qrels,
-    parse_retrieval_spec,
-    read_beir_folder,
-    split_capped,
-)
+from embedlab.data._beir import Qrels, read_beir_folder
+from embedlab.data.retrieval import parse_retrieval_spec, split_capped
 
 __all__ = [
     "DOC_CAP",

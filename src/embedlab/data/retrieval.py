@@ -25,14 +25,9 @@ documents no qrels row names, so the judged documents all stay searchable (docum
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import json
-import re
 import sys
-import sysconfig
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +37,9 @@ import numpy as np
 from embedlab._registry import Registry
 from embedlab._validation import check_finite, check_int
 from embedlab.data import _embed
-from embedlab.data._encode import check_file, check_path
+from embedlab.data._beir import BeirTexts, Qrels, read_beir_folder, read_beir_qrels, read_jsonl
+from embedlab.data._encode import check_file
+from embedlab.data._stdlib_texts import DOCSTRINGS_RECIPE, stdlib_docstrings
 
 __all__ = [
     "RETRIEVAL_SOURCES",
@@ -61,8 +58,6 @@ __all__ = [
     "split_capped",
     "stdlib_docstrings",
 ]
-
-Qrels = dict[str, dict[str, int]]
 
 
 @dataclass
@@ -238,85 +233,6 @@ def holdout_split(
 # -- BEIR ------------------------------------------------------------------------------------
 
 
-def read_jsonl(path: Path, *, required: Sequence[str] = ("_id",)) -> Iterator[dict[str, Any]]:
-    """JSON objects of a ``.jsonl`` file; a bad line raises ``ValueError`` naming file and line."""
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path} line {lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{where}: must be a JSON object, got {type(obj).__name__}")
-            for key in required:
-                if key not in obj:
-                    raise ValueError(f"{where}: missing key {key!r}")
-            obj["_id"] = str(obj["_id"])
-            yield obj
-
-
-def _read_beir_texts(path: Path, what: str, recipe: Callable[[dict[str, Any]], str]) -> Any:
-    ids: list[str] = []
-    texts: list[str] = []
-    seen: set[str] = set()
-    for obj in read_jsonl(path):
-        if obj["_id"] in seen:
-            raise ValueError(f"{path}: duplicate {what} id {obj['_id']!r}")
-        seen.add(obj["_id"])
-        ids.append(obj["_id"])
-        texts.append(recipe(obj))
-    if not ids:
-        raise ValueError(f"{path} holds no {what}s")
-    return ids, texts
-
-
-def read_beir_qrels(
-    path: Path, query_ids: Sequence[str], corpus_ids: Sequence[str]
-) -> tuple[Qrels, int]:
-    """Read a BEIR qrels TSV (header, then ``query-id corpus-id score``).
-
-    Returns:
-        ``({query_id: {doc_id: grade}}, n_skipped)``: rows naming an unknown query or
-        document are skipped and counted; a malformed row raises ``ValueError`` with its line.
-    """
-    known_q, known_d = set(query_ids), set(corpus_ids)
-    qrels: Qrels = {}
-    skipped = 0
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            parts = line.rstrip("\n").split("\t")
-            if not line.strip() or (lineno == 1 and parts[-1].strip().lower() == "score"):
-                continue
-            if len(parts) != 3:
-                raise ValueError(
-                    f"{path} line {lineno}: expected 3 tab-separated columns "
-                    f"(query-id, corpus-id, score), got {len(parts)}"
-                )
-            qid, did, score = (p.strip() for p in parts)
-            try:
-                grade = int(score)
-            except ValueError:
-                raise ValueError(
-                    f"{path} line {lineno}: score must be an integer, got {score!r}"
-                ) from None
-            if qid not in known_q or did not in known_d:
-                skipped += 1
-                continue
-            qrels.setdefault(qid, {})[did] = grade
-    return qrels, skipped
-
-
-def _beir_doc_text(obj: dict[str, Any]) -> str:
-    return f"{obj.get('title') or ''} {obj.get('text') or ''}".strip()
-
-
-def _beir_query_text(obj: dict[str, Any]) -> str:
-    return str(obj.get("text") or "").strip()
-
-
 @_register("beir", needs_path=True, summary="BEIR folder: corpus.jsonl, queries.jsonl, qrels/")
 def load_beir(
     path: str | Path | None,
@@ -356,48 +272,6 @@ def load_beir(
         holdout_ids=[doc_ids[i] for i in held],
         model="minilm",
     )
-
-
-@dataclass(frozen=True)
-class BeirTexts:
-    """The texts and qrels of a BEIR folder, before any embedding."""
-
-    name: str
-    corpus_file: Path
-    query_file: Path
-    doc_ids: list[str]
-    doc_texts: list[str]
-    query_ids: list[str]
-    query_texts: list[str]
-    qrels: Qrels
-
-    def judged_mask(self) -> np.ndarray:
-        """``(n_docs,)`` bool: documents that some qrels row names."""
-        judged = {d for per_q in self.qrels.values() for d in per_q}
-        return np.array([d in judged for d in self.doc_ids], dtype=bool)
-
-
-def read_beir_folder(path: str | Path | None, split: str = "test") -> BeirTexts:
-    """Read ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/{split}.tsv`` of a BEIR folder.
-
-    Qrels rows naming an unknown query or document are skipped with a warning.
-    """
-    root = check_path(Path(str(path)))
-    if not root.is_dir():
-        raise ValueError(f"beir path must be a folder with corpus.jsonl, got file {root}")
-    corpus_file = check_file(root / "corpus.jsonl", "corpus.jsonl")
-    query_file = check_file(root / "queries.jsonl", "queries.jsonl")
-    qrels_file = check_file(root / "qrels" / f"{split}.tsv", f"qrels/{split}.tsv")
-    doc_ids, doc_texts = _read_beir_texts(corpus_file, "document", _beir_doc_text)
-    q_ids, q_texts = _read_beir_texts(query_file, "query", _beir_query_text)
-    qrels, skipped = read_beir_qrels(qrels_file, q_ids, doc_ids)
-    if skipped:
-        warnings.warn(
-            f"{qrels_file}: skipped {skipped} qrels rows naming a query or document "
-            f"that is not in queries.jsonl / corpus.jsonl",
-            stacklevel=3,
-        )
-    return BeirTexts(root.name, corpus_file, query_file, doc_ids, doc_texts, q_ids, q_texts, qrels)
 
 
 def split_capped(
@@ -495,93 +369,6 @@ def load_synthetic_vectors(
 
 
 # -- standard-library docstrings -------------------------------------------------------------
-
-_SKIP_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "__pycache__"})
-_MIN_CHARS = 30
-_MAX_CHARS = 600
-DOCSTRINGS_RECIPE = f"stdlib-docstrings-v1:first-paragraph,min{_MIN_CHARS},max{_MAX_CHARS}"
-
-
-def _stdlib_files(stdlib: Path) -> list[tuple[str, Path]]:
-    names = sorted(getattr(sys, "stdlib_module_names", ()))
-    out: list[tuple[str, Path]] = []
-    for name in names:
-        single = stdlib / f"{name}.py"
-        package = stdlib / name
-        if single.is_file():
-            out.append((name, single))
-        elif package.is_dir() and name not in _SKIP_DIRS:
-            for f in sorted(package.rglob("*.py")):
-                rel = f.relative_to(stdlib)
-                if _SKIP_DIRS.intersection(rel.parts[:-1]) or f.name.startswith("test_"):
-                    continue
-                module = ".".join(rel.with_suffix("").parts).removesuffix(".__init__")
-                out.append((module, f))
-    return out
-
-
-def _first_paragraph(doc: str) -> str:
-    para = re.split(r"\n\s*\n", doc.strip(), maxsplit=1)[0]
-    return " ".join(para.split())[:_MAX_CHARS]
-
-
-def _docstrings_of(module: str, tree: ast.Module) -> Iterator[tuple[str, str]]:
-    stack: list[tuple[str, ast.AST]] = [(module, tree)]
-    while stack:
-        qual, node = stack.pop()
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            doc = ast.get_docstring(node)
-            if doc:
-                yield qual, doc
-        children = [
-            c
-            for c in ast.iter_child_nodes(node)
-            if isinstance(c, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-        ]
-        for child in reversed(children):  # depth first, source order
-            stack.append((f"{qual}.{child.name}", child))  # type: ignore[attr-defined]
-
-
-def stdlib_docstrings(
-    max_texts: int = 5000, *, stdlib: str | Path | None = None
-) -> tuple[list[str], list[str]]:
-    """Docstrings of the standard library, read with :mod:`ast` (nothing is imported).
-
-    Each text is the first paragraph of a module, class or function docstring, whitespace
-    collapsed, cut at 600 characters; texts under 30 characters and repeats are dropped.
-    When more than ``max_texts`` remain, those with the smallest sha256 are kept (a
-    deterministic spread over all modules). The result is in source order.
-
-    Returns:
-        ``(ids, texts)`` with ids like ``"json.decoder:JSONDecoder.decode"``.
-    """
-    check_int("max_texts", max_texts, min_value=1)
-    root = Path(stdlib) if stdlib is not None else Path(sysconfig.get_paths()["stdlib"])
-    if not root.is_dir():
-        raise FileNotFoundError(f"the Python standard library sources are not at {root}")
-    seen: set[str] = set()
-    items: list[tuple[str, str]] = []
-    for module, path in _stdlib_files(root):
-        try:
-            tree = ast.parse(path.read_bytes(), filename=str(path))
-        except (SyntaxError, ValueError, OSError):
-            continue  # e.g. lib2to3 fixtures in Python 2 syntax
-        for qual, doc in _docstrings_of(module, tree):
-            text = _first_paragraph(doc)
-            if len(text) < _MIN_CHARS or text in seen:
-                continue
-            seen.add(text)
-            ident = module if qual == module else f"{module}:{qual[len(module) + 1 :]}"
-            items.append((ident, text))
-    if not items:
-        raise ValueError(f"no docstrings found under {root}")
-    if len(items) > max_texts:
-        ranked = sorted(
-            range(len(items)), key=lambda i: hashlib.sha256(items[i][1].encode()).hexdigest()
-        )
-        keep = sorted(ranked[:max_texts])
-        items = [items[i] for i in keep]
-    return [i for i, _ in items], [t for _, t in items]
 
 
 @_register("docstrings", needs_path=False, summary="Python standard-library docstrings (default)")
