@@ -33,6 +33,8 @@ __all__ = [
     "make_projection",
 ]
 
+#: random projection family: :class:`DenseProjection`, :class:`SparseProjection` or
+#: :class:`FastfoodProjection`
 ProjectionKind = Literal["dense", "sparse", "fastfood"]
 PROJECTIONS: tuple[str, ...] = ("dense", "sparse", "fastfood")
 

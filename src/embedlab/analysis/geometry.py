@@ -150,6 +150,7 @@ class NeuralCollapse:
     n_classes: int
 
     def to_dict(self) -> dict[str, float]:
+        """The six fields as ``{name: float}`` (``n_classes`` too, as a float)."""
         return {k: float(v) for k, v in asdict(self).items()}
 
 

@@ -217,6 +217,8 @@ class ComparisonResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: matrices as nested lists, non-finite numbers as ``None``."""
+
         def mat(m: np.ndarray) -> list[list[float | None]]:
             return [[_json_float(v) for v in row] for row in m.tolist()]
 

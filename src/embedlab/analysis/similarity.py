@@ -266,6 +266,7 @@ class UnitMatch:
 
     @property
     def mean_correlation(self) -> float:
+        """Mean of ``matched_correlation`` over the ``m`` matched pairs."""
         return float(self.matched_correlation.mean())
 
 

@@ -141,9 +141,11 @@ class CCAResult:
     y_mean: np.ndarray
 
     def transform_x(self, x: Any) -> np.ndarray:
+        """Canonical variates ``(n, c)`` of ``x`` ``(n, d_x)``: ``(x - x_mean) @ x_weights``."""
         return np.asarray((check_points("X", x) - self.x_mean) @ self.x_weights)
 
     def transform_y(self, y: Any) -> np.ndarray:
+        """Canonical variates ``(n, c)`` of ``y`` ``(n, d_y)``: ``(y - y_mean) @ y_weights``."""
         return np.asarray((check_points("Y", y) - self.y_mean) @ self.y_weights)
 
 

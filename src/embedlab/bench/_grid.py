@@ -71,6 +71,7 @@ class GridRun:
     compression: float | None = None
 
     def label(self) -> str:
+        """Text for status lines, e.g. ``"hash @ 10x seed 0"`` (no ``@`` part without a budget)."""
         at = "" if self.compression is None else f" @ {self.compression:g}x"
         return f"{self.method}{at} seed {self.seed}"
 

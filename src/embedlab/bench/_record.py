@@ -45,10 +45,17 @@ class BenchRecord:
     config_hash: str | None = None
 
     def to_json(self) -> str:
+        """The record as one line of strict JSON (NaN and infinities become ``null``)."""
         return json.dumps(_clean(asdict(self)), sort_keys=False, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "record") -> BenchRecord:
+        """A record from a parsed JSON object; keys that are not fields are ignored.
+
+        Raises:
+            ValueError: ``data`` is not a dict, or lacks ``suite``, ``dataset`` or ``method``
+                (the message starts with ``where``).
+        """
         if not isinstance(data, dict):
             raise ValueError(f"{where}: must be a JSON object, got {type(data).__name__}")
         missing = [k for k in _REQUIRED if k not in data]

@@ -104,6 +104,7 @@ class GCDSplit:
 
     @property
     def n_classes(self) -> int:
+        """Number of distinct true classes in ``data`` (known and novel)."""
         return int(np.unique(self.data.y).size)
 
     def old_mask(self) -> np.ndarray:

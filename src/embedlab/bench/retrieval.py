@@ -58,6 +58,8 @@ __all__ = [
     "run_retrieval_bench",
 ]
 
+#: builds an index as ``factory(dim, spec, metric=..., seed=...)`` (``seed`` is dropped when
+#: no stage takes one), like :func:`embedlab.index.index_factory`, the default
 IndexFactory = Callable[..., Any]
 Metric = Literal["cos", "ip", "l2"]
 

@@ -123,10 +123,12 @@ class CTRDataset:
 
     @property
     def n_fields(self) -> int:
+        """Number of categorical fields (columns of ``ids``)."""
         return len(self.fields)
 
     @property
     def positive_rate(self) -> float:
+        """Share of rows labelled 1 (the mean of ``labels``)."""
         return float(self.labels.mean())
 
     def subset(self, index: np.ndarray, name: str | None = None) -> CTRDataset:
@@ -183,8 +185,10 @@ class CTRSplits:
 
     @property
     def fields(self) -> tuple[Field, ...]:
+        """The fields, shared by the three parts."""
         return self.train.fields
 
     @property
     def name(self) -> str:
+        """The dataset's name (that of ``train``)."""
         return self.train.name

@@ -43,6 +43,7 @@ class LabeledData:
 
     @property
     def classes(self) -> np.ndarray:
+        """The distinct class labels, sorted (``np.unique(y)``)."""
         return np.unique(self.y)
 
     def select_classes(

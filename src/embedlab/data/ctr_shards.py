@@ -122,10 +122,12 @@ class CTRShards:
 
     @property
     def fields(self) -> tuple[Field, ...]:
+        """One :class:`Field` per categorical column, from the manifest."""
         return self._m.fields
 
     @property
     def n_dense(self) -> int:
+        """Number of dense (numeric) feature columns; 0 when there are none."""
         return len(self._m.dense)
 
     @property
@@ -139,9 +141,11 @@ class CTRShards:
         return dict(self._m.doc)
 
     def n_rows(self, split: str) -> int:
+        """Rows of ``split`` (``"train"``, ``"valid"`` or ``"test"``), from the manifest."""
         return self._m.n_rows(_check_split(split))
 
     def shard_files(self, split: str) -> list[Path]:
+        """Paths of the shard files of ``split``, in manifest order."""
         return [self.path / s.file for s in self._m.shards[_check_split(split)]]
 
     def check(self, split: str | None = None) -> None:

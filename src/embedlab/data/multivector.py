@@ -89,6 +89,7 @@ class TokenSets:
 
     @property
     def lengths(self) -> I64:
+        """``(n,)`` int64: the number of vectors in each set."""
         return np.diff(self.offsets)
 
     def to_list(self) -> list[F32]:
@@ -137,6 +138,7 @@ class MultiVectorData:
 
     @property
     def dim(self) -> int:
+        """Token vector dimension."""
         return int(self.corpus.vectors.shape[1])
 
 

@@ -48,6 +48,8 @@ from embedlab.data.ctr_shards import CTRShards
 __all__ = ["DEFAULT_FRACTIONS", "ProgressFn", "prepare_ctr"]
 
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
+#: progress callback ``(stage, done, total)``: ``("read", rows_so_far, None)`` after each
+#: chunk, ``("write", shards_done, n_shards)`` after each shard
 ProgressFn = Callable[[str, int, "int | None"], None]
 _COMPRESSION = "zstd"
 KEYS_NOTE = (

@@ -113,10 +113,12 @@ class RetrievalData:
 
     @property
     def dim(self) -> int:
+        """Vector dimension (columns of ``corpus``)."""
         return int(self.corpus.shape[1])
 
     @property
     def n_corpus(self) -> int:
+        """Number of corpus vectors (rows of ``corpus``)."""
         return int(self.corpus.shape[0])
 
     @property

@@ -46,14 +46,17 @@ class NpyShard:
 
     @property
     def rows(self) -> int:
+        """Number of rows (``shape[0]`` in the header)."""
         return self.header.shape[0]
 
     @property
     def dim(self) -> int:
+        """Row width (``shape[1]`` in the header)."""
         return self.header.shape[1]
 
     @property
     def dtype(self) -> np.dtype[Any]:
+        """Element dtype, from the header."""
         return self.header.dtype
 
 

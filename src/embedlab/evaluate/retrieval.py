@@ -31,6 +31,7 @@ from embedlab.evaluate._inputs import as_embeddings, as_labels
 
 __all__ = ["Metric", "retrieval_metrics"]
 
+#: ``"cos"`` (cosine), ``"ip"`` (inner product) or ``"l2"`` (Euclidean)
 Metric = Literal["cos", "ip", "l2"]
 _METRICS = ("cos", "ip", "l2")
 

@@ -72,6 +72,7 @@ class OrbitPair:
 
     @property
     def name(self) -> str:
+        """Short name ``o{orbit_u}_o{orbit_v}_h{hop}``, e.g. ``"o4_o5_h1"``."""
         return f"o{self.orbit_u}_o{self.orbit_v}_h{self.hop}"
 
 

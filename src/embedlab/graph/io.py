@@ -86,6 +86,7 @@ class Graph:
 
     @property
     def n_nodes(self) -> int:
+        """Number of nodes (rows of ``adj``)."""
         return int(self.adj.shape[0])
 
     @property

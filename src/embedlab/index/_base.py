@@ -338,10 +338,14 @@ class VectorIndex:
     # ----------------------------------------------------------------- public protocol
     @property
     def is_trained(self) -> bool:
+        """Whether vectors can be added: always for indexes that need no training, else once
+        :meth:`train` ran.
+        """
         return self._trained
 
     @property
     def ntotal(self) -> int:
+        """Number of vectors the index holds."""
         return len(self._idmap)
 
     @property

@@ -196,6 +196,7 @@ class AcornGraph:
 
     @property
     def n(self) -> int:
+        """Number of nodes (rows of ``nbrs``)."""
         return int(self.nbrs.shape[0])
 
     def memory_bytes(self) -> int:
@@ -515,12 +516,20 @@ class AcornGraph:
 
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict[str, np.ndarray]:
+        """The arrays to save: ``nbrs`` ``(n, degree)`` int32 neighbour lists (-1: empty slot)
+        and ``nbr_scores`` ``(n, degree)`` float32.
+        """
         return {"nbrs": self.nbrs, "nbr_scores": self.nbr_scores}
 
     @classmethod
     def from_state(
         cls, dim: int, metric: Metric, params: dict[str, Any], arrays: dict[str, np.ndarray]
     ) -> AcornGraph:
+        """A graph saved by :meth:`state`; ``params``: the constructor keywords of :meth:`params`.
+
+        Raises:
+            ValueError: arrays of the wrong shape, or neighbour numbers out of range.
+        """
         g = cls(dim, metric=metric, **params)
         nbrs = np.ascontiguousarray(arrays["nbrs"], dtype=np.int32)
         scores = np.ascontiguousarray(arrays["nbr_scores"], dtype=np.float32)

@@ -45,6 +45,8 @@ __all__ = [
     "Selectivity",
 ]
 
+#: attribute column kind (see the module docstring): ``"categorical"`` (dictionary-encoded
+#: strings, integers or booleans) or ``"numeric"`` (ordered ``float64`` values)
 ColumnKind = Literal["categorical", "numeric"]
 COLUMN_KINDS: tuple[str, ...] = ("categorical", "numeric")
 ValueType = Literal["str", "int", "bool"]
@@ -82,10 +84,12 @@ class Predicate:
 
     @property
     def key(self) -> tuple[Clause, ...]:
+        """Hashable identity of the predicate (its clauses): equal filters have equal keys."""
         return self.clauses
 
     @property
     def matches_all(self) -> bool:
+        """True for the empty predicate (no clause), which every row matches."""
         return not self.clauses
 
 

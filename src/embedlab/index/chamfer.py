@@ -119,6 +119,7 @@ class PackedSets:
 
     @property
     def dim(self) -> int:
+        """Vector dimension."""
         return int(self.vectors.shape[1])
 
     @property
@@ -395,10 +396,14 @@ class TokenStore(WorkingFile):
 
     @property
     def n_vectors(self) -> int:
+        """Number of stored vectors, over all sets."""
         return int(self._offsets[-1])
 
     @property
     def offsets(self) -> I64:
+        """``(n + 1,)`` int64 set offsets, a read-only view: set ``i`` is
+        ``vectors[offsets[i]:offsets[i + 1]]``.
+        """
         view = self._offsets.view()
         view.flags.writeable = False
         return view
@@ -414,9 +419,11 @@ class TokenStore(WorkingFile):
         return self._path
 
     def ram_bytes(self) -> int:
+        """Bytes held in RAM: the offsets (the vectors are in the file)."""
         return int(self._offsets.nbytes)
 
     def disk_bytes(self) -> int:
+        """Bytes of the vectors file: ``4 * dim`` per stored vector."""
         return self.n_vectors * self.dim * 4
 
     # -- content
@@ -503,6 +510,9 @@ class TokenStore(WorkingFile):
 
     # -- persistence
     def state(self) -> dict[str, np.ndarray]:
+        """The arrays to save: ``tokens`` ``(n_vectors, dim)`` float32 and ``token_offsets``
+        ``(n + 1,)`` int64; ValueError if the mapped file was truncated meanwhile.
+        """
         check_mapped(self._vectors)
         return {"tokens": self._vectors, "token_offsets": self._offsets}
 

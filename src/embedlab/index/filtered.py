@@ -76,6 +76,7 @@ if TYPE_CHECKING:
 
 __all__ = ["STRATEGIES", "FilteredIndex", "Plan", "Strategy", "load_filtered"]
 
+#: filtering strategy of :class:`FilteredIndex` (see the module docstring)
 Strategy = Literal["auto", "pre", "post", "acorn", "hnsw"]
 STRATEGIES: tuple[str, ...] = ("acorn", "auto", "hnsw", "post", "pre")
 _BLOCK = 1 << 24  # score-matrix entries per block (64 MiB of float32)

@@ -89,6 +89,9 @@ class Int8(VectorIndex):
 
     @property
     def codes(self) -> U8:
+        """``(ntotal, dim)`` uint8 codes, one row per stored vector in the order of :attr:`ids`
+        (a view of the index's storage, not a copy).
+        """
         return cast(U8, self._codes)
 
     def _train(self, x: F32) -> None:

@@ -285,6 +285,9 @@ class FDE:
 
     # -- persistence
     def state(self) -> dict[str, np.ndarray]:
+        """The random arrays to save, by file name (``fde_hyperplanes``, ``fde_signs``,
+        ``fde_sketch_hash``, ``fde_sketch_sign``); see :meth:`restore`.
+        """
         return {
             "fde_hyperplanes": self.hyperplanes,
             "fde_signs": self.signs,
@@ -293,6 +296,7 @@ class FDE:
         }
 
     def meta(self) -> dict[str, Any]:
+        """The constructor keywords except ``dim`` (JSON-safe), for saving."""
         return {
             "r": self.r,
             "k": self.k,
@@ -318,6 +322,7 @@ class FDE:
         self._cache()
 
     def nbytes(self) -> int:
+        """RAM bytes of the random arrays, with the cached float32 projection matrix."""
         return sum(int(a.nbytes) for a in self.state().values()) + int(self._proj.nbytes)
 
 
@@ -408,14 +413,17 @@ class MUVERA(VectorIndex):
 
     @property
     def r(self) -> int:
+        """Repetitions ``R`` of the FDE encoder."""
         return self.encoder.r
 
     @property
     def k(self) -> int:
+        """SimHash hyperplanes per repetition (``2^k`` buckets)."""
         return self.encoder.k
 
     @property
     def p(self) -> int:
+        """Inner projection dimension ``d_proj`` of the FDE encoder."""
         return self.encoder.p
 
     def spec(self) -> str:

@@ -67,6 +67,7 @@ class TokenHeuristic:
 
     @property
     def ntotal(self) -> int:
+        """Number of documents (vector sets) the index holds."""
         return len(self._idmap)
 
     def _prepare(self, sets: Any, name: str) -> PackedSets:

@@ -22,6 +22,8 @@ __all__ = [
     "zero_loss",
 ]
 
+#: what a loss's ``forward`` takes (see :class:`MetricLoss`): ``(embeddings, labels)``,
+#: ``(views, labels)`` or ``(a, b)`` pairs
 InputKind = Literal["labels", "views", "pairs"]
 Reduction = Literal["mean", "sum", "mean_nonzero"]
 REDUCTIONS = ("mean", "sum", "mean_nonzero")

@@ -85,6 +85,7 @@ class CTRModel(nn.Module):
     # --- shapes -------------------------------------------------------------
     @property
     def dim(self) -> int:
+        """Embedding dimension (the table's ``dim``)."""
         return self.table.dim
 
     @property

@@ -112,14 +112,17 @@ class EmbeddingTable(nn.Module):
     # --- budget -------------------------------------------------------------
     @property
     def n_fields(self) -> int:
+        """Number of fields (columns of ``ids``)."""
         return len(self.fields)
 
     @property
     def cardinalities(self) -> list[int]:
+        """The fields' cardinalities, in column order."""
         return [f.cardinality for f in self.fields]
 
     @property
     def full_bytes(self) -> int:
+        """Bytes of the uncompressed float32 table: ``sum(cardinalities) * dim * 4``."""
         return full_table_bytes(self.fields, self.dim)
 
     @property

@@ -99,18 +99,22 @@ class ExportedTable(nn.Module):
 
     @property
     def method(self) -> str:
+        """The registry name of the table's method, from the file's header."""
         return self.config.method
 
     @property
     def fields(self) -> tuple[Field, ...]:
+        """The fields, in column order, from the file's header."""
         return self.config.fields
 
     @property
     def dim(self) -> int:
+        """Embedding dimension."""
         return self.config.dim
 
     @property
     def n_fields(self) -> int:
+        """Number of fields (columns of ``ids``)."""
         return len(self.config.fields)
 
     def memory_bytes(self) -> int:
@@ -118,6 +122,7 @@ class ExportedTable(nn.Module):
         return self.deployable_bytes
 
     def set_validation(self, on: bool) -> ExportedTable:
+        """Turn the per-forward id checks on or off; returns self."""
         self.validate_ids = bool(on)
         return self
 

@@ -101,21 +101,27 @@ class CompressedEmbedding(nn.Module):
     # --- the table's protocol -------------------------------------------------
     @property
     def phases(self) -> tuple[str, ...]:
+        """The table's training phases (see :attr:`EmbeddingTable.phases`)."""
         return self.table.phases
 
     def start_phase(self, phase: str, ctx: PhaseContext) -> None:
+        """Called before phase ``phase`` trains; forwarded to the table."""
         self.table.start_phase(phase, ctx)
 
     def end_phase(self, phase: str, ctx: PhaseContext) -> None:
+        """Called after phase ``phase`` trained; forwarded to the table."""
         self.table.end_phase(phase, ctx)
 
     def on_step(self, step: int) -> None:
+        """Called by the trainer after every optimizer step; forwarded to the table."""
         self.table.on_step(step)
 
     def regularization(self) -> torch.Tensor:
+        """The table's extra loss term (zero for most methods)."""
         return self.table.regularization()
 
     def memory_bytes(self) -> int:
+        """The table's bytes at inference (see :meth:`EmbeddingTable.memory_bytes`)."""
         return self.table.memory_bytes()
 
     def export(self, path: str | os.PathLike[str]) -> Path:

@@ -204,10 +204,12 @@ class DedupTable(EmbeddingTable):
 
     @property
     def deduplicated(self) -> bool:
+        """Whether the rows were merged (fewer stored rows than ids)."""
         return self.weight.shape[0] < self.n_ids
 
     @property
     def pointer_bits(self) -> int:
+        """Bits of one packed pointer: ``ceil(log2 unique_rows)``, at least 1."""
         return index_bits(self.unique_rows)
 
     # --- phases ---------------------------------------------------------------

@@ -37,6 +37,8 @@ __all__ = [
     "long_tail_step",
 ]
 
+#: how OptEmbed ranks rows to cut: ``||e||_1`` times the id's training count
+#: (``"norm_freq"``) or ``||e||_1`` alone (``"norm"``)
 RowRank = Literal["norm_freq", "norm"]
 
 

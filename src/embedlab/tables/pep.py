@@ -16,7 +16,10 @@ from embedlab.tables._sparse import MaskedTable, magnitude_mask, normal_table
 
 __all__ = ["Granularity", "PEPTable", "Retrain"]
 
+#: which entries of a PEP table share a threshold (see :class:`PEPTable`)
 Granularity = Literal["global", "dim", "field", "field_dim", "feature", "feature_dim"]
+#: how PEP retrains the kept entries: reset to their initial values (``"rewind"``) or
+#: from their pruned values (``"finetune"``)
 Retrain = Literal["rewind", "finetune"]
 
 

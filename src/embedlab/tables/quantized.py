@@ -109,10 +109,12 @@ class QuantizedTable(EmbeddingTable):
     # --- quantisation -------------------------------------------------------
     @property
     def code_bytes(self) -> int:
+        """Bytes of one stored code: ``bits // 8``."""
         return self.bits // 8
 
     @property
     def qmax(self) -> int:
+        """Largest code magnitude: ``2**(bits - 1) - 1`` (127 for 8 bits)."""
         return (1 << (self.bits - 1)) - 1
 
     def _generator(self, device: torch.device) -> torch.Generator:

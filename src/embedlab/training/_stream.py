@@ -42,13 +42,16 @@ class CTRBatchLike(Protocol):
     """
 
     @property
-    def ids(self) -> torch.Tensor: ...
+    def ids(self) -> torch.Tensor:
+        """``(batch, n_fields)`` int64 local ids."""
 
     @property
-    def labels(self) -> torch.Tensor: ...
+    def labels(self) -> torch.Tensor:
+        """``(batch,)`` float32 in {0, 1}."""
 
     @property
-    def dense(self) -> torch.Tensor | None: ...
+    def dense(self) -> torch.Tensor | None:
+        """``(batch, n_dense)`` float32, or None when the data has no numeric features."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,15 @@ class BatchSource(Protocol):
     """
 
     @property
-    def fields(self) -> tuple[Field, ...]: ...
+    def fields(self) -> tuple[Field, ...]:
+        """One :class:`Field` per categorical column."""
 
     @property
-    def n_dense(self) -> int: ...
+    def n_dense(self) -> int:
+        """Number of dense (numeric) feature columns; 0 when there are none."""
 
-    def n_rows(self, split: str) -> int: ...
+    def n_rows(self, split: str) -> int:
+        """Rows of ``split`` (``"train"``, ``"valid"`` or ``"test"``)."""
 
     def iter_batches(
         self,
@@ -88,11 +94,18 @@ class BatchSource(Protocol):
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = False,
-    ) -> Iterator[CTRBatchLike]: ...
+    ) -> Iterator[CTRBatchLike]:
+        """Rank ``rank``'s batches of ``split``, at most ``batch_size`` rows each.
 
-    def steps_per_epoch(self, split: str, batch_size: int, rank: int, world_size: int) -> int: ...
+        ``shuffle_buffer > 0`` shuffles, seeded by ``seed`` and ``epoch``; ``drop_last`` leaves
+        out a short last batch.
+        """
 
-    def to_memory(self, split: str) -> CTRDataset: ...
+    def steps_per_epoch(self, split: str, batch_size: int, rank: int, world_size: int) -> int:
+        """Optimizer steps in one epoch of ``split``, the same on every rank."""
+
+    def to_memory(self, split: str) -> CTRDataset:
+        """The whole ``split`` as an in-memory :class:`CTRDataset`."""
 
 
 class MemorySource:
@@ -129,10 +142,12 @@ class MemorySource:
 
     @property
     def fields(self) -> tuple[Field, ...]:
+        """The fields of the splits."""
         return self.splits.fields
 
     @property
     def n_dense(self) -> int:
+        """Number of dense (numeric) feature columns; 0 when there are none."""
         dense = self.splits.train.dense
         return 0 if dense is None else int(dense.shape[1])
 
@@ -142,6 +157,7 @@ class MemorySource:
         return data
 
     def n_rows(self, split: str) -> int:
+        """Rows of ``split`` (``"train"``, ``"valid"`` or ``"test"``)."""
         return len(self.to_memory(split))
 
     def steps_per_epoch(self, split: str, batch_size: int, rank: int, world_size: int) -> int:

@@ -78,6 +78,7 @@ class ConvEncoder(nn.Module):
 
     @property
     def n_layers(self) -> int:
+        """Number of embeddings :meth:`forward_layers` returns: 3, one per block."""
         return 3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,6 +134,7 @@ class MLPEncoder(nn.Module):
 
     @property
     def n_layers(self) -> int:
+        """Number of embeddings :meth:`forward_layers` returns: one per hidden block."""
         return len(self.blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -80,6 +80,7 @@ class MetricTrainResult:
     steps: int
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict (a deep copy)."""
         return asdict(self)
 
 
