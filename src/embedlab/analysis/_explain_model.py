@@ -77,7 +77,7 @@ class MLPBlackBox:
                 loss = nn.functional.cross_entropy(self.net(xt[idx]), yt[idx])
                 loss = loss + self.l2 * sum((w * w).sum() for w in weights)
                 opt.zero_grad()
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()
         self.net.eval()
         return self

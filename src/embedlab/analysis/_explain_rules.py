@@ -67,7 +67,7 @@ class Rule:
         }
 
 
-def tree_rules(tree: Any, columns: Sequence[int], classes: np.ndarray) -> list[Rule]:
+def tree_rules(tree: Any, columns: Sequence[int] | np.ndarray, classes: np.ndarray) -> list[Rule]:
     """Every leaf of ``tree`` (a fitted ``DecisionTreeClassifier``) as a :class:`Rule`.
 
     Args:
@@ -86,9 +86,7 @@ def tree_rules(tree: Any, columns: Sequence[int], classes: np.ndarray) -> list[R
             counts = np.asarray(t.value[node][0], dtype=np.float64)
             best = int(np.argmax(counts))
             total = float(counts.sum())
-            conds = tuple(
-                (f, bounds[f][0], bounds[f][1]) for f in sorted(bounds, key=lambda c: c)
-            )
+            conds = tuple((f, bounds[f][0], bounds[f][1]) for f in sorted(bounds, key=lambda c: c))
             rules.append(
                 Rule(
                     conditions=conds,

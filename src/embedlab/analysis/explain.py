@@ -133,12 +133,16 @@ def _classes(
         km = KMeans(n_clusters=n_clusters, n_init=4, random_state=seed)
         ids = np.asarray(km.fit_predict(emb), dtype=np.int64)
         return ids, np.arange(n_clusters), "clusters"
-    if arr.dtype.kind not in "iub":
-        if arr.dtype.kind != "f" or not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise ValueError(
-                f"labels must be integer class ids, got dtype {arr.dtype} with non-integer "
-                "or non-finite values"
-            )
+    integral = arr.dtype.kind in "iub" or (
+        arr.dtype.kind == "f"
+        and bool(np.all(np.isfinite(arr)))
+        and not np.any(arr != np.round(arr))
+    )
+    if not integral:
+        raise ValueError(
+            f"labels must be integer class ids, got dtype {arr.dtype} with non-integer "
+            "or non-finite values"
+        )
     values, ids = np.unique(arr, return_inverse=True)
     return ids.astype(np.int64).reshape(-1), values.astype(np.int64), "labels"
 

@@ -46,7 +46,9 @@ def run_explain(
     x = load(files[0], "vectors")
     result = explain_embedding(x, labels, ks=ks, method=method, seed=seed)  # type: ignore[arg-type]
 
-    table = Table(title=f"surrogate tree on the top-k features ({result.method})", title_justify="left")
+    table = Table(
+        title=f"surrogate tree on the top-k features ({result.method})", title_justify="left"
+    )
     for col in ("k", "fidelity", "random-k fidelity", "accuracy"):
         table.add_column(col, justify="right")
     for k in result.ks:
