@@ -123,6 +123,8 @@ def test_own_black_box_and_gradient_needs_one() -> None:
     assert res.ranking[0] == 0 and res.fidelity[1] == 1.0
     with pytest.raises(ValueError, match="method='gradient' needs a black box"):
         explain_embedding(x, y, ks=[1], predict_proba=proba, method="gradient")
+    with pytest.raises(ValueError, match=r"predict_proba must return \(150, 4\) probabilities"):
+        explain_embedding(x, y, ks=[1], predict_proba=lambda a: proba(a)[:, :2])
 
 
 def test_bad_input() -> None:

@@ -52,9 +52,11 @@ class MLPBlackBox:
         """Train on ``x (n, d)`` and class ids ``y (n,)`` in ``[0, n_classes)``."""
         gen = torch.Generator().manual_seed(self.seed)
         torch.manual_seed(self.seed)
-        self.mean = x.mean(axis=0)
-        std = x.std(axis=0)
-        self.scale = np.where(std > 1e-12, std, 1.0)
+        big = np.abs(x).max(axis=0)
+        big = np.where(big > 0, big, 1.0)
+        self.mean = (x / big).mean(axis=0) * big  # no overflow at extreme scales
+        std = (x / big).std(axis=0) * big
+        self.scale = np.where(std > 1e-12 * big, std, 1.0)
         d = x.shape[1]
         self.net = nn.Sequential(
             nn.Linear(d, self.hidden),

@@ -241,7 +241,8 @@ def explain_embedding(
         epochs: training epochs of the default black box (an MLP); default 30, and more on
             small data (at least 1000 Adam steps).
         predict_proba: your own black box ``(m, d) -> (m, c)`` probabilities instead of the
-            MLP (then ``method="gradient"`` is not available).
+            MLP, one column per class in sorted label order (then ``method="gradient"`` is
+            not available).
         feature_names: a name per feature; default ``x0, x1, ...``.
         seed: seeds the split, the black box, the permutations and the trees.
 
@@ -291,7 +292,13 @@ def explain_embedding(
         gradients = box.input_gradients
     else:
         proba_fn = predict_proba
-    bb_train = np.argmax(proba_fn(x[tr]), axis=1)
+    p_train = np.asarray(proba_fn(x[tr]))
+    if p_train.ndim != 2 or p_train.shape != (tr.size, n_classes):
+        raise ValueError(
+            f"predict_proba must return ({tr.size}, {n_classes}) probabilities for {tr.size} "
+            f"rows (one column per class, sorted by label), got shape {p_train.shape}"
+        )
+    bb_train = np.argmax(p_train, axis=1)
     bb_test = np.argmax(proba_fn(x[te]), axis=1)
 
     rng = np.random.default_rng(seed)
