@@ -66,7 +66,7 @@ def run_explain(
     )
     top = ", ".join(result.feature_names[j] for j in result.ranking[:10])
     console.print(f"top features: {top}", highlight=False)
-    console.print(result.rules_text(), highlight=False, markup=False)
+    console.print(result.rules_text(), highlight=False, markup=False, soft_wrap=True)
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
         console.print(f"JSON written to {json_out}")
