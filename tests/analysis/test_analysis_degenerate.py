@@ -105,7 +105,9 @@ CASES: dict[str, Case] = {
 }
 # public functions that do not take a point cloud to measure (models, projections, pages)
 NOT_MEASURES = {
+    "explain_embedding",  # a trained black box and trees, not a measure of the point cloud
     "faiss_available",
+    "feature_importance",
     "fast_walsh_hadamard",
     "intrinsic_dimension_sweep",
     "make_projection",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from embedlab.analysis._knn import faiss_available, knn
 from embedlab.analysis.dataset import d_data, d_repr, label_sharpness, representations
+from embedlab.analysis.explain import ExplainResult, explain_embedding, feature_importance
 from embedlab.analysis.geometry import (
     NeuralCollapse,
     alignment,
@@ -76,6 +77,7 @@ __all__ = [
     "CCAResult",
     "ComparisonResult",
     "DenseProjection",
+    "ExplainResult",
     "FastfoodProjection",
     "MixupGeometry",
     "NeuralCollapse",
@@ -95,8 +97,10 @@ __all__ = [
     "d_data",
     "d_repr",
     "effective_rank",
+    "explain_embedding",
     "faiss_available",
     "fast_walsh_hadamard",
+    "feature_importance",
     "hubness",
     "intrinsic_dimension_sweep",
     "k_occurrence",

@@ -2,9 +2,10 @@
 
     embedlab analyze VECTORS.npy [--labels L.npy] [--json OUT.json] [-o DIR]
     embedlab analyze compare A.npy B.npy [C.npy ...] [--json OUT.json] [-o DIR]
+    embedlab analyze explain VECTORS.npy --labels L.npy [--k 10,20,50] [-o DIR [--force]]
 
-One command whose first word may be ``compare`` (a Typer group cannot also take a file
-as its first argument).
+One command whose first word may be ``compare`` or ``explain`` (a Typer group cannot also
+take a file as its first argument).
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from rich.table import Table
 
 from embedlab._io import atomic_write_text
 from embedlab._validation import check_int
-from embedlab.cli._common import check_out_dir, check_out_file, console, describe_error, fail
+from embedlab.cli._common import (
+    check_out_dir,
+    check_out_file,
+    console,
+    describe_error,
+    fail,
+    parse_ints,
+)
 from embedlab.cli._flags import Quiet, Threads, apply_threads
 
 __all__ = ["analyze"]
@@ -57,7 +65,8 @@ def analyze(
     args: Annotated[
         list[str],
         typer.Argument(
-            help="VECTORS.npy, or `compare A.npy B.npy [...]`", metavar="[compare] FILES..."
+            help="VECTORS.npy, or `compare A.npy B.npy [...]`, or `explain VECTORS.npy`",
+            metavar="[compare|explain] FILES...",
         ),
     ],
     labels: Annotated[
@@ -71,12 +80,25 @@ def analyze(
         Path | None, typer.Option("-o", "--out", help="write an HTML page to OUT/index.html")
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the subsampling")] = 0,
+    k: Annotated[
+        str | None,
+        typer.Option("-k", "--k", help="explain: top-k feature counts, e.g. 10,20,50 (default)"),
+    ] = None,
+    method: Annotated[
+        str,
+        typer.Option(help="explain: feature importance, permutation|occlusion|gradient"),
+    ] = "permutation",
+    force: Annotated[
+        bool, typer.Option("--force", help="explain: replace an earlier explanation in -o")
+    ] = False,
     threads: Threads = None,
     quiet: Quiet = False,
 ) -> None:
     """How many dimensions do these embeddings use? Are two models' spaces the same up to
     rotation? Intrinsic dimension (TwoNN, MLE, PCA), uniformity, hubness, neural collapse;
-    `compare`: linear/RBF CKA and Procrustes error between files of paired rows."""
+    `compare`: linear/RBF CKA and Procrustes error between files of paired rows;
+    `explain`: top-k input features of the labels (or of an embedding's clusters), a
+    surrogate tree on them, its fidelity and if-then rules (-o DIR: summary.json, rules.txt)."""
     apply_threads(threads)
     from embedlab.analysis import analyze_embeddings, compare_embeddings, render_analysis
     from embedlab.analysis.report import AnalysisResult, ComparisonResult
@@ -86,6 +108,21 @@ def analyze(
         check_int("--seed", seed, min_value=0)
         check_out_file("--json", json_out)
         check_out_dir("--out", out)
+        if args and args[0] == "explain":
+            from embedlab.cli._explain import run_explain
+
+            run_explain(
+                [Path(a) for a in args[1:]],
+                None if labels is None else _load(labels, "labels"),
+                load=_load,
+                ks=None if k is None else parse_ints("--k", k),
+                method=method,
+                out=out,
+                json_out=json_out,
+                force=force,
+                seed=seed,
+            )
+            return
         if args and args[0] == "compare":
             files = [Path(a) for a in args[1:]]
             if len(files) < 2:

@@ -4,7 +4,8 @@
 - :class:`DistributedCTRTrainer` trains them on streamed batches (a :class:`BatchSource`),
   one process or DDP across the ranks of a ``torchrun`` launch, with per-epoch checkpoints;
 - :class:`MetricTrainer` trains encoders with any loss of :mod:`embedlab.losses`;
-- ``compat`` holds backward-compatible training (BT^2).
+- ``compat`` holds backward-compatible training (BT^2);
+- ``soft_equivariance``: one equivariance regulariser per symmetry type, levels tuned in training.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from embedlab.training.distributed import DistributedCTRTrainer
 from embedlab.training.encoders import ConvEncoder, MLPEncoder, make_encoder
 from embedlab.training.metric import MetricTrainer, MetricTrainResult, embed, load_checkpoint
 from embedlab.training.metrics import auc_score, gauc_score, log_loss
+from embedlab.training.soft_equivariance import (
+    SoftEquivarianceRegularizer,
+    Symmetry,
+    equivariance_error,
+    fit_soft_equivariant,
+)
 
 __all__ = [
     "BatchSource",
@@ -35,10 +42,14 @@ __all__ = [
     "MemorySource",
     "MetricTrainResult",
     "MetricTrainer",
+    "SoftEquivarianceRegularizer",
+    "Symmetry",
     "TensorBatch",
     "TrainResult",
     "auc_score",
     "embed",
+    "equivariance_error",
+    "fit_soft_equivariant",
     "gauc_score",
     "init_distributed",
     "load_checkpoint",
