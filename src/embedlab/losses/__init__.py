@@ -17,6 +17,7 @@ from embedlab.losses.distances import (
     DotProductSimilarity,
     LpDistance,
 )
+from embedlab.losses.dsl import DSLLoss
 from embedlab.losses.ebv import EBVLoss, generate_ebv
 from embedlab.losses.geodesic_mixup import GeodesicMixupLoss, slerp
 from embedlab.losses.hydra import HydraLoss
@@ -52,6 +53,7 @@ __all__ = [
     "ClassBalancedSampler",
     "ContrastiveLoss",
     "CosineSimilarity",
+    "DSLLoss",
     "Distance",
     "DotProductSimilarity",
     "EBVLoss",
