@@ -38,8 +38,8 @@ class DSLLoss(MetricLoss):
 
     Adiga Vasudeva, Dolz, Lombaert, "Attention-based Dynamic Subspace Learners for Medical
     Image Analysis", IEEE JBHI 2022 (MIDL 2022). Their attention module is a spatial
-    attention over CNN feature maps inside the network; a loss sees only embeddings, so it
-    is not part of this wrapper.
+    attention over CNN feature maps inside the network, so it lives in the encoder
+    (``make_encoder("cnn_attn", ...)``, ``--model cnn_attn``), not in this loss.
 
     Args:
         base: the per-learner loss, a spec string (a ``"labels"`` loss that needs no ``dim``).
