@@ -93,6 +93,21 @@ def test_state_round_trips_through_the_state_dict() -> None:
     b = DSLLoss("triplet", k_max=3, grow_every=3, plateau_tol=1.0, memory=64, dim=DIM)
     b.load_state_dict(a.state_dict())
     assert b.n_learners == 3 and torch.equal(a.centroids, b.centroids)
+    early = grown(0, 1.0)
+    early.load_state_dict(grown_until(8).state_dict())  # as a trainer restoring a best epoch
+    assert early.bench_params() == {
+        "n_learners": 2,
+        "growth_steps": [6],
+        "dsl_steps": 8,
+        "max_learners_reached": 3,
+    }
+
+
+def grown_until(n_steps: int) -> DSLLoss:
+    loss = DSLLoss("triplet", k_max=3, grow_every=3, plateau_tol=1.0, memory=64, dim=DIM)
+    for x, y in batches(n_steps, 0):
+        loss(x, y)
+    return loss
 
 
 def test_errors_name_the_parameter() -> None:

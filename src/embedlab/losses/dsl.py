@@ -194,11 +194,14 @@ class DSLLoss(MetricLoss):
         self.centroids[:k] = spherical_kmeans(bank, k, seed=seed).to(self.centroids.dtype)
 
     def bench_params(self) -> dict[str, Any]:
-        """What training grew, for benchmark records: final ``K`` and the growth steps."""
+        """What training grew, for benchmark records: ``K`` and the growth steps of the
+        current state (a trainer that restores an earlier epoch restores its ``K``), and the
+        largest ``K`` reached in the whole run."""
         return {
             "n_learners": self.n_learners,
-            "growth_steps": [step for step, _ in self.growth_log],
+            "growth_steps": [step for step, _ in self.growth_log if step <= int(self.steps)],
             "dsl_steps": int(self.steps),
+            "max_learners_reached": max([1, *(k for _, k in self.growth_log)]),
         }
 
     def hyper_parameters(self) -> dict[str, Any]:
