@@ -77,7 +77,7 @@ def test_growth_inside_the_metric_trainer_is_reproducible() -> None:
 
     def run() -> tuple[DSLLoss, list[dict[str, float]]]:
         loss = make_loss("dsl(base=triplet, k_max=3, grow_every=2, plateau_tol=1.0)", dim=DIM)
-        trainer = MetricTrainer(epochs=4, batch_size=16, progress=False, seed=3)
+        trainer = MetricTrainer(epochs=2, batch_size=16, progress=False, seed=3)
         result = trainer.fit(MLPEncoder(DIM, in_features=16, seed=0), loss, data)
         assert isinstance(loss, DSLLoss)
         return loss, result.history
