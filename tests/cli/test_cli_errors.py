@@ -73,7 +73,7 @@ BAD_OPTIONS: list[tuple[str, str]] = [
     ("bench metric --epochs -1", "--epochs must be >= 1, got -1"),
     ("bench metric --batch-size 1", "--batch-size must be >= 2, got 1"),
     ("bench metric --seed -2", "--seed must be >= 0, got -2"),
-    ("bench metric --model resnet", "--model must be one of cnn, mlp; got 'resnet'"),
+    ("bench metric --model resnet", "--model must be one of cnn, cnn_attn, mlp; got 'resnet'"),
     ("bench metric --losses nope", "unknown loss 'nope'"),
     ("bench metric --json adir", "--json must be a file path, got the folder adir"),
     ("bench metric --data mnist:nowhere", "nowhere"),

@@ -110,7 +110,7 @@ def test_all_same_labels_is_zero_with_warning(name: str) -> None:
 
 def test_unknown_loss_lists_valid_ones() -> None:
     with pytest.raises(
-        ValueError, match=r"loss must be one of .*contrastive, ebv, .*, triplet; got 'tripplet'"
+        ValueError, match=r"loss must be one of .*contrastive, .*, triplet; got 'tripplet'"
     ):
         make_loss("tripplet", dim=DIM, n_classes=N_CLASSES)
 

@@ -125,7 +125,7 @@ def test_encoders_shapes_and_layers() -> None:
     x = torch.rand(3, 1, 8, 8)
     layers = mlp.forward_layers(x)  # type: ignore[operator]
     assert len(layers) == 2 and torch.equal(layers[-1], mlp(x))
-    with pytest.raises(ValueError, match="encoder must be one of cnn, mlp; got 'rnn'"):
+    with pytest.raises(ValueError, match="encoder must be one of cnn, cnn_attn, mlp; got 'rnn'"):
         make_encoder("rnn", 4, (1, 8, 8))
     with pytest.raises(ValueError, match="image_size must be divisible by 4, got 10"):
         ConvEncoder(4, image_size=10)

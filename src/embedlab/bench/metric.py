@@ -313,6 +313,9 @@ def _train_one(
     )
     if result.best_valid_precision_at_1 is not None:
         record.params["valid_precision_at_1"] = result.best_valid_precision_at_1
+    bench_params = getattr(loss, "bench_params", None)  # state a loss learned (e.g. DSL's K)
+    if callable(bench_params):
+        record.params.update(bench_params())
     return record
 
 

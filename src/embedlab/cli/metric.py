@@ -79,7 +79,7 @@ def bench_metric(
     batch_size: Annotated[int, typer.Option(help="training batch size")] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
     model: Annotated[
-        str | None, typer.Option(help="cnn | mlp (default: cnn for 28x28, mlp otherwise)")
+        str | None, typer.Option(help="cnn | cnn_attn | mlp (default: cnn for 28x28, else mlp)")
     ] = None,
     seed: Annotated[str, typer.Option(help="seed, or comma-separated seeds")] = "0",
     json_out: JsonOut = None,

@@ -19,6 +19,7 @@ from embedlab.losses.distances import (
     DotProductSimilarity,
     LpDistance,
 )
+from embedlab.losses.dsl import DSLLoss
 from embedlab.losses.ebv import EBVLoss, generate_ebv
 from embedlab.losses.ecaml import ECAMLLoss
 from embedlab.losses.geodesic_mixup import GeodesicMixupLoss, slerp
@@ -58,6 +59,7 @@ __all__ = [
     "ClassBalancedSampler",
     "ContrastiveLoss",
     "CosineSimilarity",
+    "DSLLoss",
     "Distance",
     "DotProductSimilarity",
     "EBVLoss",

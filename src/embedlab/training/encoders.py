@@ -155,23 +155,30 @@ class MLPEncoder(nn.Module):
         return outs
 
 
-ENCODERS = ("cnn", "mlp")
+ENCODERS = ("cnn", "cnn_attn", "mlp")
 
 
 def make_encoder(name: str, dim: int, input_shape: tuple[int, ...], *, seed: int = 0) -> nn.Module:
-    """``"cnn"`` (square images, side divisible by 4) or ``"mlp"`` for inputs of ``input_shape``.
+    """``"cnn"`` (square images, side divisible by 4), ``"cnn_attn"`` (the same with spatial
+    attention, :class:`~embedlab.training.attention_encoder.AttentionConvEncoder`) or ``"mlp"``.
 
     Args:
-        name: ``"cnn"`` or ``"mlp"``.
+        name: ``"cnn"``, ``"cnn_attn"`` or ``"mlp"``.
         dim: embedding size.
         input_shape: one sample's shape, e.g. ``(1, 28, 28)``.
         seed: weight initialisation.
     """
     check_choice("encoder", name, ENCODERS)
-    if name == "cnn":
+    if name in ("cnn", "cnn_attn"):
         if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
             raise ValueError(
-                f"the cnn encoder needs square images (channels, side, side), got {input_shape}"
+                f"the {name} encoder needs square images (channels, side, side), got {input_shape}"
+            )
+        if name == "cnn_attn":
+            from embedlab.training.attention_encoder import AttentionConvEncoder
+
+            return AttentionConvEncoder(
+                dim, in_channels=input_shape[0], image_size=input_shape[1], seed=seed
             )
         return ConvEncoder(dim, in_channels=input_shape[0], image_size=input_shape[1], seed=seed)
     n_in = 1
