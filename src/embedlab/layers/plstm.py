@@ -184,7 +184,10 @@ class PLSTM2D(nn.Module):
     P-mode bound: path weights cannot grow with distance). With ``directions=4`` the layer
     runs the recurrence from each corner (flipping the grid), with separate heads, so every
     cell sees the whole grid; the head outputs are normalised, concatenated and projected
-    back to ``dim``.
+    back to ``dim``. As in the reference implementation, queries, keys and gates read a
+    depthwise 3x3 convolution of the input (``conv=True``; values read the input itself), and
+    the split gates start from a different bias per head (``linspace(-2, 2)``), so some heads
+    start propagating along straight lines and others diagonally.
 
     Args:
         dim: feature size in and out.
@@ -192,6 +195,7 @@ class PLSTM2D(nn.Module):
         head_dim: size of q, k, v per head (default ``dim // heads``, at least 4).
         directions: 1 (from the top-left corner only) or 4.
         parallel: use :func:`plstm2d_parallel` (default) or the cell-by-cell recurrence.
+        conv: feed queries, keys and gates through a depthwise 3x3 convolution.
 
     Example:
         >>> layer = PLSTM2D(16, heads=2)
@@ -207,6 +211,7 @@ class PLSTM2D(nn.Module):
         head_dim: int | None = None,
         directions: int = 4,
         parallel: bool = True,
+        conv: bool = True,
     ) -> None:
         super().__init__()
         self.dim = check_int("dim", dim, min_value=1)
@@ -221,20 +226,32 @@ class PLSTM2D(nn.Module):
         self.directions = int(directions)
         self.parallel = bool(parallel)
         nh = self.heads * self.directions
-        self.qkv = nn.Linear(dim, 3 * nh * hd)
+        self.conv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim) if conv else None
+        self.qk = nn.Linear(dim, 2 * nh * hd)
+        self.v = nn.Linear(dim, nh * hd)
         self.gate_proj = nn.Linear(dim, 9 * nh)  # s_r s_d f_r a_r f_d a_d m_l m_u d
-        with torch.no_grad():  # start with long memory: f ~ 0.95, balanced split a ~ 0.5
-            bias = self.gate_proj.bias.view(9, nh)
+        with torch.no_grad():  # long memory (f ~ 0.95); per-head orientation of the split a
+            bias = self.gate_proj.bias.view(9, self.directions, self.heads)
             bias.zero_()
             bias[2].fill_(3.0)
             bias[4].fill_(3.0)
+            orientation = torch.linspace(-2.0, 2.0, self.heads) if self.heads > 1 else 0.0
+            bias[3] += orientation
+            bias[5] += orientation
         self.norm = nn.LayerNorm(hd)
         self.out = nn.Linear(nh * hd, dim)
+
+    def _mixed(self, x: torch.Tensor) -> torch.Tensor:
+        """The input of queries, keys and gates: the depthwise 3x3 convolution of ``x``."""
+        if self.conv is None:
+            return x
+        conv: torch.Tensor = self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        return conv
 
     def gates(self, x: torch.Tensor) -> PLSTMGates:
         """The gates of every head (directions first) for ``x (batch, X, Y, dim)``."""
         b, nx, ny, _ = x.shape
-        raw = torch.sigmoid(self.gate_proj(x).view(b, nx, ny, 9, -1)).unbind(3)
+        raw = torch.sigmoid(self.gate_proj(self._mixed(x)).view(b, nx, ny, 9, -1)).unbind(3)
         s_r, s_d, f_r, a_r, f_d, a_d, m_l, m_u, d = raw
         t_rl, t_ru, t_du, t_dl = f_r * a_r, f_r * (1 - a_r), f_d * a_d, f_d * (1 - a_d)
         return PLSTMGates(s_r, s_d, t_rl, t_ru, t_du, t_dl, m_l, m_u, d)
@@ -246,12 +263,9 @@ class PLSTM2D(nn.Module):
             raise ValueError(f"x must have shape (batch, X, Y, {self.dim}), got {shape}")
         b, nx, ny, _ = x.shape
         nh, hd = self.heads * self.directions, self.head_dim
-        q, k, v = self.qkv(x).view(b, nx, ny, 3, nh, hd).unbind(3)
-        raw = torch.sigmoid(self.gate_proj(x).view(b, nx, ny, 9, nh)).unbind(3)
-        s_r, s_d, f_r, a_r, f_d, a_d, m_l, m_u, d = raw
-        gates = PLSTMGates(
-            s_r, s_d, f_r * a_r, f_r * (1 - a_r), f_d * a_d, f_d * (1 - a_d), m_l, m_u, d
-        )
+        q, k = self.qk(self._mixed(x)).view(b, nx, ny, 2, nh, hd).unbind(3)
+        v = self.v(x).view(b, nx, ny, nh, hd)
+        gates = self.gates(x)
         run = plstm2d_parallel if self.parallel else plstm2d_recurrent
         flips = [[dim for dim, bit in ((1, 1), (2, 2)) if o & bit] for o in range(self.directions)]
 
