@@ -177,17 +177,18 @@ def plstm2d_parallel(
 class PLSTM2D(nn.Module):
     """A 2-D pLSTM layer (P-mode, scalar gates) over a ``(batch, X, Y, dim)`` grid.
 
-    Queries, keys, values and every gate are linear functions of the cell's features:
-    sources, marks and the direct term are sigmoids; the transitions leaving an incoming
-    edge are ``f * (a, 1 - a)`` with ``f, a`` sigmoids, so an incoming state is split over
-    the two outgoing edges with total weight ``<= 1`` (our scalar reading of the paper's
-    P-mode bound: path weights cannot grow with distance). With ``directions=4`` the layer
-    runs the recurrence from each corner (flipping the grid), with separate heads, so every
-    cell sees the whole grid; the head outputs are normalised, concatenated and projected
-    back to ``dim``. As in the reference implementation, queries, keys and gates read a
-    depthwise 3x3 convolution of the input (``conv=True``; values read the input itself), and
-    the split gates start from a different bias per head (``linspace(-2, 2)``), so some heads
-    start propagating along straight lines and others diagonally.
+    Values are a linear function of the cell's features; queries, keys and gates of a
+    depthwise 3x3 convolution of them. Sources, marks and the direct term are sigmoids; the
+    transitions leaving an incoming edge are ``f * (a, 1 - a)`` with ``f, a`` sigmoids, so
+    an incoming state is split over the two outgoing edges with total weight ``<= 1`` (our
+    scalar reading of the paper's P-mode bound: path weights cannot grow with distance).
+    With ``directions=4`` the layer runs the recurrence from each corner (flipping the
+    grid), with separate heads, so every cell sees the whole grid; the head outputs are
+    normalised, concatenated and projected back to ``dim``. As in the reference code, the
+    convolution (``conv=True``) and a different initial bias of the split gates per head
+    (``linspace(-2, 2)``: some heads start propagating along straight lines, others
+    diagonally) help the layer learn directions: on the arrow-pointing benchmark a version
+    without them (and one head per direction) stayed at chance, 0.496.
 
     Args:
         dim: feature size in and out.
@@ -250,8 +251,11 @@ class PLSTM2D(nn.Module):
 
     def gates(self, x: torch.Tensor) -> PLSTMGates:
         """The gates of every head (directions first) for ``x (batch, X, Y, dim)``."""
-        b, nx, ny, _ = x.shape
-        raw = torch.sigmoid(self.gate_proj(self._mixed(x)).view(b, nx, ny, 9, -1)).unbind(3)
+        return self._gates(self._mixed(x))
+
+    def _gates(self, mixed: torch.Tensor) -> PLSTMGates:
+        b, nx, ny, _ = mixed.shape
+        raw = torch.sigmoid(self.gate_proj(mixed).view(b, nx, ny, 9, -1)).unbind(3)
         s_r, s_d, f_r, a_r, f_d, a_d, m_l, m_u, d = raw
         t_rl, t_ru, t_du, t_dl = f_r * a_r, f_r * (1 - a_r), f_d * a_d, f_d * (1 - a_d)
         return PLSTMGates(s_r, s_d, t_rl, t_ru, t_du, t_dl, m_l, m_u, d)
@@ -263,9 +267,10 @@ class PLSTM2D(nn.Module):
             raise ValueError(f"x must have shape (batch, X, Y, {self.dim}), got {shape}")
         b, nx, ny, _ = x.shape
         nh, hd = self.heads * self.directions, self.head_dim
-        q, k = self.qk(self._mixed(x)).view(b, nx, ny, 2, nh, hd).unbind(3)
+        mixed = self._mixed(x)
+        q, k = self.qk(mixed).view(b, nx, ny, 2, nh, hd).unbind(3)
         v = self.v(x).view(b, nx, ny, nh, hd)
-        gates = self.gates(x)
+        gates = self._gates(mixed)
         run = plstm2d_parallel if self.parallel else plstm2d_recurrent
         flips = [[dim for dim, bit in ((1, 1), (2, 2)) if o & bit] for o in range(self.directions)]
 
