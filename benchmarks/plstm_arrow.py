@@ -131,6 +131,9 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--models", default="plstm,vit")
+    parser.add_argument(
+        "--vit-mlp-ratio", type=float, default=2.0, help="ViT MLP width / dim (2.8: ~pLSTM size)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -178,8 +181,9 @@ def main() -> int:
             self.norms1 = nn.ModuleList(nn.LayerNorm(dim) for _ in range(depth))
             self.mixers = nn.ModuleList(Mixer(kind, dim, grid) for _ in range(depth))
             self.norms2 = nn.ModuleList(nn.LayerNorm(dim) for _ in range(depth))
+            hidden = int(args.vit_mlp_ratio * dim) if kind == "vit" else 2 * dim
             self.mlps = nn.ModuleList(
-                nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+                nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
                 for _ in range(depth)
             )
             self.norm = nn.LayerNorm(dim)
