@@ -27,6 +27,7 @@ from embedlab.graph.io import (
     load_planetoid,
     restricted_load,
 )
+from embedlab.graph.orbit_embedding import orbit_embedding
 
 __all__ = [
     "GRAPH_METHODS",
@@ -45,6 +46,7 @@ __all__ = [
     "node_classification",
     "orbit_adjacencies",
     "orbit_adjacencies_bruteforce",
+    "orbit_embedding",
     "restricted_load",
     "run_graph_bench",
     "sparse_random_projection",
