@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -14,6 +15,15 @@ from embedlab.data import LabeledData
 from embedlab.losses import LOSSES, NeuralSnowflake, make_loss
 from embedlab.training.encoders import MLPEncoder
 from embedlab.training.metric import MetricTrainer
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One torch thread: on a busy machine several threads spin and cost far more CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _random_snowflake(seed: int, *, quasi: bool, dim: int = 3) -> NeuralSnowflake:
