@@ -50,7 +50,7 @@ def test_spectral_embedding_shape_and_errors() -> None:
     assert emb.shape == (150, 5) and emb.dtype == np.float32
     with pytest.raises(ValueError, match="dim must be < n_nodes=150"):
         spectral_embedding(adj, 150)
-    with pytest.raises(ValueError, match="method must be one of fastrp, randproj, spectral"):
+    with pytest.raises(ValueError, match="method must be one of fastrp, orbits, randproj"):
         embed("deepwalk", adj, 4)
     with pytest.raises(ValueError, match="methods must not be empty"):
         run_graph_bench(adj, np.zeros(150), dataset="x", methods=())

@@ -205,15 +205,19 @@ def bench_graph(
         str,
         typer.Option(help="blogcatalog:PATH.mat | cora:PLANETOID_DIR | edges:PATH | mat:PATH"),
     ],
-    methods: Annotated[str, typer.Option(help="comma-separated: fastrp, randproj, spectral")] = (
-        "fastrp"
-    ),
+    methods: Annotated[
+        str, typer.Option(help="comma-separated: fastrp, orbits, randproj, spectral")
+    ] = "fastrp",
     dim: Annotated[str, typer.Option(help="embedding dimension(s), comma-separated")] = "512",
     weights: Annotated[str, typer.Option(help="FastRP iteration weights")] = PAPER_WEIGHTS_TEXT,
     beta: Annotated[float, typer.Option(help="FastRP degree exponent")] = -0.628,
     train_ratio: Annotated[float, typer.Option(help="labelled fraction")] = 0.1,
     repeats: Annotated[int, typer.Option(help="random splits per record")] = 5,
     seed: Annotated[str, typer.Option(help="seed, or comma-separated seeds")] = "0",
+    orbit_hops: Annotated[
+        str,
+        typer.Option(help="orbits: 'auto' (1,2,3 up to 5,000 nodes, else 1) or e.g. '1' or '1,2'"),
+    ] = "auto",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write JSON-lines records here")
     ] = None,
@@ -235,6 +239,13 @@ def bench_graph(
         check_int("--repeats", repeats, min_value=1)
         seeds = [check_int("--seed", s, min_value=0) for s in parse_ints("--seed", seed)]
         check_out_file("--json", json_out)
+        hops: list[int] | str = "auto"
+        if orbit_hops.strip() != "auto":
+            hops = parse_ints("--orbit-hops", orbit_hops)
+            if any(h not in (1, 2, 3) for h in hops):
+                raise ValueError(
+                    f"--orbit-hops must be 'auto' or values of 1, 2, 3, got {orbit_hops!r}"
+                )
         graph = load_graph(data)
         if graph.labels is None:
             raise ValueError(f"{data}: the graph has no labels (a .mat needs 'group')")
@@ -265,6 +276,7 @@ def bench_graph(
             seeds=seeds,
             weights=alphas,
             beta=beta,
+            orbit_hops=hops,
             on_record=save,
         )
     except (ValueError, TypeError, FileNotFoundError) as exc:

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+from embedlab._lazy import lazy_exports
 from embedlab.graph.bench import GRAPH_METHODS, embed, run_graph_bench, spectral_embedding
 from embedlab.graph.evaluate import NodeClassificationResult, node_classification
 from embedlab.graph.fastrp import PAPER_WEIGHTS, fastrp, sparse_random_projection
@@ -27,6 +28,16 @@ from embedlab.graph.io import (
     load_planetoid,
     restricted_load,
 )
+from embedlab.graph.orbit_embedding import orbit_embedding
+
+# torch-based parts load on first use, so ``import embedlab.graph`` stays light.
+_LAZY = {
+    "latent_graph": "embedlab.graph.latent_graph",
+    "planetoid_split": "embedlab.graph.latent_graph",
+    "distortion": "embedlab.graph.metric_embedding",
+    "fit_metric_embedding": "embedlab.graph.metric_embedding",
+    "shortest_path_metric": "embedlab.graph.metric_embedding",
+}
 
 __all__ = [
     "GRAPH_METHODS",
@@ -36,8 +47,11 @@ __all__ = [
     "NodeClassificationResult",
     "OrbitPair",
     "RestrictedUnpickler",
+    "distortion",
     "embed",
     "fastrp",
+    "fit_metric_embedding",
+    "latent_graph",
     "load_edgelist",
     "load_graph",
     "load_mat",
@@ -45,8 +59,13 @@ __all__ = [
     "node_classification",
     "orbit_adjacencies",
     "orbit_adjacencies_bruteforce",
+    "orbit_embedding",
+    "planetoid_split",
     "restricted_load",
     "run_graph_bench",
+    "shortest_path_metric",
     "sparse_random_projection",
     "spectral_embedding",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

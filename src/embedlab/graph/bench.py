@@ -7,7 +7,10 @@ Methods:
 - ``spectral``: the ``dim`` leading eigenvectors of ``D^-1/2 S D^-1/2`` (Laplacian
   eigenmaps; a classic baseline, much slower than FastRP on large graphs);
 - ``randproj``: the very sparse random projection of the adjacency alone (FastRP with one
-  iteration and no degree normalisation), to show what the higher powers add.
+  iteration and no degree normalisation), to show what the higher powers add;
+- ``orbits``: :func:`embedlab.graph.orbit_embedding.orbit_embedding`, FastRP (same settings)
+  on each graphlet-orbit adjacency class, concatenated (GRADCO); the orbit counts are computed
+  once per run, with ``orbit_hops`` (``"auto"``: all hops up to 5,000 nodes, one hop above).
 
 Each (method, dim, seed) gives one :class:`~embedlab.bench.BenchRecord` of suite ``"graph"``
 with metrics ``{"micro_f1", "macro_f1"}`` (Micro-F1 first: the report plots the first
@@ -17,7 +20,7 @@ metric), ``timing["embed_s"]`` and ``memory_bytes`` = bytes of the float32 embed
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,10 +32,15 @@ from embedlab._validation import check_adjacency, check_choice, check_int
 from embedlab.bench._record import BenchRecord
 from embedlab.graph.evaluate import node_classification
 from embedlab.graph.fastrp import PAPER_WEIGHTS, fastrp
+from embedlab.graph.graphlets import orbit_adjacencies
+from embedlab.graph.orbit_embedding import orbit_embedding
 
 __all__ = ["GRAPH_METHODS", "embed", "run_graph_bench", "spectral_embedding"]
 
-GRAPH_METHODS = ("fastrp", "randproj", "spectral")
+GRAPH_METHODS = ("fastrp", "orbits", "randproj", "spectral")
+
+AUTO_ORBIT_NODES = 5000
+"""Above this many nodes ``orbit_hops="auto"`` counts one-hop orbit matrices only."""
 
 
 def spectral_embedding(adj: Any, dim: int, *, seed: int = 0) -> np.ndarray:
@@ -59,9 +67,17 @@ def embed(
     weights: Sequence[float] = PAPER_WEIGHTS,
     beta: float = -0.628,
     normalization: bool = True,
+    orbit_mats: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
-    """Embed with ``method`` (one of :data:`GRAPH_METHODS`); ``(n, dim)`` float32."""
+    """Embed with ``method`` (one of :data:`GRAPH_METHODS`); ``(n, dim)`` float32.
+
+    ``orbit_mats``: ready orbit-adjacency matrices for ``orbits`` (counted here otherwise).
+    """
     method = check_choice("method", method, GRAPH_METHODS)
+    if method == "orbits":
+        return orbit_embedding(
+            adj, dim, weights=weights, beta=beta, seed=seed, orbit_mats=orbit_mats
+        )
     if method == "fastrp":
         return fastrp(adj, dim, weights=weights, beta=beta, normalization=normalization, seed=seed)
     if method == "randproj":
@@ -82,6 +98,7 @@ def run_graph_bench(
     weights: Sequence[float] = PAPER_WEIGHTS,
     beta: float = -0.628,
     normalization: bool = True,
+    orbit_hops: Sequence[int] | str = "auto",
     on_record: Callable[[BenchRecord], None] | None = None,
 ) -> list[BenchRecord]:
     """Embed with every method at every dimension and seed; score node classification.
@@ -96,6 +113,9 @@ def run_graph_bench(
         n_repeats: random splits averaged per record.
         seeds: one record per seed (embedding seed and split seed).
         weights, beta, normalization: FastRP settings (recorded in ``params``).
+        orbit_hops: hops of the orbit matrices for ``orbits``, or ``"auto"`` (all three up to
+            :data:`AUTO_ORBIT_NODES` nodes, ``(1,)`` above: two-hop matrices are nearly dense
+            on large social graphs).
         on_record: called with each record as soon as it is measured.
     """
     if not methods:
@@ -109,6 +129,13 @@ def run_graph_bench(
         raise ValueError("seeds must not be empty")
     seeds = [check_int("seed", s, min_value=0) for s in seeds]
     mat = check_adjacency("adj", adj)
+    hops = _orbit_hops(orbit_hops, mat.shape[0])
+    orbit_mats: dict[str, Any] | None = None
+    orbit_s = 0.0
+    if "orbits" in methods:
+        t_orb = time.perf_counter()
+        orbit_mats = orbit_adjacencies(mat, hops=hops)
+        orbit_s = time.perf_counter() - t_orb
     records: list[BenchRecord] = []
     for seed in seeds:
         for method in methods:
@@ -122,6 +149,7 @@ def run_graph_bench(
                     weights=weights,
                     beta=beta,
                     normalization=normalization,
+                    orbit_mats=orbit_mats,
                 )
                 embed_s = time.perf_counter() - t0
                 t1 = time.perf_counter()
@@ -138,7 +166,9 @@ def run_graph_bench(
                     "micro_f1_std": scores.micro_f1_std,
                     "macro_f1_std": scores.macro_f1_std,
                 }
-                if method == "fastrp":
+                if method == "orbits":
+                    params.update(orbit_hops=list(hops), orbit_count_s=orbit_s)
+                if method in ("fastrp", "orbits"):
                     params.update(
                         weights=[float(w) for w in weights],
                         beta=float(beta),
@@ -159,3 +189,14 @@ def run_graph_bench(
                 if on_record is not None:
                     on_record(record)
     return records
+
+
+def _orbit_hops(value: Sequence[int] | str, n_nodes: int) -> tuple[int, ...]:
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"orbit_hops must be 'auto' or a sequence of 1, 2, 3, got {value!r}")
+        return (1, 2, 3) if n_nodes <= AUTO_ORBIT_NODES else (1,)
+    hops = tuple(value)
+    if not hops or any(isinstance(h, bool) or h not in (1, 2, 3) for h in hops):
+        raise ValueError(f"orbit_hops must be 'auto' or a sequence of 1, 2, 3, got {value!r}")
+    return hops

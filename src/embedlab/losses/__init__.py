@@ -45,6 +45,7 @@ from embedlab.losses.mv_infonce import MVInfoNCELoss
 from embedlab.losses.poincare import PoincareDistance, expmap0
 from embedlab.losses.proto_triplet import ProtoTripletLoss
 from embedlab.losses.sampler import ClassBalancedSampler
+from embedlab.losses.snowflake import NeuralSnowflake
 from embedlab.losses.starbucks import StarbucksLoss
 from embedlab.losses.supcon import SupConLoss
 from embedlab.losses.supremix import SupReMixLoss
@@ -81,6 +82,7 @@ __all__ = [
     "MetricLoss",
     "MetrixLoss",
     "Miner",
+    "NeuralSnowflake",
     "NoPairsWarning",
     "PMLMiner",
     "PoincareDistance",
