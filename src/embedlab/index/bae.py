@@ -17,6 +17,14 @@ is better:
   which is ``(l_q . s + sum_j l_j) / 2 - sum_j softplus(l_j)`` for the +-1 code ``s = 2b - 1``:
   the query's encoder logits against the code bits, scanned with the same per-byte lookup
   tables as ``Binary``'s asymmetric scoring.
+
+Measured on DBpedia (beir-mini, MiniLM 384-d, 4,000 vectors, 1,000 held-out queries,
+recall@10 against exact search; ``embedlab bench retrieval``): ``BAE256`` 0.393 (the same
+network untrained, i.e. signs of centred random projections: 0.360), ``BAE256(scoring=asym)``
+0.516, against sign ``Binary(scoring=hamming)`` at 384 bits 0.479, ``Binary`` (asymmetric)
+0.635 and ``BEBR1`` 0.426; with ``Rerank(Flat)``: 0.865 / 0.958 against 0.931 / 0.994 /
+0.886. The reconstruction objective does not make 256 bits rank better than 384 sign bits
+(``BAE384``: 0.469); longer training (60 epochs) did not help (0.375).
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ the mass of the whole width, as in inverted dropout); the gate weights give the 
 gradient. ``ratio = 1`` keeps every group and is the dense layer (identity). Not
 implemented: the paper's group fusion and any load-balancing loss; the masked dimensions
 are computed densely and zeroed (no CPU speed-up, the point here is the model).
+
+Measured on Frappe (``embedlab bench ctr --model "autoint(mohd=0.5)" --methods full``, dim
+16, 5 epochs, not converged): test AUC 0.9294 / 0.9283 (seeds 0 / 1) against dense
+``autoint`` 0.9288 / 0.9283: half the hidden dimensions per token, the same AUC.
 """
 
 from __future__ import annotations
