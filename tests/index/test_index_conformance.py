@@ -27,6 +27,8 @@ SPECS = [
     "PQ8",
     "OPQ8",
     "BEBR1,Rerank(Flat)",
+    "BAE64(epochs=2)",
+    "BAE64(epochs=2,scoring=asym),Rerank(Flat)",
     "PQ8,Rerank(Flat)",
     "MUVERA(r=4,k=3,p=8),Rerank(Chamfer)",
     "HNSW8",
@@ -174,7 +176,9 @@ def test_recall_floor_on_clustered_data(spec: str, seed: int) -> None:
     assert recall_at(ids, truth) >= RECALL_FLOORS[spec]
 
 
-@pytest.mark.parametrize("base", ["Int8", "Binary", "BEBR1", "BEBR2", "PQ8", "OPQ8"])
+@pytest.mark.parametrize(
+    "base", ["Int8", "Binary", "BEBR1", "BEBR2", "BAE64(epochs=2)", "PQ8", "OPQ8"]
+)
 def test_rerank_does_not_lose_recall(base: str, data: tuple) -> None:
     if not _registered(base):
         pytest.skip(f"{base} not registered")

@@ -35,6 +35,7 @@ SPECS = [
     "Binary,Rerank(Flat,k_factor=3)",
     "Int8,Rerank(Flat)",
     "BEBR1(epochs=1,hidden=8,max_train=64)",
+    "BAE8(epochs=1,hidden=8,max_train=64)",
     "MUVERA(r=2,k=2,p=4),Rerank(Chamfer)",
     "IVF4,Flat",
     "IVF4,PQ2x4",

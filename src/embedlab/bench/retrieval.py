@@ -76,7 +76,7 @@ DEFAULT_METHODS: tuple[str, ...] = (
     "Matryoshka128",
 )
 
-#: Short names accepted by ``--methods`` (lower case); ``pqM``, ``opqM``, ``bebrU`` and
+#: Short names accepted by ``--methods`` (lower case); ``pqM``, ``opqM``, ``bebrU``, ``baeB`` and
 #: ``matryoshkaD`` work for any number. ``bigranular`` is the BiDR design: OPQ codes in RAM,
 #: full vectors on disk for re-ranking. ``matryoshka`` is the funnel on the first 128 dims
 #: (it re-scores with all dims itself).
@@ -103,8 +103,14 @@ METHOD_ALIASES: dict[str, str] = {
     "ivf_pq": "IVF1024,PQ48,Rerank(Flat)",
     "ivf_binary_rerank": "IVF1024,Binary,Rerank(Flat)",
 }
-_NUMBERED = re.compile(r"^(pq|opq|bebr|matryoshka)(\d+)$")
-_NUMBERED_SPEC = {"pq": "PQ", "opq": "OPQ", "bebr": "BEBR", "matryoshka": "Matryoshka"}
+_NUMBERED = re.compile(r"^(pq|opq|bebr|bae|matryoshka)(\d+)$")
+_NUMBERED_SPEC = {
+    "pq": "PQ",
+    "opq": "OPQ",
+    "bebr": "BEBR",
+    "bae": "BAE",
+    "matryoshka": "Matryoshka",
+}
 _QRELS_K = 100
 _NDCG_K = 10
 

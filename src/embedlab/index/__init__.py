@@ -16,6 +16,7 @@ from __future__ import annotations
 # Importing the modules below registers their index classes in INDEXES.
 from embedlab.index._base import INDEXES, VectorIndex, register_index
 from embedlab.index.aspects import MultiAspectIndex
+from embedlab.index.bae import BAE
 from embedlab.index.bebr import BEBR
 from embedlab.index.binary import Binary
 from embedlab.index.chamfer import chamfer_search
@@ -36,6 +37,7 @@ from embedlab.index.sharded import ShardedIndex
 from embedlab.index.token_heuristic import TokenHeuristic
 
 __all__ = [
+    "BAE",
     "BEBR",
     "FDE",
     "HNSW",

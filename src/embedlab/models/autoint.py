@@ -1,4 +1,9 @@
-"""AutoInt and AutoInt+ (Song et al., CIKM 2019): self-attention over field embeddings."""
+"""AutoInt and AutoInt+ (Song et al., CIKM 2019): self-attention over field embeddings.
+
+``mohd=r`` makes every interacting layer a Mixture-of-Hidden-Dimensions layer (Chen et al.,
+ICML 2025, see :mod:`embedlab.models._mohd`): per token only a share ``r`` of its hidden
+dimensions (shared + routed groups, rescaled) flows on to the next layer and the output.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from torch import nn
 
 from embedlab._validation import check_bool, check_int, check_int_tuple, check_probability
 from embedlab.models._base import CTRModel, make_mlp
+from embedlab.models._mohd import MoHD, check_mohd
 from embedlab.models._registry import register_model
 from embedlab.tables import EmbeddingTable
 
@@ -28,6 +34,9 @@ class InteractingLayer(nn.Module):
         head_dim: width ``d'`` of each head; the output width is ``n_heads * head_dim``.
         use_residual: add ``W_res e_m`` before the ReLU.
         use_scale: divide the scores by ``sqrt(head_dim)`` (not in the paper).
+        mohd: keep only this share of the output's hidden dimensions per token (a
+            :class:`~embedlab.models._mohd.MoHD` after the ReLU); ``None`` = dense.
+        mohd_groups: groups of hidden dimensions MoHD routes.
 
     Shapes:
         ``forward(x)``: ``(batch, n_tokens, in_dim)`` -> ``(batch, n_tokens, n_heads * head_dim)``;
@@ -42,6 +51,8 @@ class InteractingLayer(nn.Module):
         *,
         use_residual: bool = True,
         use_scale: bool = False,
+        mohd: float | None = None,
+        mohd_groups: int = 8,
     ) -> None:
         super().__init__()
         self.n_heads = n_heads
@@ -52,6 +63,7 @@ class InteractingLayer(nn.Module):
         self.key = nn.Linear(in_dim, out_dim, bias=False)
         self.value = nn.Linear(in_dim, out_dim, bias=False)
         self.residual = nn.Linear(in_dim, out_dim, bias=False) if use_residual else None
+        self.mohd = None if mohd is None else MoHD(out_dim, mohd, n_groups=mohd_groups)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         # (batch, tokens, heads * head_dim) -> (batch, heads, tokens, head_dim)
@@ -72,7 +84,8 @@ class InteractingLayer(nn.Module):
         out = mixed.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
         if self.residual is not None:
             out = out + self.residual(x)
-        return torch.relu(out)
+        out = torch.relu(out)
+        return out if self.mohd is None else self.mohd(out)
 
 
 @register_model("autoint")
@@ -95,6 +108,10 @@ class AutoInt(CTRModel):
         head_dim: width of each head.
         use_residual: residual connections in each layer.
         use_scale: scale scores by ``1/sqrt(head_dim)``.
+        mohd: share of hidden dimensions active per token in every interacting layer, in
+            ``(0, 1]`` (MoHD: shared + routed sub-dimensions with activation scaling);
+            ``None`` (default) = dense. ``1`` keeps all of them (the dense layer).
+        mohd_groups: groups of hidden dimensions MoHD splits each layer's width into.
         n_dense: number of numeric features.
         seed: seeds the model's own parameters.
 
@@ -115,6 +132,8 @@ class AutoInt(CTRModel):
         head_dim: int = 32,
         use_residual: bool = True,
         use_scale: bool = False,
+        mohd: float | None = None,
+        mohd_groups: int = 8,
         n_dense: int = 0,
         seed: int = 0,
         history_field: int | None = None,
@@ -125,6 +144,8 @@ class AutoInt(CTRModel):
         self.head_dim = check_int("head_dim", head_dim, min_value=1)
         self.use_residual = check_bool("use_residual", use_residual)
         self.use_scale = check_bool("use_scale", use_scale)
+        self.mohd = check_mohd(mohd)
+        self.mohd_groups = check_int("mohd_groups", mohd_groups, min_value=1)
         self.n_tokens = self.n_fields + self.n_dense
         with self._seeded_init():
             self.dense_embedding = (
@@ -140,6 +161,8 @@ class AutoInt(CTRModel):
                     self.head_dim,
                     use_residual=self.use_residual,
                     use_scale=self.use_scale,
+                    mohd=self.mohd,
+                    mohd_groups=self.mohd_groups,
                 )
                 for i in range(self.n_layers)
             )
@@ -175,7 +198,8 @@ class AutoIntPlus(AutoInt):
         hidden: MLP layer sizes, e.g. ``"400-400-400"``.
         dropout: MLP dropout rate in [0, 1).
         batch_norm: batch norm in the MLP.
-        n_layers, n_heads, head_dim, use_residual, use_scale, n_dense, seed: as :class:`AutoInt`.
+        n_layers, n_heads, head_dim, use_residual, use_scale, mohd, mohd_groups, n_dense,
+            seed: as :class:`AutoInt`.
 
     Example:
         >>> import torch
@@ -198,6 +222,8 @@ class AutoIntPlus(AutoInt):
         head_dim: int = 32,
         use_residual: bool = True,
         use_scale: bool = False,
+        mohd: float | None = None,
+        mohd_groups: int = 8,
         n_dense: int = 0,
         seed: int = 0,
         history_field: int | None = None,
@@ -210,6 +236,8 @@ class AutoIntPlus(AutoInt):
             head_dim=head_dim,
             use_residual=use_residual,
             use_scale=use_scale,
+            mohd=mohd,
+            mohd_groups=mohd_groups,
             n_dense=n_dense,
             seed=seed,
         )
