@@ -20,6 +20,7 @@ from embedlab.analysis.geometry import (
     neural_collapse,
     uniformity,
 )
+from embedlab.analysis.infomec import InfoMEC, infomec
 from embedlab.analysis.intrinsic_dim import (
     PCADims,
     TwoNNFit,
@@ -76,6 +77,7 @@ __all__ = [
     "ComparisonResult",
     "DenseProjection",
     "FastfoodProjection",
+    "InfoMEC",
     "NeuralCollapse",
     "PCADims",
     "ProcrustesResult",
@@ -96,6 +98,7 @@ __all__ = [
     "faiss_available",
     "fast_walsh_hadamard",
     "hubness",
+    "infomec",
     "intrinsic_dimension_sweep",
     "k_occurrence",
     "knn",

@@ -26,6 +26,7 @@ from embedlab.cli._common import (
     record_saver,
 )
 from embedlab.cli.cluster import bench_cluster
+from embedlab.cli.disentangle import bench_disentangle
 from embedlab.cli.graph import bench_graph
 from embedlab.cli.metric import bench_metric
 from embedlab.cli.retrieval import bench_retrieval
@@ -157,6 +158,7 @@ def bench_ctr(
 
 
 app.command("cluster")(bench_cluster)
+app.command("disentangle")(bench_disentangle)
 app.command("graph")(bench_graph)
 app.command("metric")(bench_metric)
 app.command("retrieval")(bench_retrieval)
