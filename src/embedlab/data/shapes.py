@@ -145,7 +145,7 @@ def shape_centre(data_size: int, fx: int, fy: int) -> tuple[int, int]:
     """``(row, col)`` of the pixel nearest to the centre of a shape at positions
     ``(fx, fy)`` in an image of side ``data_size``."""
     _, centres = _geometry(data_size)
-    return int(round(centres[fy])), int(round(centres[fx]))
+    return int(np.rint(centres[fy])), int(np.rint(centres[fx]))
 
 
 def load_factor_data(spec: str) -> FactorData:

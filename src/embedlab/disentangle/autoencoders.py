@@ -25,11 +25,12 @@ from embedlab._validation import (
 )
 from embedlab.disentangle.latent_quantization import (
     LatentQuantizer,
+    Quantized,
     commitment_loss,
     quantization_loss,
 )
 
-__all__ = ["AUTOENCODERS", "AE", "BetaVAE", "DisentanglingAE", "LQAE", "make_autoencoder"]
+__all__ = ["AE", "AUTOENCODERS", "LQAE", "BetaVAE", "DisentanglingAE", "make_autoencoder"]
 
 AUTOENCODERS: Registry[type[DisentanglingAE]] = Registry("autoencoder")
 
@@ -111,6 +112,10 @@ class DisentanglingAE(nn.Module):
     def _encoder_out(self) -> int:
         return self.n_latents
 
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.encoder(x)
+        return out
+
     def hyper_parameters(self) -> dict[str, Any]:
         """The settings that change results (for bench records)."""
         return {
@@ -137,7 +142,7 @@ class DisentanglingAE(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Training loss of a batch ``(batch, channels, size, size)`` in [0, 1] and its parts."""
         self._check_images(x)
-        z, extra = self._latent(self.encoder(x), generator)
+        z, extra = self._latent(self._encode(x), generator)
         bce = F.binary_cross_entropy_with_logits(self.decoder(z), x)
         return bce + extra, {"bce": float(bce.detach()), "extra": float(extra.detach())}
 
@@ -145,20 +150,21 @@ class DisentanglingAE(nn.Module):
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, n_latents)`` the code scored by InfoMEC (deterministic)."""
         self._check_images(x)
-        return self.encoder(x)[:, : self.n_latents]
+        return self._encode(x)[:, : self.n_latents]
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, channels, size, size)`` reconstructed pixel values in [0, 1]."""
         self._check_images(x)
-        return torch.sigmoid(self.decoder(self._eval_latent(self.encoder(x))))
+        return torch.sigmoid(self.decoder(self._eval_latent(self._encode(x))))
 
     def _eval_latent(self, pre: torch.Tensor) -> torch.Tensor:
         return pre
 
     def param_groups(self) -> list[dict[str, Any]]:
         """AdamW groups: weight matrices / kernels decayed, biases and codebooks not."""
-        decay, plain = [], []
+        decay: list[nn.Parameter] = []
+        plain: list[nn.Parameter] = []
         for name, p in self.named_parameters():
             if not p.requires_grad:
                 continue
@@ -218,9 +224,7 @@ class LQAE(DisentanglingAE):
         hidden: int = 128,
         weight_decay: float | None = None,
     ) -> None:
-        super().__init__(
-            in_shape, n_latents, width=width, hidden=hidden, weight_decay=weight_decay
-        )
+        super().__init__(in_shape, n_latents, width=width, hidden=hidden, weight_decay=weight_decay)
         self.quantizer = LatentQuantizer(n_latents, n_values)
         self.quantization_weight = check_positive_float(
             "quantization_weight", quantization_weight, strict=False
@@ -228,6 +232,10 @@ class LQAE(DisentanglingAE):
         self.commitment_weight = check_positive_float(
             "commitment_weight", commitment_weight, strict=False
         )
+
+    def _quantize(self, pre: torch.Tensor) -> Quantized:
+        out: Quantized = self.quantizer(pre)
+        return out
 
     def hyper_parameters(self) -> dict[str, Any]:
         """The settings that change results (for bench records)."""
@@ -241,18 +249,18 @@ class LQAE(DisentanglingAE):
     def _latent(
         self, pre: torch.Tensor, generator: torch.Generator | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.quantizer(pre)
+        out = self._quantize(pre)
         extra = self.quantization_weight * quantization_loss(out)
         return out.hat, extra + self.commitment_weight * commitment_loss(out)
 
     def _eval_latent(self, pre: torch.Tensor) -> torch.Tensor:
-        return self.quantizer(pre).quantized
+        return self._quantize(pre).quantized
 
     @torch.no_grad()
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, n_latents)`` int64 codebook index chosen in every dimension."""
         self._check_images(x)
-        return self.quantizer(self.encoder(x)).indices
+        return self._quantize(self._encode(x)).indices
 
 
 @AUTOENCODERS.register("beta_vae")
@@ -279,9 +287,7 @@ class BetaVAE(DisentanglingAE):
         weight_decay: float | None = None,
     ) -> None:
         checked_beta = check_positive_float("beta", beta)
-        super().__init__(
-            in_shape, n_latents, width=width, hidden=hidden, weight_decay=weight_decay
-        )
+        super().__init__(in_shape, n_latents, width=width, hidden=hidden, weight_decay=weight_decay)
         self.beta = checked_beta
 
     def _encoder_out(self) -> int:

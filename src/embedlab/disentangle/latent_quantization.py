@@ -101,5 +101,6 @@ class LatentQuantizer(nn.Module):
         indices = dist.argmin(dim=-1)  # (batch, n_latents)
         expanded = values.unsqueeze(0).expand(z.shape[0], -1, -1)
         quantized = expanded.gather(-1, indices.unsqueeze(-1)).squeeze(-1)
-        hat = z + (quantized - z).detach()
+        # value exactly q (z + sg(q - z) can be 1 ulp off in float32), gradient identity to z
+        hat = quantized.detach() + (z - z.detach())
         return Quantized(continuous=z, quantized=quantized, hat=hat, indices=indices)

@@ -73,7 +73,7 @@ def train_autoencoder(
             batch = x[order[lo : lo + batch_size]]
             loss, _ = model.loss(batch, generator=gen)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_value_(params, clip)
             opt.step()
             total += float(loss.detach()) * batch.shape[0]
