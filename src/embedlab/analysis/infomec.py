@@ -86,6 +86,15 @@ def _check_inputs(sources: Any, latents: Any) -> tuple[np.ndarray, np.ndarray]:
     return s, z.astype(np.float64)
 
 
+def _standardise(z: np.ndarray) -> np.ndarray:
+    """Columns scaled to zero mean, unit variance (constant columns: zero). Dividing by the
+    largest magnitude first keeps the squares finite at any scale."""
+    peak = np.abs(z).max(axis=0)
+    z = z / np.where(peak > 0, peak, 1.0)
+    std = z.std(axis=0)
+    return (z - z.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
 def _discrete_mi(a: np.ndarray, b: np.ndarray) -> float:
     """Plug-in mutual information (nats) of two label vectors coded ``0..k-1``."""
     ka, kb = int(a.max()) + 1, int(b.max()) + 1
@@ -117,8 +126,7 @@ def normalized_mutual_information(
     else:
         from sklearn.feature_selection import mutual_info_classif
 
-        std = z.std(axis=0)
-        z_std = (z - z.mean(axis=0)) / np.where(std > 0, std, 1.0)
+        z_std = _standardise(z)
     for i in range(s.shape[1]):
         h = _discrete_mi(s_codes[:, i], s_codes[:, i])
         if h <= 0:  # a constant source carries no information to recover
@@ -152,12 +160,15 @@ def _ratio_score(nmi: np.ndarray, axis: int) -> float:
 
 def modularity_compactness(nmi: np.ndarray, active: np.ndarray) -> tuple[float, float]:
     """``(InfoM, InfoC)`` from an NMI matrix ``(n_sources, n_latents)`` and the active
-    latents ``(n_latents,)``; both NaN when no latent is active."""
+    latents ``(n_latents,)``; undefined (a ValueError) when no latent is active."""
     nmi = np.asarray(nmi, dtype=np.float64)
     active = np.asarray(active, dtype=bool)
     pruned = np.clip(nmi[:, active], 0.0, None)  # KSG estimates can dip below 0
     if pruned.shape[1] == 0:
-        return float("nan"), float("nan")
+        raise ValueError(
+            "InfoM / InfoC need at least one latent that varies (an active latent); every "
+            "latent is constant"
+        )
     return _ratio_score(pruned, axis=0), _ratio_score(pruned, axis=1)
 
 
@@ -188,8 +199,7 @@ def explicitness(
         blocks = [np.eye(int(c.max()) + 1)[c] for c in z_codes.T]
         x = np.concatenate(blocks, axis=1)  # (n, sum of values per latent)
     else:
-        std = z.std(axis=0)
-        x = (z - z.mean(axis=0)) / np.where(std > 0, std, 1.0)
+        x = _standardise(z)
     null = np.zeros((s.shape[0], 1))
     out = np.zeros(s.shape[1], dtype=np.float64)
     for i in range(s.shape[1]):
@@ -226,16 +236,16 @@ def infomec(
 
     Example:
         >>> import numpy as np
-        >>> s = np.random.default_rng(0).integers(0, 4, size=(500, 2))
+        >>> s = np.indices((4, 3)).reshape(2, -1).T  # every combination once
         >>> r = infomec(s, s[:, ::-1], discrete_latents=True)
-        >>> round(r.infom, 2), round(r.infoc, 2)
+        >>> round(r.infom, 6), round(r.infoc, 6)
         (1.0, 1.0)
     """
     s, z = _check_inputs(sources, latents)
     nmi = normalized_mutual_information(
         s, z, discrete_latents=discrete_latents, n_neighbors=n_neighbors, seed=seed
     )
-    ranges = z.max(axis=0) - z.min(axis=0)
+    ranges = (z.max(axis=0) - z.min(axis=0)) / max(float(np.abs(z).max()), 1e-300)
     active = ranges > 0 if discrete_latents else ranges > ranges.max() / 20.0
     infom, infoc = modularity_compactness(nmi, active)
     per_source = explicitness(s, z, discrete_latents=discrete_latents, max_iter=max_iter)
