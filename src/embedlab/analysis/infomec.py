@@ -92,7 +92,8 @@ def _standardise(z: np.ndarray) -> np.ndarray:
     peak = np.abs(z).max(axis=0)
     z = z / np.where(peak > 0, peak, 1.0)
     std = z.std(axis=0)
-    return (z - z.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    out: np.ndarray = (z - z.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return out
 
 
 def _discrete_mi(a: np.ndarray, b: np.ndarray) -> float:
