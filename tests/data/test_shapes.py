@@ -53,6 +53,10 @@ def test_spec() -> None:
     d = load_factor_data("shapes(n=12, size=16, seed=2)")
     assert len(d) == 12 and d.images.shape[2:] == (16, 16)
     assert np.array_equal(d.factors, make_shapes(12, size=16, seed=2).factors)
+    labelled = d.labeled("colour")
+    assert labelled.name == "shapes" and (labelled.y == d.factors[:, 4]).all()
+    with pytest.raises(ValueError, match="factor must be one of"):
+        d.labeled("hue")
     with pytest.raises(ValueError, match="data must be shapes"):
         load_factor_data("mnist")
     with pytest.raises(ValueError, match="unknown hyper-parameter 'colour'"):

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedlab._registry import parse_spec
-from embedlab._validation import check_finite, check_int, check_keywords, check_nonempty
+from embedlab._validation import (
+    check_choice,
+    check_finite,
+    check_int,
+    check_keywords,
+    check_nonempty,
+)
+from embedlab.data._labeled import LabeledData
 
 __all__ = [
     "COLOURS",
@@ -78,6 +85,11 @@ class FactorData:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def labeled(self, factor: str) -> LabeledData:
+        """The images labelled by one factor (for the clustering / metric suites)."""
+        i = self.factor_names.index(check_choice("factor", factor, self.factor_names))
+        return LabeledData(self.images, self.factors[:, i], name=self.name)
 
     def subset(self, index: np.ndarray) -> FactorData:
         """The samples at ``index`` (an integer array or boolean mask)."""
