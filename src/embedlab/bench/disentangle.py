@@ -50,7 +50,9 @@ def run_disentangle_bench(
         Records of suite ``"disentangle"``: metrics ``infom`` (the report's primary),
         ``infoe``, ``infoc``, ``mse`` and ``active_latents``; timing ``train_s``,
         ``eval_s``; params the model's hyper-parameters, ``epochs``, ``n`` and ``eval_n``.
-        A run that fails gets ``status="failed"`` and the error.
+        A run whose code is constant on every latent (e.g. a quantised code that has not
+        left its initial value) gets ``status="collapsed"`` with ``mse`` only; a run that
+        fails gets ``status="failed"`` and the error.
 
     Example:
         >>> from embedlab.data.shapes import make_shapes
@@ -113,10 +115,18 @@ def run_disentangle_bench(
                 )
                 start = time.perf_counter()
                 codes = encode(model, data.images[:eval_n])
+                mse = reconstruction_mse(model, data.images)
+                if np.ptp(codes, axis=0).max() == 0:  # InfoM / InfoC are undefined
+                    record.status = "collapsed"
+                    record.error = "every latent is constant on the evaluated images"
+                    record.metrics = {"mse": mse, "active_latents": 0.0}
+                    records.append(record)
+                    if on_record is not None:
+                        on_record(record)
+                    continue
                 scores = infomec(
                     data.factors[:eval_n], codes, discrete_latents=model.discrete_codes, seed=seed
                 )
-                mse = reconstruction_mse(model, data.images)
             except (ValueError, RuntimeError) as exc:
                 record.status, record.error = "failed", str(exc)
             else:
