@@ -20,6 +20,7 @@ RNG = np.random.default_rng(0)
 BASE = RNG.normal(size=(200, 5)) @ RNG.normal(size=(5, 6))  # 5-d in 6 dims
 OTHER = BASE @ RNG.normal(size=(6, 4)) + 0.3 * RNG.normal(size=(200, 4))
 LABELS = np.arange(200) % 4
+SOURCES = np.stack([LABELS, (BASE[:, 0] > 0).astype(np.int64)], axis=1)  # for InfoMEC
 CONSTANT = np.full((200, 6), 0.3)
 PARTIAL_DUP = np.concatenate([BASE[:120], BASE[:80]])  # 80 points appear twice
 ALL_DUP = np.repeat(BASE[:40], 5, axis=0)  # every point five times
@@ -98,6 +99,10 @@ CASES: dict[str, Case] = {
     "analyze_embeddings": Case(  # the scale-free part (mean_norm, label_sharpness: below)
         lambda x: _scale_free(A.analyze_embeddings(x, LABELS).to_dict()),
         constant="distinct points",
+    ),
+    "infomec": Case(
+        lambda x: A.infomec(SOURCES, x, discrete_latents=False),
+        constant="at least one latent that varies",
     ),
     "compare_embeddings": Case(
         lambda x: A.compare_embeddings([x, OTHER]).to_dict(), constant="distinct points"

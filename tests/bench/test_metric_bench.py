@@ -40,7 +40,11 @@ def test_unknown_loss_fails_before_training(splits) -> None:  # type: ignore[no-
 
 def test_data_specs() -> None:
     assert len(load_labeled("digits")) == 1797
-    with pytest.raises(ValueError, match="data kind must be one of digits, mnist; got 'cifar'"):
+    shapes = load_labeled("shapes(n=30, size=16)")
+    assert shapes.x.shape == (30, 3, 16, 16) and set(shapes.y.tolist()) <= {0, 1, 2}
+    with pytest.raises(
+        ValueError, match="data kind must be one of digits, mnist, shapes; got 'cifar'"
+    ):
         load_labeled("cifar:/x")
     with pytest.raises(ValueError, match=r"needs a folder: mnist:PATH"):
         load_labeled("mnist")

@@ -21,6 +21,7 @@ from embedlab.analysis.geometry import (
     neural_collapse,
     uniformity,
 )
+from embedlab.analysis.infomec import InfoMEC, infomec
 from embedlab.analysis.intrinsic_dim import (
     PCADims,
     TwoNNFit,
@@ -79,6 +80,7 @@ __all__ = [
     "DenseProjection",
     "ExplainResult",
     "FastfoodProjection",
+    "InfoMEC",
     "MixupGeometry",
     "NeuralCollapse",
     "PCADims",
@@ -102,6 +104,7 @@ __all__ = [
     "fast_walsh_hadamard",
     "feature_importance",
     "hubness",
+    "infomec",
     "intrinsic_dimension_sweep",
     "k_occurrence",
     "knn",

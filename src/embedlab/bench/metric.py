@@ -46,11 +46,16 @@ DEMO_LOSSES = ("triplet", "supcon", "contrastive")
 
 
 def load_labeled(spec: str) -> LabeledData:
-    """``"digits"`` (bundled 8x8 digits) or ``"mnist:PATH"`` (a folder of IDX files)."""
+    """``"digits"`` (bundled 8x8 digits), ``"mnist:PATH"`` (a folder of IDX files) or
+    ``"shapes(n=..., size=..., seed=...)"`` (generated images, labelled by their shape)."""
     if not isinstance(spec, str):
         raise TypeError(f"data must be a string like 'digits' or 'mnist:PATH', got {spec!r}")
+    if spec.partition("(")[0].strip() == "shapes":
+        from embedlab.data.shapes import load_factor_data
+
+        return load_factor_data(spec).labeled("shape")
     kind, _, path = spec.partition(":")
-    check_choice("data kind", kind, ("digits", "mnist"))
+    check_choice("data kind", kind, ("digits", "mnist", "shapes"))
     if kind == "digits":
         if path:
             raise ValueError(f"data 'digits' takes no path, got {spec!r}")

@@ -27,6 +27,7 @@ from embedlab.cli._common import (
 )
 from embedlab.cli._flags import Device, Quiet, Threads, apply_threads, check_device
 from embedlab.cli.cluster import bench_cluster
+from embedlab.cli.disentangle import bench_disentangle
 from embedlab.cli.gcd import bench_gcd
 from embedlab.cli.graph import bench_graph
 from embedlab.cli.metric import bench_metric
@@ -164,6 +165,7 @@ def bench_ctr(
 
 app.command("cluster")(bench_cluster)
 app.command("gcd")(bench_gcd)
+app.command("disentangle")(bench_disentangle)
 app.command("graph")(bench_graph)
 app.command("metric")(bench_metric)
 app.command("retrieval")(bench_retrieval)
