@@ -73,7 +73,7 @@ def test_cli(tmp_path: Path) -> None:
             "shapes(n=60,size=16)",
             "--methods",
             "lq_ae",
-            "--seeds",
+            "--seed",
             "0,1",
             "--epochs",
             "1",

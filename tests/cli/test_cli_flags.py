@@ -31,6 +31,7 @@ COMPUTING = {
     "index build",
     "index search",
     "bench gcd",
+    "bench disentangle",
 }
 TRAINING = {"bench ctr", "bench metric"}
 

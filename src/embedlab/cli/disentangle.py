@@ -21,6 +21,7 @@ from embedlab.cli._common import (
     parse_specs,
     record_saver,
 )
+from embedlab.cli._flags import Quiet, Threads, apply_threads
 
 __all__ = ["DEFAULT_METHODS", "bench_disentangle", "print_disentangle_summary"]
 
@@ -54,7 +55,7 @@ def bench_disentangle(
         str,
         typer.Option(help="comma-separated autoencoder specs, e.g. 'ae,lq_ae(n_values=10)'"),
     ] = DEFAULT_METHODS,
-    seeds: Annotated[str, typer.Option(help="comma-separated seeds")] = "0",
+    seed: Annotated[str, typer.Option(help="seed, or comma-separated seeds")] = "0",
     epochs: Annotated[int, typer.Option(help="training epochs")] = 20,
     batch_size: Annotated[int, typer.Option(help="samples per step")] = 64,
     lr: Annotated[float, typer.Option(help="AdamW learning rate")] = 1e-3,
@@ -63,19 +64,21 @@ def bench_disentangle(
     ] = None,
     eval_n: Annotated[int, typer.Option(help="samples scored by InfoMEC")] = 2000,
     json_out: JsonOut = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no per-run lines")] = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
     """Train each METHOD on images with known factors; print InfoM / InfoE / InfoC and MSE.
 
     Example: embedlab bench disentangle --data shapes --methods ae,lq_ae,beta_vae
-    --seeds 0,1,2 --json runs.jsonl
+    --seed 0,1,2 --json runs.jsonl
     """
     from embedlab.bench.disentangle import run_disentangle_bench
     from embedlab.data.shapes import load_factor_data
     from embedlab.disentangle import AUTOENCODERS
 
     try:
-        seed_list = [check_int("--seeds", s, min_value=0) for s in parse_ints("--seeds", seeds)]
+        apply_threads(threads)
+        seed_list = [check_int("--seed", s, min_value=0) for s in parse_ints("--seed", seed)]
         specs = parse_specs(methods)
         for spec in specs:  # a typo fails before the data is generated
             AUTOENCODERS.get(parse_spec(spec)[0])
