@@ -43,7 +43,7 @@ _PROBE = """JSON.stringify({
       xticks: texts('[id*="xtick_"] text'),
       yticks: texts('[id*="ytick_"] text'),
       legend: texts('[id*="legend_"] text'),
-      axis_labels: texts('[id$="-text_1"] text, [id*="-text_"] text'),
+      texts: texts('text'),
       drawn: [...svg.querySelectorAll('text')].filter(t => t.getBBox().width > 0).length,
     };
   }),
@@ -54,6 +54,7 @@ _PROBE = """JSON.stringify({
     main: document.querySelector('main').getBoundingClientRect().right,
     sticky: getComputedStyle(w.querySelector('thead')).position,
     overflow: getComputedStyle(w).overflowX,
+    scroll: w.scrollWidth, client: w.clientWidth,
     groups: [...w.querySelectorAll('thead tr.groups th')].map(th => th.textContent),
   })),
 })"""
@@ -193,6 +194,14 @@ def test_page_in_headless_chromium(
         assert len(plot["legend"]) >= 2, plot
         assert plot["drawn"] > 10, plot  # the texts are laid out, not just present
     pareto, history, recall_bytes, recall_qps = info["plots"]
+    axis_labels = [
+        (pareto, ("memory (bytes, log scale)", "auc")),
+        (history, ("epoch", "train loss", "valid AUC")),
+        (recall_bytes, ("RAM bytes per vector (log scale)", "recall@10")),
+        (recall_qps, ("recall@10", "qps 1thread (queries/s, log scale)")),
+    ]
+    for plot, names in axis_labels:
+        assert set(names) <= set(plot["texts"]), plot["label"]
     assert {"full", "hash", "qr", "tt_rec", "Pareto frontier"} <= set(pareto["legend"])
     assert "full (reference) 0.8010" in pareto["legend"] and "oracle 0.8123" in pareto["legend"]
     assert {"1 KB", "10 KB", "100 KB"} <= set(pareto["xticks"])
@@ -206,3 +215,4 @@ def test_page_in_headless_chromium(
         assert table["box"] <= table["main"] + 0.5
         assert table["sticky"] == "sticky" and table["overflow"] == "auto"
         assert table["groups"][:2] == ["run", "metrics"]
+        assert table["scroll"] <= table["client"]  # at 1400 px these tables fit their box

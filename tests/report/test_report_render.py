@@ -73,12 +73,13 @@ def test_report_content(records: list[BenchRecord], tmp_path: Path) -> None:
     assert "embedlab 0.1.0" in html and "20 runs (18 ok, 2 infeasible or failed)" in html
     for method in ("full", "hash", "qr", "tt_rec"):
         assert f">{method}<" in html
-    assert "0.8010 ± 0.0014" in html  # full auc over seeds 0.800 / 0.802
+    # full auc over seeds 0.800 / 0.802: the tooltip, and the cell with the std under the mean
+    assert "auc 0.8010 ± 0.0014" in html and '0.8010<span class="pm">± 0.0014</span>' in html
     assert "-0.0720" in html  # hash at 10x vs full
     assert 'title="32,000 bytes">32 KB<' in html  # exact bytes on hover
     assert "108×" in html  # qr at 100x uses 93 % of its budget: 320000 / 2976
     assert "0.93×" in html  # samples/s of 37,000 vs 40,000 for full
-    assert "40,000 ± 0" in html
+    assert '40,000<span class="pm">± 0</span>' in html
     assert "0, 1" in html
     assert "rank 1 cores need 3,200 B &gt; budget 320 B" in html
     assert "oracle 0.8123" in html and "full (reference) 0.8010" in html

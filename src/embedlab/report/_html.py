@@ -6,21 +6,21 @@ so it parses with ``xml.etree`` as well as with HTML parsers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 from embedlab.report._figures import figures_html
-from embedlab.report._format import DASH, fmt_metric, fmt_ratio, fmt_timing
+from embedlab.report._format import DASH, fmt_number, fmt_ratio
 from embedlab.report._mpl import MARKERS, PALETTE
 from embedlab.report._numeric import format_bytes
-from embedlab.report._summary import Group, Row, stat
+from embedlab.report._summary import Group, Row, Stat, stat
 
 __all__ = ["method_styles", "page_html", "table_html"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#222;
 margin:0;background:#f6f7f9;line-height:1.45}
-main{max-width:1180px;margin:0 auto;padding:24px 28px 60px}
+main{max-width:1320px;margin:0 auto;padding:24px 28px 60px}
 h1{font-size:26px;margin:0 0 4px}
 h2{font-size:19px;margin:0 0 4px}
 .meta{color:#555;font-size:14px;margin:0 0 10px}
@@ -38,7 +38,7 @@ text-align:center;margin:0}
 border-radius:4px}
 table{border-collapse:separate;border-spacing:0;font-size:12.5px;min-width:100%}
 thead{position:sticky;top:0;z-index:2}
-th,td{padding:4px 6px;border-bottom:1px solid #e6e6e6;white-space:nowrap;background:#fff}
+th,td{padding:4px 5px;border-bottom:1px solid #e6e6e6;white-space:nowrap;background:#fff}
 th{background:#f0f2f5;color:#222;text-align:left;font-weight:600;font-size:12px;
 vertical-align:bottom;white-space:normal;min-width:4em}
 thead tr.cols th{border-bottom:2px solid #c8ccd2}
@@ -53,9 +53,12 @@ tbody tr.ref td{background:#eef5fb}
 tbody tr.infeasible td{color:#8a1c1c;background:#fdf3f3}
 td.error{white-space:normal;font-style:italic;min-width:16em}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
+.tags{display:block;margin-left:10px;line-height:1.3}
 .tag{font-size:11px;border-radius:3px;padding:0 4px;margin-left:6px;background:#e8e8e8;
 color:#444}
 .tag.front{background:#dff0e6;color:#11603a}
+.tag.bad{background:#f6dada;color:#8a1c1c}
+.pm{display:block;color:#777;font-size:11px;line-height:1.2}
 footer{color:#777;font-size:12px;margin-top:20px}
 """
 _HOWTO = (
@@ -66,7 +69,7 @@ _HOWTO = (
     "the oracle AUC. Retrieval groups add recall against queries per second (up and to the "
     "right is better); training runs that recorded a per-epoch history add their loss and "
     "validation AUC curves. Hover a marker for its numbers. Tables give mean ± std over "
-    "seeds and scroll inside their box."
+    "seeds (the std under the mean) and scroll inside their box."
 )
 _TIMING_NAMES = {
     "train_s": "train (s)",
@@ -111,6 +114,21 @@ def _td(text: str, cls: str = "", colspan: int = 1, title: str = "") -> str:
     return f"<td{attrs}>{escape(text)}</td>"
 
 
+def _fmt4(v: float) -> str:
+    return f"{v:.4f}"
+
+
+def _stat_td(s: Stat | None, fmt: Callable[[float], str]) -> str:
+    """The mean, and under it the std over seeds when there are several."""
+    if s is None:
+        return _td(DASH, "num")
+    if s.std is None:
+        return _td(fmt(s.mean), "num")
+    return (
+        f'<td class="num">{escape(fmt(s.mean))}<span class="pm">± {escape(fmt(s.std))}</span></td>'
+    )
+
+
 def _delta(group: Group, row: Row) -> str:
     ref = group.ref_value(group.primary) if group.primary else None
     s = row.metrics.get(group.primary) if group.primary else None
@@ -149,9 +167,9 @@ def table_html(group: Group, styles: Mapping[str, tuple[str, str]]) -> str:
     show_speed = group.ref_value("samples_per_s", timing=True) is not None
     param_keys = _param_keys(group)
     show_reached = any(group.reached(row) is not None for row in group.rows)
-    run = ["method", "status", "compression (target)"]
+    run = ["method", "compression (target)"]
     run += ["compression (reached)"] * show_reached + ["memory"]
-    metrics = list(group.metric_keys)
+    metrics = [k.replace("_", " ") for k in group.metric_keys]  # headers wrap at spaces
     if show_delta:
         metrics.append(f"Δ {group.primary} vs {group.reference.method if group.reference else ''}")
     timing = [_timing_name(k) for k in group.timing_keys]
@@ -163,7 +181,7 @@ def table_html(group: Group, styles: Mapping[str, tuple[str, str]]) -> str:
     out = ['<div class="tablewrap"><table><thead><tr class="groups">']
     out.extend(_head(name, "gsep" if j else "", len(cols)) for j, (name, cols) in enumerate(blocks))
     out.append('</tr><tr class="cols">')
-    text_cols = {"method", "status", "seeds"}
+    text_cols = {"method", "seeds"}
     for j, (_, cols) in enumerate(blocks):
         for c, h in enumerate(cols):
             cls = " ".join(
@@ -196,12 +214,13 @@ def _row_html(
     color = styles.get(row.method, ("#444444", ""))[0]
     tags = '<span class="tag">reference</span>' if row is group.reference else ""
     tags += '<span class="tag front">Pareto</span>' if row.on_frontier else ""
+    tags += "" if row.ok else f'<span class="tag bad">{escape(row.status)}</span>'
+    tags = f'<span class="tags">{tags}</span>' if tags else ""  # under the name: narrower
     show_reached, show_delta, show_speed = flags
     mem = row.memory
     cells = [
         f'<td><span class="swatch" style="background:{color}"></span>'
         f"{escape(row.method)}{tags}</td>",
-        _td(row.status),
         _td(fmt_ratio(row.compression), "num"),
     ]
     if show_reached:
@@ -212,10 +231,10 @@ def _row_html(
         cells.append(_td(format_bytes(mem.mean), "num", title=f"{mem.mean:,.0f} bytes"))
     sep = "num gsep"
     if row.ok:
-        measured = [_td(fmt_metric(row.metrics.get(k)), "num") for k in group.metric_keys]
+        measured = [_stat_td(row.metrics.get(k), _fmt4) for k in group.metric_keys]
         if show_delta:
             measured.append(_td(_delta(group, row), "num"))
-        timed = [_td(fmt_timing(row.timing.get(k)), "num") for k in group.timing_keys]
+        timed = [_stat_td(row.timing.get(k), fmt_number) for k in group.timing_keys]
         if show_speed:
             timed.append(_td(_speed_ratio(group, row), "num"))
         for block in (measured, timed):
@@ -227,7 +246,7 @@ def _row_html(
         cells.append(_td(msg, "error gsep", colspan=n_measured, title=msg))
     cells.append(_td(", ".join(str(s) for s in row.seeds), "gsep"))
     cells.extend(
-        _td(fmt_timing(stat(r.params.get(k) for r in row.records)), "num") for k in param_keys
+        _stat_td(stat(r.params.get(k) for r in row.records), fmt_number) for k in param_keys
     )
     return f"<tr{cls}>{''.join(cells)}</tr>"
 
