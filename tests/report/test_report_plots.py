@@ -218,3 +218,14 @@ def test_history_plot() -> None:
     assert [t.text for t in root.iter(f"{SVG}title")] == ["a tip", "a tip"]
     empty = history_plot_svg([Curve("c", [1.0], [math.nan], [math.nan], "#000")])
     assert "no plottable points" in empty
+
+
+def test_rendering_leaves_the_users_matplotlib_alone() -> None:
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend, figs = matplotlib.get_backend(), plt.get_fignums()
+    fonttype = matplotlib.rcParams["svg.fonttype"]
+    line_plot_svg([Series("a", [Point(1e3, 0.5)], "#000")], x_label="x", y_label="y")
+    assert matplotlib.get_backend() == backend and plt.get_fignums() == figs
+    assert matplotlib.rcParams["svg.fonttype"] == fonttype

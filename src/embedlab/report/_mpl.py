@@ -1,7 +1,9 @@
 """matplotlib to inline SVG: the Agg backend, fixed style, deterministic markup.
 
-matplotlib is imported by :func:`pyplot` only, so ``import embedlab.report`` (and
-``embedlab report --help``) stays fast; rendering a page pays for it once.
+matplotlib is imported when a figure is drawn, so ``import embedlab.report`` (and
+``embedlab report --help``) stays fast; rendering a page pays for it once. Figures are
+:class:`matplotlib.figure.Figure` objects on an Agg canvas, made without pyplot: no
+global backend switch, no GUI, nothing left open in a user's session.
 
 :func:`figure_svg` turns a figure into an ``<svg>`` element ready to inline in the
 report: no XML prolog, doctype, metadata or global ``<style>``; ``href`` instead of
@@ -15,15 +17,15 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from html import escape
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["MARKERS", "PALETTE", "RC", "figure_svg", "new_figure", "place_legend", "pyplot"]
+__all__ = ["MARKERS", "PALETTE", "RC", "figure_svg", "new_figure", "place_legend", "style"]
 
 # Okabe & Ito's colour-blind-safe palette; its yellow (#F0E442) is unreadable on white,
 # so Paul Tol's olive takes its place.
@@ -52,19 +54,13 @@ RC: dict[str, Any] = {
     "figure.dpi": 72,  # 1 pt = 1 px: the SVG's size is its size on the page
 }
 
-_MPL: list[ModuleType] = []
 
+def style() -> AbstractContextManager[None]:
+    """The report's matplotlib settings (:data:`RC`), as a context manager."""
+    import matplotlib
 
-def pyplot() -> ModuleType:
-    """``matplotlib.pyplot`` on the Agg backend, imported on first use."""
-    if not _MPL:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-
-        _MPL.append(plt)
-    return _MPL[0]
+    rc: Any = RC  # matplotlib types its keys as a Literal of every rcParam
+    return matplotlib.rc_context(rc)
 
 
 # Fixed margins (px) instead of a layout engine: it would lay each figure out twice.
@@ -78,14 +74,17 @@ def new_figure(
 ) -> tuple[Figure, list[Axes]]:
     """A figure of ``size`` px with ``n_cols`` axes side by side and room on the right for
     a legend of ``legend_labels`` (placed by :func:`place_legend`). Call inside
-    ``pyplot().rc_context(RC)``.
+    :func:`style`.
     """
-    plt = pyplot()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     width, height = size[0], max(size[1], 30.0 + 19.0 * len(legend_labels))  # legend fits
     legend_w = _LEGEND_HANDLE_PX + _LEGEND_PX_PER_CHAR * max(
         (len(t) for t in legend_labels), default=0
     )
-    fig = plt.figure(figsize=(width / 72, height / 72))
+    fig = Figure(figsize=(width / 72, height / 72))
+    FigureCanvasAgg(fig)
     right = width - legend_w - _MARGIN["right"]
     axes = fig.subplots(1, n_cols, squeeze=False)[0]
     fig.subplots_adjust(
@@ -129,7 +128,7 @@ def figure_svg(
     tooltips: Mapping[str, str] | None = None,
     label: str = "",
 ) -> str:
-    """The figure as an inline ``<svg>`` string; closes the figure.
+    """The figure as an inline ``<svg>`` string.
 
     Args:
         fig: the figure to render.
@@ -137,13 +136,9 @@ def figure_svg(
         tooltips: ``gid -> text``: a ``<title>`` is put inside the element of that gid.
         label: the SVG's ``aria-label``.
     """
-    plt = pyplot()
     buf = io.StringIO()
-    try:
-        with plt.rc_context(RC):  # the svg.* settings are read when saving
-            fig.savefig(buf, format="svg", metadata={"Date": None})
-    finally:
-        plt.close(fig)
+    with style():  # the svg.* settings are read when saving
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = buf.getvalue()
     for pattern in _DROP:
         svg = pattern.sub("", svg)

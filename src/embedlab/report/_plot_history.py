@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from embedlab.report._mpl import MARKERS, RC, figure_svg, new_figure, place_legend, pyplot
+from embedlab.report._mpl import MARKERS, figure_svg, new_figure, place_legend, style
 
 __all__ = ["Curve", "history_plot_svg"]
 
@@ -56,9 +56,8 @@ def history_plot_svg(
         return '<p class="noplot">no plottable points: no run recorded a per-epoch history</p>'
     from matplotlib.ticker import MaxNLocator
 
-    plt = pyplot()
     tooltips: dict[str, str] = {}
-    with plt.rc_context(RC):
+    with style():
         fig, axes = new_figure(size, [_short(c.name) for c in kept], n_cols=2)
         for ax, (key, label) in zip(axes, panels, strict=True):
             for i, c in enumerate(kept):

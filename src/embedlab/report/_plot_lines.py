@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from embedlab.report._format import fmt_number
-from embedlab.report._mpl import MARKERS, RC, figure_svg, new_figure, place_legend, pyplot
+from embedlab.report._mpl import MARKERS, figure_svg, new_figure, place_legend, style
 from embedlab.report._numeric import format_bytes, log_ticks, pareto_frontier
 
 if TYPE_CHECKING:
@@ -155,9 +155,8 @@ def line_plot_svg(
         if v is not None and math.isfinite(v) and (y_scale == "linear" or v > 0)
     ]
     ys += [r.y for r in refs]
-    plt = pyplot()
     tooltips: dict[str, str] = {}
-    with plt.rc_context(RC):
+    with style():
         names = [_truncate(s.name) for s in clean] + [_ref_label(r) for r in refs]
         fig, (ax,) = new_figure(size, [*names, "Pareto frontier"])
         for r in refs:
