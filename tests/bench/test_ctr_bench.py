@@ -52,6 +52,11 @@ def test_grid_order_reference_and_ratios(splits: CTRSplits) -> None:
             r.metrics["auc"] - full.metrics["auc"]
         )
         assert r.params["oracle_auc"] > 0.5  # synthetic data knows the best AUC
+    for r in records:  # params.history: one entry per epoch, its valid AUC the best one's
+        (epoch,) = r.params["history"]
+        assert set(epoch) == {"epoch", "train_loss", "valid_auc", "valid_logloss"}
+        assert epoch["epoch"] == 1 and epoch["valid_auc"] == r.metrics["valid_auc"]
+        assert epoch["train_loss"] > 0
 
 
 def test_infeasible_budget_is_a_record_not_a_crash(splits: CTRSplits) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import stat
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -56,9 +59,12 @@ def test_report_is_written_and_well_formed(records: list[BenchRecord], tmp_path:
     assert checker.errors == [] and checker.stack == []
     root = ET.fromstring(html)  # the page is also well-formed XML, SVG included
     assert len(list(root.iter(f"{SVG}svg"))) >= 1
-    # self-contained: nothing fetched, nothing run
-    for needle in ("<script", "http://", "https://", "<link", "@import", "url("):
+    # self-contained: nothing fetched, nothing run; url() only points inside the page
+    for needle in ("<script", "http://", "https://", "<link", "@import", "xlink:"):
         assert needle not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert re.search(r"url\((?!#)", html) is None
+    ids = [el.get("id") for el in root.iter() if el.get("id")]
+    assert len(ids) == len(set(ids))  # several plots on one page: no clashing ids
 
 
 def test_report_content(records: list[BenchRecord], tmp_path: Path) -> None:
@@ -67,21 +73,36 @@ def test_report_content(records: list[BenchRecord], tmp_path: Path) -> None:
     assert "embedlab 0.1.0" in html and "20 runs (18 ok, 2 infeasible or failed)" in html
     for method in ("full", "hash", "qr", "tt_rec"):
         assert f">{method}<" in html
-    assert "0.8010 ± 0.0014" in html  # full auc over seeds 0.800 / 0.802
+    # full auc over seeds 0.800 / 0.802: the tooltip, and the cell with the std under the mean
+    assert "auc 0.8010 ± 0.0014" in html and '0.8010<span class="pm">± 0.0014</span>' in html
     assert "-0.0720" in html  # hash at 10x vs full
-    assert "32 KB (32,000 B)" in html
+    assert 'title="32,000 bytes">32 KB<' in html  # exact bytes on hover
     assert "108×" in html  # qr at 100x uses 93 % of its budget: 320000 / 2976
     assert "0.93×" in html  # samples/s of 37,000 vs 40,000 for full
-    assert "40,000 ± 0" in html
+    assert '40,000<span class="pm">± 0</span>' in html
     assert "0, 1" in html
     assert "rank 1 cores need 3,200 B &gt; budget 320 B" in html
     assert "oracle 0.8123" in html and "full (reference) 0.8010" in html
     root = ET.fromstring(html)
     infeasible = [tr for tr in root.iter("tr") if "infeasible" in (tr.get("class") or "")]
     assert len(infeasible) == 1
+    pareto, history = root.iter(f"{SVG}svg")
+    assert "against memory" in (pareto.get("aria-label") or "")
     # every measured configuration has one marker with a tooltip
-    tips = [t.text or "" for t in root.iter(f"{SVG}title") if "seeds" in (t.text or "")]
+    tips = [t.text or "" for t in pareto.iter(f"{SVG}title") if "seeds" in (t.text or "")]
     assert len(tips) == 1 + 3 + 3 + 2
+    assert any("memory 32 KB (32,000 B)" in t for t in tips)
+    # the training curves: one line per configuration in each panel
+    assert "training curves" in (history.get("aria-label") or "")
+    curves = [t.text or "" for t in history.iter(f"{SVG}title")]
+    assert len(curves) == 2 * 9 and "hash @ 10×\nseeds 0, 1\nepochs 4" in curves
+    # column groups over a sticky header
+    groups = [th.text for th in root.iter("th") if th.get("colspan")]
+    assert groups == ["run", "metrics", "timing", "params"]
+    heads = [th.text for th in root.iter("th")]
+    for head in ("compression (reached)", "train (s)", "samples/s vs full", "epochs run"):
+        assert head in heads
+    assert "thead{position:sticky" in html and ".tablewrap{overflow:auto" in html
 
 
 def test_table_frontier_flags_match_naive(records: list[BenchRecord]) -> None:
@@ -199,3 +220,47 @@ def test_failed_write_keeps_old_page(
     monkeypatch.undo()
     assert page.read_text(encoding="utf-8") == before
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "results.csv"]
+
+
+def test_retrieval_plots(retrieval_records: list[BenchRecord], tmp_path: Path) -> None:
+    _, html = _render(retrieval_records, tmp_path)
+    root = ET.fromstring(html)
+    labels = [svg.get("aria-label") for svg in root.iter(f"{SVG}svg")]
+    assert labels == [
+        "retrieval / rx / vectors: recall@10 against memory",
+        "retrieval / rx / vectors: recall@10 against qps_1thread",
+    ]
+    caps = [c.text for c in root.iter("figcaption")]
+    assert caps == [
+        "recall@10 against RAM bytes per vector",
+        "recall@10 against queries per second",
+    ]
+    qps = list(root.iter(f"{SVG}svg"))[1]
+    texts = [t.text for t in qps.iter(f"{SVG}text")]
+    assert "qps 1thread (queries/s, log scale)" in texts and "50,000" in texts
+    tips = [t.text or "" for t in qps.iter(f"{SVG}title")]
+    assert len(tips) == 4 and any("qps_1thread 9,225" in t for t in tips)
+    heads = [th.text for th in root.iter("th")]
+    assert "QPS, 1 thread" in heads and "p50 (ms)" in heads and "disk (B / vector)" in heads
+    assert "compression (reached)" not in heads  # no row can tell
+
+
+def test_no_history_no_training_plot(records: list[BenchRecord], tmp_path: Path) -> None:
+    for r in records:
+        r.params.pop("history", None)
+    _, html = _render(records, tmp_path)
+    assert "training curves" not in html and len(list(ET.fromstring(html).iter(f"{SVG}svg"))) == 1
+
+
+def test_same_records_same_page(records: list[BenchRecord], tmp_path: Path) -> None:
+    def page(name: str) -> str:
+        html = render_report(records, tmp_path / name).read_text(encoding="utf-8")
+        return re.sub(r"generated [^·]*·", "", html)
+
+    assert page("a") == page("b")
+
+
+def test_import_does_not_load_matplotlib() -> None:
+    code = "import sys, embedlab.report; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -75,6 +75,9 @@ RECORD_KEYS: tuple[KeyDoc, ...] = (
     KeyDoc("params.split_seed", "-", "ctr", "seed of the data split; null: one fixed split"),
     KeyDoc("params.oracle_auc", "[0, 1]", "ctr", "AUC of the true probabilities (synthetic)"),
     KeyDoc("params.phases", "-", "ctr", "per training phase of learned-structure tables"),
+    KeyDoc(
+        "params.history", "-", "ctr", "per epoch: epoch, (phase,) train_loss, valid_auc/logloss"
+    ),
     KeyDoc("params.table_*", "-", "ctr", "the table's own description (describe())"),
     # metric
     KeyDoc("metrics.precision_at_1", "[0, 1]", "metric", "leave-one-out P@1, unseen classes"),

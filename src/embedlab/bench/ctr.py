@@ -364,11 +364,30 @@ def _run_one(
         "n_test": len(splits.test),
         **{f"table_{k}": v for k, v in table.describe().items()},
     }
+    record.params["history"] = _epoch_history(result.history, phased=len(result.phases) > 1)
     if len(result.phases) > 1:
         record.params["phases"] = [
             {k: v for k, v in p.items() if v is not None} for p in result.phases
         ]
     return record
+
+
+_HISTORY_KEYS = ("train_loss", "valid_auc", "valid_logloss")
+
+
+def _epoch_history(
+    history: list[dict[str, float]], *, phased: bool
+) -> list[dict[str, float | int]]:
+    """``params.history``: per epoch (all phases in order) its loss and validation scores;
+    the phase index too when the table trains in several phases."""
+    out: list[dict[str, float | int]] = []
+    for h in history:
+        entry: dict[str, float | int] = {"epoch": int(h["epoch"])}
+        if phased and "phase" in h:
+            entry["phase"] = int(h["phase"])
+        entry.update({k: float(h[k]) for k in _HISTORY_KEYS if k in h})
+        out.append(entry)
+    return out
 
 
 def _check_budget(table: EmbeddingTable, spec: str, compression: float) -> None:

@@ -1,4 +1,4 @@
-"""HTML reports of benchmark records: Pareto plots (inline SVG) and tables in one page.
+"""HTML reports of benchmark records: matplotlib plots (inline SVG) and tables in one page.
 
 >>> from embedlab.bench._record import read_records
 >>> render_report(read_records("results.jsonl"), "report/")  # doctest: +SKIP

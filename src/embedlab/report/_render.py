@@ -32,9 +32,12 @@ def render_report(
     Records are grouped by (suite, dataset, model). Each group gets a Pareto plot
     (memory on a log axis against the suite's primary metric, one line per method,
     mean and min-max over seeds, the frontier highlighted, dashed reference lines for
-    the ``full`` method and for an ``oracle_auc`` when the data knows it) and a table
-    of every metric and timing, mean ± std over seeds. Infeasible runs appear in the
-    table with their error. ``out_dir/results.csv`` gets one flat row per record.
+    the ``full`` method and for an ``oracle_auc`` when the data knows it); retrieval
+    groups also get recall against QPS, and runs with a ``params.history`` their train
+    loss and validation AUC per epoch. The plots are drawn by matplotlib (Agg) and
+    inlined as SVG. A table gives every metric and timing, mean ± std over seeds, in
+    column groups under a sticky header. Infeasible runs appear in the table with their
+    error. ``out_dir/results.csv`` gets one flat row per record.
 
     Args:
         records: benchmark records, e.g. from :func:`embedlab.bench.read_records`.

@@ -1,6 +1,6 @@
 """Generic inline SVG plots: a linear-axes scatter/line plot and an annotated heat map.
 
-Pure string building like :mod:`embedlab.report._svg`; every text goes through
+Pure string building, no plotting library; every text goes through
 :func:`html.escape`, and the markup is well-formed XML.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from embedlab.report._mpl import PALETTE
 from embedlab.report._numeric import nice_ticks, step_decimals
-from embedlab.report._svg import PALETTE
 
 __all__ = ["XYSeries", "heatmap_svg", "xy_plot_svg"]
 

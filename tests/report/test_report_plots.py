@@ -1,4 +1,4 @@
-"""The plot building blocks: frontier, ticks, byte labels and the SVG itself."""
+"""The plot building blocks: frontier, ticks, byte labels and the matplotlib SVG."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from embedlab.report._numeric import format_bytes, log_ticks, nice_ticks, pareto_frontier
-from embedlab.report._svg import Point, RefLine, Series, line_plot_svg
+from embedlab.report._plot_history import Curve, history_plot_svg
+from embedlab.report._plot_lines import Point, RefLine, Series, line_plot_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -126,17 +127,33 @@ def _texts(root: ET.Element) -> list[str]:
 def test_plot_has_ticks_tooltips_and_frontier() -> None:
     a = Series("a", [Point(1e3, 0.5, 0.45, 0.55, "a tip"), Point(1e5, 0.7)], "#0072B2")
     b = Series("b", [Point(1e4, 0.4), Point(1e6, 0.8)], "#E69F00", "square")
-    svg = line_plot_svg([a, b], x_label="memory", y_label="auc", refs=[RefLine("full", 0.8)])
+    svg = line_plot_svg(
+        [a, b], x_label="memory", y_label="auc", refs=[RefLine("full", 0.8)], id_prefix="t"
+    )
     root = ET.fromstring(svg)
+    assert root.get("class") == "plot" and root.get("width") == "960"
     texts = _texts(root)
     for label in ("1 KB", "10 KB", "100 KB", "1 MB", "memory", "auc", "a", "b", "full 0.8000"):
         assert label in texts
+    assert "Pareto frontier" in texts
     titles = [t.text for t in root.iter(f"{SVG}title")]
     assert "a tip" in titles
-    # frontier: (1e3, .5), (1e5, .7), (1e6, .8); (1e4, .4) is dominated
-    frontier = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "frontier")
-    assert len(frontier.findall(f"{SVG}circle")) == 3
-    assert any(el.get("stroke-dasharray") for el in root.iter(f"{SVG}line"))
+    # frontier: (1e3, .5), (1e5, .7), (1e6, .8) get rings; (1e4, .4) is dominated
+    rings = next(g for g in root.iter(f"{SVG}g") if g.get("id") == "t-frontier")
+    assert len(list(rings.iter(f"{SVG}use"))) == 3
+    assert any("stroke-dasharray" in (el.get("style") or "") for el in root.iter(f"{SVG}path"))
+    # every id carries the prefix, so plots can share a page
+    ids = [el.get("id") for el in root.iter() if el.get("id")]
+    assert ids and all(i.startswith("t-") for i in ids) and len(ids) == len(set(ids))
+
+
+def test_plot_svg_is_deterministic_and_self_contained() -> None:
+    s = [Series("a", [Point(1e3, 0.5, tooltip="tip"), Point(1e5, 0.7)], "#0072B2")]
+    one = line_plot_svg(s, x_label="x", y_label="y")
+    assert one == line_plot_svg(s, x_label="x", y_label="y")
+    for needle in ("<?xml", "<!DOCTYPE", "<metadata", "<style", "xlink:", "<script"):
+        assert needle not in one
+    assert one.count("http://") == 1  # the SVG namespace only
 
 
 def test_plot_degenerate_inputs() -> None:
@@ -150,19 +167,65 @@ def test_plot_degenerate_inputs() -> None:
     assert "bad" not in _texts(root)
     assert "nan" not in svg.lower()  # no NaN coordinates leaked into the markup
     empty = line_plot_svg([bad], x_label="x", y_label="y")
-    assert "no plottable points" in empty
-    ET.fromstring(empty)
+    assert "no plottable points" in empty and "<svg" not in empty
 
 
 def test_plot_escapes_text() -> None:
     svg = line_plot_svg(
-        [Series("<script>", [Point(10.0, 1.0, tooltip="a & <b>")], "#000")],
+        [Series("<script>$x$", [Point(10.0, 1.0, tooltip="a & <b>")], "#000")],
         x_label="x < y",
         y_label="y",
         refs=[RefLine('"ref"', 1.0)],
     )
     assert "<script>" not in svg
     root = ET.fromstring(svg)
-    assert "<script>" in _texts(root)
+    assert "<script>$x$" in _texts(root)  # "$" stays text, not mathtext
     assert "x < y" in _texts(root)
     assert "a & <b>" in [t.text for t in root.iter(f"{SVG}title")]
+
+
+def test_qps_orientation_frontier() -> None:
+    # larger x and larger y are both better: (0.9, 100) and (0.6, 1000) are kept
+    pts = [Point(0.9, 100.0), Point(0.6, 1000.0), Point(0.5, 50.0)]
+    svg = line_plot_svg(
+        [Series("s", pts, "#000")],
+        x_label="recall",
+        y_label="qps",
+        x_lower_better=False,
+        x_scale="linear",
+        y_scale="log",
+        x_format=None,
+        id_prefix="q",
+    )
+    root = ET.fromstring(svg)
+    rings = next(g for g in root.iter(f"{SVG}g") if g.get("id") == "q-frontier")
+    assert len(list(rings.iter(f"{SVG}use"))) == 2
+    assert {"100", "1,000"} <= set(_texts(root))
+
+
+def test_history_plot() -> None:
+    curves = [
+        Curve("a @ 10×", [1.0, 2.0, 3.0], [0.5, 0.4, 0.35], [0.7, 0.72, math.nan], "#000",
+              tooltip="a tip"),
+        Curve("b", [1.0, 2.0], [0.6, 0.5], [0.65, 0.7], "#111", "square"),
+    ]  # fmt: skip
+    svg = history_plot_svg(curves, id_prefix="h")
+    root = ET.fromstring(svg)
+    texts = _texts(root)
+    for label in ("epoch", "train loss", "valid AUC", "a @ 10×", "b", "1", "2", "3"):
+        assert label in texts
+    assert texts.count("a @ 10×") == 1  # one legend entry for both panels
+    assert [t.text for t in root.iter(f"{SVG}title")] == ["a tip", "a tip"]
+    empty = history_plot_svg([Curve("c", [1.0], [math.nan], [math.nan], "#000")])
+    assert "no plottable points" in empty
+
+
+def test_rendering_leaves_the_users_matplotlib_alone() -> None:
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend, figs = matplotlib.get_backend(), plt.get_fignums()
+    fonttype = matplotlib.rcParams["svg.fonttype"]
+    line_plot_svg([Series("a", [Point(1e3, 0.5)], "#000")], x_label="x", y_label="y")
+    assert matplotlib.get_backend() == backend and plt.get_fignums() == figs
+    assert matplotlib.rcParams["svg.fonttype"] == fonttype
