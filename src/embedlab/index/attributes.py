@@ -26,15 +26,35 @@ the exact count by evaluating the predicate.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from embedlab._validation import check_choice
+from embedlab.index._attr_clauses import (
+    Clause,
+    Predicate,
+    Selectivity,
+    clause_fraction,
+    eval_clause,
+    make_clause,
+)
+from embedlab.index._attr_columns import (
+    B8,
+    Categorical,
+    Column,
+    ColumnKind,
+    Numeric,
+    ValueType,
+    encode_categorical,
+    encode_numeric,
+    infer_kind,
+    python_kind,
+    python_value,
+    type_name,
+)
 
 __all__ = [
     "COLUMN_KINDS",
@@ -45,158 +65,7 @@ __all__ = [
     "Selectivity",
 ]
 
-#: attribute column kind (see the module docstring): ``"categorical"`` (dictionary-encoded
-#: strings, integers or booleans) or ``"numeric"`` (ordered ``float64`` values)
-ColumnKind = Literal["categorical", "numeric"]
 COLUMN_KINDS: tuple[str, ...] = ("categorical", "numeric")
-ValueType = Literal["str", "int", "bool"]
-B8 = npt.NDArray[np.bool_]
-I32 = npt.NDArray[np.int32]
-F64 = npt.NDArray[np.float64]
-
-_SKETCH_BINS = 128
-_SKETCH_STALE = 0.1  # rebuild the quantile sketch once 10% of the rows changed
-
-
-@dataclass(frozen=True)
-class Clause:
-    """One compiled condition on one column.
-
-    ``op`` is ``"in"`` for categorical equality / membership (``codes``: the dictionary codes
-    of the wanted values that exist; empty matches nothing), ``"isin"`` for numeric
-    equality / membership (``values``) and ``"range"`` for numeric ranges (``low``/``high``,
-    inclusive, ``None`` for an open end).
-    """
-
-    column: str
-    op: Literal["in", "isin", "range"]
-    codes: tuple[int, ...] = ()
-    values: tuple[float, ...] = ()
-    low: float | None = None
-    high: float | None = None
-
-
-@dataclass(frozen=True)
-class Predicate:
-    """An AND of clauses; ``key`` identifies equal predicates (for grouping queries)."""
-
-    clauses: tuple[Clause, ...]
-
-    @property
-    def key(self) -> tuple[Clause, ...]:
-        """Hashable identity of the predicate (its clauses): equal filters have equal keys."""
-        return self.clauses
-
-    @property
-    def matches_all(self) -> bool:
-        """True for the empty predicate (no clause), which every row matches."""
-        return not self.clauses
-
-
-@dataclass(frozen=True)
-class Selectivity:
-    """Estimated share of rows a predicate keeps.
-
-    Args:
-        fraction: estimated share in ``[0, 1]``.
-        rows: estimated number of matching rows (``fraction * n`` rounded).
-        exact: True when the estimate is an exact count (one categorical clause, or no rows).
-    """
-
-    fraction: float
-    rows: int
-    exact: bool
-
-
-class _Categorical:
-    kind: ColumnKind = "categorical"
-
-    def __init__(self, value_type: ValueType) -> None:
-        self.value_type: ValueType = value_type
-        self.values: list[Any] = []
-        self.index: dict[Any, int] = {}
-        self.codes: I32 = np.zeros(0, np.int32)
-        self.counts: npt.NDArray[np.int64] = np.zeros(0, np.int64)
-
-    def nbytes(self) -> int:
-        return int(self.codes.nbytes + self.counts.nbytes)
-
-
-class _Numeric:
-    kind: ColumnKind = "numeric"
-
-    def __init__(self) -> None:
-        self.data: F64 = np.zeros(0, np.float64)
-        self.sketch: F64 | None = None
-        self.n_distinct = 0
-        self.changed = 0
-
-    def nbytes(self) -> int:
-        # The sketch is built lazily; count its fixed size so the figure does not depend on it.
-        return int(self.data.nbytes) + (_SKETCH_BINS + 1) * 8
-
-    def ensure_sketch(self) -> F64:
-        n = self.data.shape[0]
-        if self.sketch is None or self.changed > _SKETCH_STALE * max(n, 1):
-            srt = np.sort(self.data)
-            if n:
-                idx = np.round(np.linspace(0, n - 1, _SKETCH_BINS + 1)).astype(np.int64)
-                self.sketch = srt[idx]
-                self.n_distinct = int(np.count_nonzero(np.diff(srt)) + 1)
-            else:
-                self.sketch = np.zeros(0, np.float64)
-                self.n_distinct = 0
-            self.changed = 0
-        return self.sketch
-
-
-_Column = _Categorical | _Numeric
-
-
-def _cdf(q: F64, v: float, *, inclusive: bool, n_distinct: int) -> float:
-    """Share of rows ``<= v`` (``inclusive``) or ``< v`` from the quantile sketch ``q``."""
-    bins = q.shape[0] - 1
-    if inclusive:
-        if v < q[0]:
-            return 0.0
-        if v >= q[-1]:
-            return 1.0
-        j = int(np.searchsorted(q, v, side="right"))
-    else:
-        if v <= q[0]:
-            return 0.0
-        if v > q[-1]:
-            return 1.0
-        j = int(np.searchsorted(q, v, side="left"))
-    lo, hi = float(q[j - 1]), float(q[j])
-    # When v is a sketch value, its copies extend past the boundary by about half the mass
-    # of an average value (at most half a bin) on each side.
-    pad = min(1.0 / max(n_distinct, 1), 1.0 / bins) / 2
-    if inclusive and v == lo:
-        return float((j - 1) / bins + pad)
-    if not inclusive and v == hi:
-        return float(j / bins - pad)
-    return float((j - 1 + (v - lo) / (hi - lo)) / bins)
-
-
-def _type_name(value: Any) -> str:
-    return type(value).__name__
-
-
-def _python_kind(value: Any) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "bool"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return "number"
-    return "other"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
 
 
 class AttributeStore:
@@ -218,7 +87,7 @@ class AttributeStore:
     """
 
     def __init__(self, columns: Mapping[str, str] | None = None) -> None:
-        self._cols: dict[str, _Column] = {}
+        self._cols: dict[str, Column] = {}
         self._declared: dict[str, ColumnKind] = {}
         self._n = 0
         if columns is not None:
@@ -250,7 +119,7 @@ class AttributeStore:
     def values(self, column: str) -> np.ndarray:
         """The decoded values of ``column`` in row order (object array for categoricals)."""
         col = self._column(column)
-        if isinstance(col, _Numeric):
+        if isinstance(col, Numeric):
             return col.data.copy()
         lookup = np.empty(len(col.values), dtype=object)
         lookup[:] = col.values
@@ -262,7 +131,7 @@ class AttributeStore:
         if not isinstance(name, str) or not name:
             raise TypeError(f"attribute column names must be non-empty strings, got {name!r}")
 
-    def _column(self, name: Any) -> _Column:
+    def _column(self, name: Any) -> Column:
         if name not in self._cols:
             self._check_name(name)
             known = ", ".join(self.columns) or "none (no attributes were added)"
@@ -289,7 +158,7 @@ class AttributeStore:
                 )
             return {}
         if not isinstance(attrs, Mapping):
-            raise TypeError(f"attrs must be a dict of column -> values, got {_type_name(attrs)}")
+            raise TypeError(f"attrs must be a dict of column -> values, got {type_name(attrs)}")
         if known or self._n:
             missing = [c for c in known if c not in attrs]
             if missing:
@@ -312,17 +181,17 @@ class AttributeStore:
         for name, raw in attrs.items():
             self._check_name(name)
             if isinstance(raw, (list, tuple)):
-                kinds = {_python_kind(v) for v in raw}
+                kinds = {python_kind(v) for v in raw}
                 if len(kinds) > 1 or "other" in kinds:
-                    first = _python_kind(raw[0])
+                    first = python_kind(raw[0])
                     bad = (
                         raw[0]
                         if first == "other"
-                        else next(v for v in raw if _python_kind(v) != first)
+                        else next(v for v in raw if python_kind(v) != first)
                     )
                     raise TypeError(
                         f"attrs[{name!r}] must hold values of one type (str, int, float or "
-                        f"bool), got {bad!r} ({_type_name(bad)})"
+                        f"bool), got {bad!r} ({type_name(bad)})"
                     )
             arr = np.asarray(raw)
             if arr.ndim != 1:
@@ -333,121 +202,29 @@ class AttributeStore:
                 raise ValueError(
                     f"attrs[{name!r}] has {arr.shape[0]} values, expected {n} (one per vector)"
                 )
-            kind = known.get(name) or self._infer_kind(name, arr)
+            kind = known.get(name) or infer_kind(name, arr)
             if kind == "numeric":
-                out[name] = ("numeric", self._encode_numeric(name, arr))
+                out[name] = ("numeric", encode_numeric(name, arr))
             else:
                 col = self._cols.get(name)
-                vtype = col.value_type if isinstance(col, _Categorical) else None
-                out[name] = ("categorical", *self._encode_categorical(name, arr, vtype))
+                vtype = col.value_type if isinstance(col, Categorical) else None
+                index = col.index if isinstance(col, Categorical) else {}
+                out[name] = ("categorical", *encode_categorical(name, arr, vtype, index))
         return out
-
-    @staticmethod
-    def _infer_kind(name: str, arr: np.ndarray) -> ColumnKind:
-        if arr.dtype.kind in "iuf":
-            return "numeric"
-        if arr.dtype.kind in "UbO":
-            return "categorical"
-        raise TypeError(
-            f"attrs[{name!r}] must hold strings, booleans or numbers, got dtype {arr.dtype}"
-        )
-
-    @staticmethod
-    def _encode_numeric(name: str, arr: np.ndarray) -> F64:
-        if arr.dtype.kind == "O" and arr.size and all(_is_number(v) for v in arr):
-            arr = arr.astype(np.float64)
-        if arr.dtype.kind not in "iuf" and arr.size:
-            raise TypeError(
-                f"attrs[{name!r}] must hold numbers for numeric column {name!r}, "
-                f"got dtype {arr.dtype}"
-            )
-        vals = arr.astype(np.float64)
-        if not np.isfinite(vals).all():
-            bad = int(np.flatnonzero(~np.isfinite(vals))[0])
-            raise ValueError(f"attrs[{name!r}] must be finite, got {vals[bad]} at row {bad}")
-        return vals
-
-    def _encode_categorical(
-        self, name: str, arr: np.ndarray, vtype: ValueType | None
-    ) -> tuple[I32, list[Any], ValueType]:
-        if arr.dtype.kind == "U":
-            got: ValueType | None = "str"
-            items: np.ndarray = arr
-        elif arr.dtype.kind == "b":
-            got, items = "bool", arr
-        elif arr.dtype.kind in "iu":
-            got, items = "int", arr
-        elif arr.dtype.kind == "O":
-            kinds = {self._value_type(v) for v in arr}
-            if None in kinds or len(kinds) > 1:
-                bad = next(
-                    (v for v in arr if self._value_type(v) != self._value_type(arr[0])), arr[0]
-                )
-                raise TypeError(
-                    f"attrs[{name!r}] must hold values of one type (str, int or bool), "
-                    f"got {bad!r} ({_type_name(bad)})"
-                )
-            got = kinds.pop() if kinds else vtype
-            items = (
-                arr.astype(str) if got == "str" else arr.astype(np.int64 if got == "int" else bool)
-            )
-        else:
-            raise TypeError(
-                f"attrs[{name!r}] must hold strings, integers or booleans for categorical "
-                f"column {name!r}, got dtype {arr.dtype}"
-            )
-        if vtype is not None and got is not None and got != vtype and arr.size:
-            raise TypeError(
-                f"attrs[{name!r}] must hold {vtype} values like the rows already added, got {got}"
-            )
-        value_type: ValueType = vtype or got or "str"
-        col = self._cols.get(name)
-        index = col.index if isinstance(col, _Categorical) else {}
-        uniq, inverse = np.unique(items, return_inverse=True)
-        new_values: list[Any] = []
-        mapped = np.empty(uniq.shape[0], np.int32)
-        start = len(index)
-        for i, raw in enumerate(uniq.tolist()):
-            value = self._python_value(raw, value_type)
-            code = index.get(value)
-            if code is None:
-                code = start + len(new_values)
-                new_values.append(value)
-            mapped[i] = code
-        # First appearance order for new values is not needed: codes only have to be stable.
-        return mapped[inverse.reshape(-1)].astype(np.int32), new_values, value_type
-
-    @staticmethod
-    def _value_type(value: Any) -> ValueType | None:
-        if isinstance(value, (bool, np.bool_)):
-            return "bool"
-        if isinstance(value, str):
-            return "str"
-        if isinstance(value, (int, np.integer)):
-            return "int"
-        return None
-
-    @staticmethod
-    def _python_value(raw: Any, value_type: ValueType) -> Any:
-        if value_type == "bool":
-            return bool(raw)
-        if value_type == "int":
-            return int(raw)
-        return str(raw)
 
     def _append(self, encoded: dict[str, Any], n: int) -> None:
         for name, item in encoded.items():
             if item[0] == "numeric":
                 col = self._cols.get(name)
-                if not isinstance(col, _Numeric):
-                    col = self._cols[name] = _Numeric()
+                if not isinstance(col, Numeric):
+                    col = self._cols[name] = Numeric()
                 col.data = np.concatenate([col.data, item[1]])
                 col.changed += n
             else:
                 _, codes, new_values, value_type = item
                 cat = self._cols.get(name)
-                if not isinstance(cat, _Categorical):
-                    cat = self._cols[name] = _Categorical(value_type)
+                if not isinstance(cat, Categorical):
+                    cat = self._cols[name] = Categorical(value_type)
                 for value in new_values:
                     cat.index[value] = len(cat.values)
                     cat.values.append(value)
@@ -465,7 +242,7 @@ class AttributeStore:
         keep = np.ones(self._n, dtype=bool)
         keep[pos] = False
         for col in self._cols.values():
-            if isinstance(col, _Numeric):
+            if isinstance(col, Numeric):
                 col.data = col.data[keep]
                 col.changed += int(pos.size)
             else:
@@ -487,7 +264,7 @@ class AttributeStore:
             return filter
         if not isinstance(filter, Mapping):
             raise TypeError(
-                f"filter must be a dict of column -> condition, got {_type_name(filter)}"
+                f"filter must be a dict of column -> condition, got {type_name(filter)}"
             )
         clauses = []
         for name in sorted(filter, key=str):
@@ -500,62 +277,7 @@ class AttributeStore:
             if isinstance(cond, (set, frozenset, list)) and not cond:
                 raise ValueError(f"filter[{name!r}] is an empty set; it would match nothing")
             return Clause(str(name), "in")
-        col = self._column(name)
-        if isinstance(cond, tuple):
-            if len(cond) != 2:
-                raise ValueError(
-                    f"filter[{name!r}] range must be a (low, high) tuple, got {cond!r}"
-                )
-            if isinstance(col, _Categorical):
-                raise ValueError(
-                    f"filter[{name!r}] is a range but column {name!r} is categorical; "
-                    "use a value or a set of values"
-                )
-            low, high = (self._number(name, v, allow_none=True) for v in cond)
-            if low is not None and high is not None and low > high:
-                raise ValueError(f"filter[{name!r}] range has low > high: {cond!r}")
-            return Clause(str(name), "range", low=low, high=high)
-        if isinstance(cond, (set, frozenset, list)):
-            if not cond:
-                raise ValueError(f"filter[{name!r}] is an empty set; it would match nothing")
-            items = list(cond)
-        elif isinstance(cond, (Mapping, np.ndarray)) or (
-            isinstance(cond, Sequence) and not isinstance(cond, str)
-        ):
-            raise TypeError(
-                f"filter[{name!r}] must be a value, a set/list of values or a (low, high) "
-                f"tuple, got {_type_name(cond)}"
-            )
-        else:
-            items = [cond]
-        if isinstance(col, _Numeric):
-            nums = sorted({cast(float, self._number(name, v)) for v in items})
-            return Clause(str(name), "isin", values=tuple(nums))
-        codes = set()
-        for v in items:
-            if self._value_type(v) != col.value_type:
-                raise TypeError(
-                    f"filter[{name!r}] values must be {col.value_type} for column {name!r}, "
-                    f"got {v!r} ({_type_name(v)})"
-                )
-            code = col.index.get(self._python_value(v, col.value_type))
-            if code is not None:
-                codes.add(code)
-        return Clause(str(name), "in", codes=tuple(sorted(codes)))
-
-    @staticmethod
-    def _number(name: Any, value: Any, *, allow_none: bool = False) -> float | None:
-        if value is None and allow_none:
-            return None
-        if not _is_number(value):
-            raise TypeError(
-                f"filter[{name!r}] values must be numbers for numeric column {name!r}, "
-                f"got {value!r} ({_type_name(value)})"
-            )
-        v = float(value)
-        if math.isnan(v):
-            raise ValueError(f"filter[{name!r}] must not be NaN")
-        return v
+        return make_clause(name, cond, self._column(name))
 
     def mask(self, filter: Mapping[str, Any] | Predicate) -> B8:
         """Boolean ``(n,)``: which rows pass ``filter`` (vectorised, one pass per clause)."""
@@ -580,25 +302,7 @@ class AttributeStore:
         return result
 
     def _eval(self, clause: Clause, rows: npt.NDArray[np.int64] | None) -> B8:
-        col = self._cols[clause.column]
-        if isinstance(col, _Categorical):
-            codes = col.codes if rows is None else col.codes[rows]
-            if len(clause.codes) == 1:
-                return cast(B8, codes == clause.codes[0])
-            table = np.zeros(len(col.values) + 1, dtype=bool)
-            table[list(clause.codes)] = True
-            return cast(B8, table[codes])
-        data = col.data if rows is None else col.data[rows]
-        if clause.op == "isin":
-            if len(clause.values) == 1:
-                return cast(B8, data == clause.values[0])
-            return np.isin(data, np.asarray(clause.values))
-        out = np.ones(data.shape[0], dtype=bool)
-        if clause.low is not None:
-            out &= data >= clause.low
-        if clause.high is not None:
-            out &= data <= clause.high
-        return out
+        return eval_clause(self._cols[clause.column], clause, rows)
 
     def count(self, filter: Mapping[str, Any] | Predicate) -> int:
         """Exact number of rows passing ``filter`` (evaluates the predicate)."""
@@ -620,24 +324,7 @@ class AttributeStore:
         return Selectivity(frac, round(frac * n), exact)
 
     def _clause_fraction(self, clause: Clause) -> float:
-        n = self._n
-        col = self._cols[clause.column]
-        if isinstance(col, _Categorical):
-            return float(col.counts[list(clause.codes)].sum()) / n if clause.codes else 0.0
-        q = col.ensure_sketch()
-        nd = col.n_distinct
-        if clause.op == "range":
-            hi = 1.0 if clause.high is None else _cdf(q, clause.high, inclusive=True, n_distinct=nd)
-            lo = 0.0 if clause.low is None else _cdf(q, clause.low, inclusive=False, n_distinct=nd)
-            return max(0.0, hi - lo)
-        total = 0.0
-        for v in clause.values:
-            mass = _cdf(q, v, inclusive=True, n_distinct=nd) - _cdf(
-                q, v, inclusive=False, n_distinct=nd
-            )
-            inside = q[0] <= v <= q[-1]
-            total += max(mass, 1.0 / max(col.n_distinct, 1)) if inside else 0.0
-        return min(1.0, total)
+        return clause_fraction(self._cols[clause.column], clause, self._n)
 
     # ---------------------------------------------------------------- persistence
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -645,7 +332,7 @@ class AttributeStore:
         arrays: dict[str, np.ndarray] = {}
         cols: list[dict[str, Any]] = []
         for i, (name, col) in enumerate(self._cols.items()):
-            if isinstance(col, _Numeric):
+            if isinstance(col, Numeric):
                 arrays[f"attr{i}"] = col.data
                 cols.append({"name": name, "kind": "numeric"})
             else:
@@ -674,15 +361,15 @@ class AttributeStore:
             if arr.shape != (n,):
                 raise ValueError(f"attribute column {name!r} holds {arr.shape}, expected ({n},)")
             if info["kind"] == "numeric":
-                num = _Numeric()
+                num = Numeric()
                 num.data = np.ascontiguousarray(arr, dtype=np.float64)
                 store._cols[name] = num
                 continue
             value_type = cast(ValueType, check_choice(
                 "value_type", info["value_type"], ("bool", "int", "str")
             ))  # fmt: skip
-            cat = _Categorical(value_type)
-            cat.values = [cls._python_value(v, value_type) for v in info["dictionary"]]
+            cat = Categorical(value_type)
+            cat.values = [python_value(v, value_type) for v in info["dictionary"]]
             cat.index = {v: c for c, v in enumerate(cat.values)}
             cat.codes = np.ascontiguousarray(arr, dtype=np.int32)
             if n and (int(cat.codes.min()) < 0 or int(cat.codes.max()) >= len(cat.values)):
