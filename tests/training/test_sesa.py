@@ -149,3 +149,34 @@ def test_both_ranking_losses_decrease(loss: str) -> None:
     assert len(result.rank_loss) == len(result.concept_loss) == 6
     assert result.rank_loss[-1] < result.rank_loss[0]
     assert result.concept_loss[-1] < result.concept_loss[0]
+
+
+def test_unlabelled_items_get_their_concepts_from_the_ratings() -> None:
+    labels, _, users, items = _synthetic()
+    hidden = np.arange(60) >= 45  # these items' labels are never used in training
+    model = SESA(40, 60, CONCEPTS, labels, residual_dim=2, seed=0)
+    fit_sesa(
+        model,
+        users,
+        items,
+        epochs=15,
+        batch_size=256,
+        lr=0.05,
+        labelled_items=np.flatnonzero(~hidden),
+    )
+    vecs = model.item.detach().numpy()[hidden]
+    for c in range(3):
+        assert roc_auc_score(labels[hidden, c], vecs[:, c]) > 0.9
+    with pytest.raises(ValueError, match="labelled_items"):
+        fit_sesa(model, users, items, labelled_items=[60])
+    with pytest.raises(ValueError, match="labelled_items"):
+        fit_sesa(model, users, items, labelled_items=[])
+
+
+def test_concept_loss_ignores_unlabelled_items() -> None:
+    model = SESA(2, 3, CONCEPTS, np.eye(3), seed=0)
+    items = torch.tensor([0, 1, 2])
+    only_first = torch.tensor([True, False, False])
+    assert float(model.concept_loss(items, only_first).detach()) == pytest.approx(
+        float(model.concept_loss(items[:1]).detach())
+    )

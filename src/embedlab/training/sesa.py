@@ -150,10 +150,22 @@ class SESA(nn.Module):
         """``(batch, C)`` concept logits of ``items``: their first ``C`` dimensions."""
         return self.item[items, : self.n_concepts]
 
-    def concept_loss(self, items: torch.Tensor) -> torch.Tensor:
-        """Mean BCE of the items' concept logits against their concept indicators."""
+    def concept_loss(
+        self, items: torch.Tensor, labelled: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Mean BCE of the items' concept logits against their concept indicators.
+
+        ``labelled``: optional ``(n_items,)`` bool; only those items' labels count (the
+        mean is over the labelled items of the batch; 0 when it has none).
+        """
         target = self.item_concepts[items]
-        return F.binary_cross_entropy_with_logits(self.concept_logits(items), target)
+        per_item = F.binary_cross_entropy_with_logits(
+            self.concept_logits(items), target, reduction="none"
+        ).mean(-1)
+        if labelled is None:
+            return per_item.mean()
+        keep = labelled[items].to(per_item.dtype)
+        return (per_item * keep).sum() / keep.sum().clamp(min=1.0)
 
     @torch.no_grad()
     def all_scores(self) -> np.ndarray:
@@ -226,6 +238,25 @@ def _check_pairs(model: SESA, users: Any, items: Any) -> tuple[torch.Tensor, tor
     return u, i
 
 
+def _labelled_mask(model: SESA, labelled_items: Any) -> torch.Tensor | None:
+    if labelled_items is None:
+        return None
+    ids = np.asarray(labelled_items)
+    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer) or ids.size == 0:
+        raise ValueError(
+            f"labelled_items must be a non-empty 1-D array of item ids, got shape {ids.shape} "
+            f"dtype {ids.dtype}"
+        )
+    if int(ids.min()) < 0 or int(ids.max()) >= model.n_items:
+        raise ValueError(
+            f"labelled_items must be ids in [0, {model.n_items}), "
+            f"got range [{int(ids.min())}, {int(ids.max())}]"
+        )
+    mask = torch.zeros(model.n_items, dtype=torch.bool)
+    mask[torch.from_numpy(ids.astype(np.int64))] = True
+    return mask
+
+
 def fit_sesa(
     model: SESA,
     users: Any,
@@ -238,6 +269,7 @@ def fit_sesa(
     concept_weight: float = 1.0,
     weight_decay: float = 1e-4,
     seed: int = 0,
+    labelled_items: Any = None,
 ) -> SESAFitResult:
     """Train ``model`` on positive ``(users[k], items[k])`` pairs, one sampled negative each.
 
@@ -245,7 +277,9 @@ def fit_sesa(
     ``s(u, i)`` against 1 and ``s(u, j)`` against 0. ``j`` is a uniformly sampled item.
     The concept loss (BCE of the concept dimensions of ``i`` and ``j`` against their
     indicators) is added with weight ``concept_weight`` (0: a plain latent model).
-    ``weight_decay`` is an L2 penalty on the vectors of the batch.
+    ``weight_decay`` is an L2 penalty on the vectors of the batch. ``labelled_items``:
+    ids of the items whose concept labels supervise (None: all); the others' concept
+    dimensions are learnt from the ranking signal alone (a held-out check of the concepts).
     """
     u_all, i_all = _check_pairs(model, users, items)
     epochs = check_int("epochs", epochs, min_value=1)
@@ -255,6 +289,7 @@ def fit_sesa(
     concept_weight = check_positive_float("concept_weight", concept_weight, strict=False)
     weight_decay = check_positive_float("weight_decay", weight_decay, strict=False)
     gen = torch.Generator().manual_seed(check_int("seed", seed, min_value=0))
+    labelled = _labelled_mask(model, labelled_items)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     result = SESAFitResult()
     n = u_all.numel()
@@ -271,7 +306,7 @@ def fit_sesa(
             else:
                 rank = F.softplus(-pos).mean() + F.softplus(neg).mean()
             both = torch.cat([i, j])
-            con = model.concept_loss(both)
+            con = model.concept_loss(both, labelled)
             reg = model.user[u].square().sum(-1).mean() + model.item[both].square().sum(-1).mean()
             total = rank + concept_weight * con + weight_decay * reg
             opt.zero_grad()
