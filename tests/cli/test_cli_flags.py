@@ -124,3 +124,8 @@ def test_quiet_fastrp_prints_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert res.exit_code == 0, res.output
     assert res.output.strip() == ""
     assert np.load(out).shape == (4, 8)
+
+
+def test_every_command_help_has_an_example() -> None:
+    missing = [name for name, cmd in _leaves().items() if "Example" not in (cmd.help or "")]
+    assert missing == []

@@ -98,7 +98,11 @@ def analyze(
     rotation? Intrinsic dimension (TwoNN, MLE, PCA), uniformity, hubness, neural collapse;
     `compare`: linear/RBF CKA and Procrustes error between files of paired rows;
     `explain`: top-k input features of the labels (or of an embedding's clusters), a
-    surrogate tree on them, its fidelity and if-then rules (-o DIR: summary.json, rules.txt)."""
+    surrogate tree on them, its fidelity and if-then rules (-o DIR: summary.json, rules.txt).
+
+    Examples: embedlab analyze vectors.npy --labels labels.npy -o report/;
+    embedlab analyze compare a.npy b.npy; embedlab analyze explain x.npy --labels y.npy -o ex/
+    """
     apply_threads(threads)
     from embedlab.analysis import analyze_embeddings, compare_embeddings, render_analysis
     from embedlab.analysis.report import AnalysisResult, ComparisonResult

@@ -61,7 +61,11 @@ def bench_cluster(
     quiet: Quiet = False,
     threads: Threads = None,
 ) -> None:
-    """Cluster the samples with each METHOD; score the labels against the true classes."""
+    """Cluster the samples with each METHOD; score the labels against the true classes.
+
+    Example: embedlab bench cluster --data mnist:../shared/data/mnist-t10k
+    --methods kmeans,spectral,depict,mlc --seed 0,1,2 --json cluster.jsonl
+    """
     apply_threads(threads)
     from embedlab.bench.cluster import load_cluster_data, run_cluster_bench
     from embedlab.cluster import CLUSTERERS

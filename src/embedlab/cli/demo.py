@@ -20,6 +20,8 @@ def demo(
 
     CTR: every compression method on a synthetic click log (DeepFM, 10x and 100x).
     Metric: a few losses on scikit-learn's bundled digits, unseen-class retrieval.
+
+    Example: embedlab demo -o demo-report/
     """
     apply_threads(threads)
     from embedlab.bench import write_records

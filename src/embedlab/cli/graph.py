@@ -103,6 +103,8 @@ def fastrp_command(
 
     Row i is node i only when the ids are exactly 0..n-1; otherwise (string ids, or integer
     ids with gaps such as 0, 1, 2, 5) OUT.nodes.tsv maps each row to its node id.
+
+    Example: embedlab graph fastrp edges.tsv -o emb.npy --dim 512 --weights 1,1,7.81,45.28
     """
     apply_threads(threads)
     from embedlab.graph.fastrp import fastrp
@@ -148,7 +150,10 @@ def orbits_command(
     threads: Threads = None,
     quiet: Quiet = False,
 ) -> None:
-    """The 28 graphlet-orbit adjacency matrices (GRADCO): one .npz each plus index.json."""
+    """The 28 graphlet-orbit adjacency matrices (GRADCO): one .npz each plus index.json.
+
+    Example: embedlab graph orbits edges.tsv -o orbits/ --hops 1,2
+    """
     apply_threads(threads)
 
     from embedlab.graph.graphlets import ORBIT_PAIRS, orbit_adjacencies
@@ -224,7 +229,11 @@ def bench_graph(
     quiet: Quiet = False,
     threads: Threads = None,
 ) -> None:
-    """Embed a labelled graph with each METHOD; Micro/Macro-F1 of node classification."""
+    """Embed a labelled graph with each METHOD; Micro/Macro-F1 of node classification.
+
+    Example: embedlab bench graph --data planetoid:../shared/data/planetoid/cora
+    --methods fastrp,orbits,spectral --dim 128,512 --repeats 5 --json graph.jsonl
+    """
     apply_threads(threads)
     from embedlab.bench import BenchRecord, format_bytes
     from embedlab.graph.bench import GRAPH_METHODS, run_graph_bench

@@ -46,7 +46,10 @@ def export_command(
 def info_command(
     path: Annotated[Path, typer.Argument(help="an exported table (.safetensors)")],
 ) -> None:
-    """Print the method, fields and byte counts of an exported table (checked as on load)."""
+    """Print the method, fields and byte counts of an exported table (checked as on load).
+
+    Example: embedlab tables info table.safetensors
+    """
     from embedlab.tables import export_info
 
     info = export_info(path)
