@@ -154,7 +154,8 @@ class AnisotropicMerge(nn.Module):
     Only :attr:`coef` (``(n_tasks, n_blocks)``, one per task and parameter tensor) is a
     trainable parameter; the base weights and the task vectors are frozen buffers. The
     forward pass runs ``base`` through :func:`torch.func.functional_call` with the merged
-    weights, so gradients flow to the coefficients.
+    weights, so gradients flow to the coefficients. The frozen tensors stay on ``base``'s
+    device (build the merge from a module already on the device you train on).
 
     Args:
         base: the pre-trained module (not modified).
