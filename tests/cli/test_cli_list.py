@@ -27,5 +27,6 @@ def test_unknown_family_is_one_error_line() -> None:
     result = runner.invoke(app, ["list", "nope"])
     assert result.exit_code == 2
     assert (
-        "FAMILY must be one of clusterers, data, indexes, losses, models, tables" in result.output
+        "FAMILY must be one of autoencoders, clusterers, data, indexes, losses, models, tables"
+        in result.output
     )

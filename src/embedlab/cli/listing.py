@@ -21,6 +21,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "indexes": ("embedlab.index", "INDEXES"),
     "data": ("embedlab.data", "DATA_SOURCES"),
     "clusterers": ("embedlab.cluster", "CLUSTERERS"),
+    "autoencoders": ("embedlab.disentangle", "AUTOENCODERS"),
 }
 
 

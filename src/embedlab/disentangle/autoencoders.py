@@ -191,9 +191,11 @@ class AE(DisentanglingAE):
 
 @AUTOENCODERS.register("lq_ae")
 class LQAE(DisentanglingAE):
-    """Quantised-latent autoencoder (QLAE, Hsu et al. 2023): per-dimension learnable scalar
-    codebooks, straight-through decoding, quantization + commitment losses (0.01 each) and
-    the paper's high weight decay, 0.1 (AdamW, decoupled, on weights only).
+    """Quantised-latent autoencoder (QLAE, Hsu et al. 2023).
+
+    Per-dimension learnable scalar codebooks, straight-through decoding, quantization +
+    commitment losses (0.01 each) and the paper's high weight decay, 0.1 (AdamW,
+    decoupled, on weights only).
 
     Args:
         n_values: codebook size per latent dimension, ``>= 2`` (paper: 10).
@@ -265,8 +267,10 @@ class LQAE(DisentanglingAE):
 
 @AUTOENCODERS.register("beta_vae")
 class BetaVAE(DisentanglingAE):
-    """β-VAE (Higgins et al. 2017): diagonal Gaussian posterior, loss = per-pixel BCE +
-    ``beta * KL / n_pixels`` (the per-image sum of BCE + β KL, divided by the pixel count).
+    """β-VAE (Higgins et al. 2017) with a diagonal Gaussian posterior.
+
+    Loss: per-pixel BCE + ``beta * KL / n_pixels`` (the per-image sum of BCE + β KL,
+    divided by the pixel count).
     The code scored is the posterior mean.
 
     Args:
