@@ -6,14 +6,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from embedlab._validation import _is_tensor, check_finite, check_int, check_int_in_range
+from embedlab._validation import check_finite, check_int, check_int_in_range, is_tensor
 
 __all__ = ["Clusterer", "as_samples", "check_batch_size"]
 
 
 def as_samples(name: str, value: Any, *, ndim: tuple[int, ...] = (2, 4)) -> np.ndarray:
     """Samples ``(n, dim)`` or images ``(n, channels, height, width)`` as finite float32 numpy."""
-    if _is_tensor(value):
+    if is_tensor(value):
         value = value.detach().cpu().numpy()
     try:
         arr = np.asarray(value)
