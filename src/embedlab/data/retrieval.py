@@ -26,7 +26,6 @@ documents no qrels row names, so the judged documents all stay searchable (docum
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from embedlab._validation import check_finite, check_int
 from embedlab.data import _embed
 from embedlab.data._beir import BeirTexts, Qrels, read_beir_folder, read_beir_qrels, read_jsonl
 from embedlab.data._encode import check_file
+from embedlab.data._holdout import holdout_split, split_capped
 from embedlab.data._stdlib_texts import DOCSTRINGS_RECIPE, stdlib_docstrings
 
 __all__ = [
@@ -211,27 +211,6 @@ def _register(name: str, *, needs_path: bool, summary: str) -> Callable[[Loader]
     return deco
 
 
-def holdout_split(
-    n: int, n_holdout: int, *, seed: int = 0, avoid: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Choose ``n_holdout`` of ``n`` rows by ``seed``; return sorted (kept, held-out) rows.
-
-    Rows where ``avoid`` is True are taken only when the others run out. At least one row
-    stays in the corpus; a larger request is an error.
-    """
-    check_int("n_holdout", n_holdout, min_value=0)
-    if n_holdout >= n:
-        raise ValueError(f"n_holdout must be < the {n} corpus vectors, got {n_holdout}")
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(n)
-    if avoid is not None:
-        perm = np.concatenate([perm[~avoid[perm]], perm[avoid[perm]]])
-    held = np.sort(perm[:n_holdout])
-    mask = np.ones(n, dtype=bool)
-    mask[held] = False
-    return np.flatnonzero(mask), held
-
-
 # -- BEIR ------------------------------------------------------------------------------------
 
 
@@ -274,19 +253,6 @@ def load_beir(
         holdout_ids=[doc_ids[i] for i in held],
         model="minilm",
     )
-
-
-def split_capped(
-    n: int, n_holdout: int, seed: int, avoid: np.ndarray | None, name: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`holdout_split` with ``n_holdout`` capped (with a warning) at half of ``n``."""
-    if n_holdout > n // 2:
-        warnings.warn(
-            f"{name}: n_holdout={n_holdout} capped at half the {n} corpus vectors ({n // 2})",
-            stacklevel=3,
-        )
-        n_holdout = n // 2
-    return holdout_split(n, n_holdout, seed=seed, avoid=avoid)
 
 
 # -- .npy vectors ----------------------------------------------------------------------------
