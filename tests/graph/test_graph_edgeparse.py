@@ -95,3 +95,26 @@ def test_unusual_files_take_the_line_reader(tmp_path: Path) -> None:
     named.write_text("alice bob\nbob carol\n")
     g = gio.load_edgelist(named)
     assert g.node_ids == ["alice", "bob", "carol"] and g.n_edges == 2
+
+
+def test_numba_kernel_equals_the_numpy_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embedlab.graph import _edgeparse
+    from embedlab.graph._edgekernel import parse_int_pairs
+
+    rng = np.random.default_rng(7)
+    edges = rng.integers(0, 10**6, size=(400, 2))
+    lines = [f"{a}{rng.choice([' ', chr(9), ',', '  '])}{b}" for a, b in edges]
+    raw = ("\n".join(lines) + "\r\n\n").encode()
+    pairs = parse_int_pairs(raw)
+    assert pairs is not None
+    np.testing.assert_array_equal(pairs, edges)
+    for bad in (b"1 2 3\n", b"1\n", b"1 -2\n", b"1 x\n", b"1 2\n3\n", b"1 " + b"9" * 19 + b"\n"):
+        assert parse_int_pairs(bad) is None, bad
+    path = tmp_path / "e.tsv"
+    path.write_bytes(raw)
+    slow = gio.load_edgelist(path)  # below MIN_BYTES: the numpy path
+    monkeypatch.setattr(_edgeparse, "MIN_BYTES", 0)
+    fast = gio.load_edgelist(path)
+    assert (fast.adj != slow.adj).nnz == 0 and fast.node_ids == slow.node_ids

@@ -1,5 +1,8 @@
 """Vectorised parsing of edge lists (the common case of :func:`embedlab.graph.load_edgelist`).
 
+Files of two integer columns and at least 4 MiB go through a one-pass numba kernel
+(:mod:`embedlab.graph._edgekernel`); the rest through numpy as below.
+
 :func:`parse_fast` handles files with no comments, the same number of fields (2 or 3)
 on every non-blank line and finite positive weights. Integer ids (plain ASCII digits,
 at most 18 of them) are parsed straight from the bytes; other ids come back as strings.
@@ -13,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from embedlab.graph._edgekernel import MIN_BYTES, parse_int_pairs
 
 __all__ = ["ParsedEdges", "int_rows", "parse_fast"]
 
@@ -39,6 +44,11 @@ def parse_fast(raw: bytes) -> ParsedEdges | None:
     """The edges of a plain edge list, or ``None`` for the line-by-line reader."""
     if b"#" in raw or not raw.strip():
         return None
+    if len(raw) >= MIN_BYTES:
+        pairs = parse_int_pairs(raw)
+        if pairs is not None:
+            pair_rows = _rows_of_values(pairs[:, 0], pairs[:, 1])
+            return ParsedEdges(rows=pair_rows, src=[], dst=[], weights=None)
     arr = np.frombuffer(raw, dtype=np.uint8)
     ascii_only = not bool((arr >= 128).any())
     if not ascii_only:

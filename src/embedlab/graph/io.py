@@ -185,6 +185,13 @@ def load_edgelist(path: str | Path) -> Graph:
         )
         u, v, w_arr = u[~loops], v[~loops], w_arr[~loops]
     lo, hi = np.minimum(u, v), np.maximum(u, v)
+    if w_fast is None:  # unweighted: duplicates merge to weight 1, no ordering needed
+        adj = sp.coo_matrix(
+            (np.ones(2 * len(lo)), (np.concatenate([lo, hi]), np.concatenate([hi, lo]))),
+            shape=(n, n),
+        ).tocsr()  # sums duplicates and sorts the indices
+        adj.data[:] = 1.0
+        return Graph(adj=adj, node_ids=node_ids, name=path.stem)
     # Duplicates in either direction: keep the last occurrence (np.unique keeps the first of
     # the reversed arrays).
     key = (lo * n + hi)[::-1]
