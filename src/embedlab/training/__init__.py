@@ -5,7 +5,8 @@
   one process or DDP across the ranks of a ``torchrun`` launch, with per-epoch checkpoints;
 - :class:`MetricTrainer` trains encoders with any loss of :mod:`embedlab.losses`;
 - ``compat`` holds backward-compatible training (BT^2);
-- ``soft_equivariance``: one equivariance regulariser per symmetry type, levels tuned in training.
+- ``soft_equivariance``: one equivariance regulariser per symmetry type, levels tuned in training;
+- ``diffusion``: a tiny DDPM whose U-Net block features are linear-probed per noise step.
 """
 
 from __future__ import annotations
