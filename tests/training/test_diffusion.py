@@ -202,5 +202,7 @@ def test_bad_inputs() -> None:
         make_schedule(10, "quadratic")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="objective must be one of"):
         train_unet(x, objective="gan")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"one step per sample \(2\), got shape \(3,\)"):
+        q_step(torch.zeros(2, 3), torch.tensor([1, 2, 3]), make_schedule(), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="pool must be >= 1"):
         diffusion_features(net, x, 10, pool=0)

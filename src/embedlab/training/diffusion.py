@@ -102,6 +102,12 @@ def _images(name: str, x: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 def _gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Per-sample schedule values ``(batch, 1, 1, 1)`` in the dtype of ``like``."""
+    if t.ndim > 1 or (t.ndim == 1 and t.shape[0] not in (1, like.shape[0])):
+        raise ValueError(
+            f"t must be one step or one step per sample ({like.shape[0]}), "
+            f"got shape {tuple(t.shape)}"
+        )
+    t = t.reshape(-1).expand(like.shape[0])
     return values[t].to(like.dtype).reshape(-1, *([1] * (like.ndim - 1)))
 
 
@@ -116,8 +122,7 @@ def q_sample(
         noise: standard normal, shape of ``x0``.
     """
     check_finite("x0", x0)
-    tt = schedule.check_step(t).expand(x0.shape[0])
-    ab = _gather(schedule.alpha_bars, tt, x0)
+    ab = _gather(schedule.alpha_bars, schedule.check_step(t), x0)
     return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
 
 
@@ -130,8 +135,7 @@ def q_step(
     distribution (``x_{-1} = x0``, i.e. step 0 already adds noise ``beta_0``).
     """
     check_finite("x_prev", x_prev)
-    tt = schedule.check_step(t).expand(x_prev.shape[0])
-    b = _gather(schedule.betas, tt, x_prev)
+    b = _gather(schedule.betas, schedule.check_step(t), x_prev)
     return (1 - b).sqrt() * x_prev + b.sqrt() * noise
 
 
