@@ -152,13 +152,13 @@ def test_features_match_manual_forward() -> None:
 
 
 def test_ddpm_loss_and_training_reduce_loss() -> None:
-    x, _ = _digits(32)
-    model, hist = train_unet(x, base=4, epochs=4, batch_size=16, seed=0)
-    assert len(hist) == 4 and hist[-1] < hist[0]  # measured 1.01 -> 0.69
+    x, _ = _digits(24)
+    model, hist = train_unet(x, base=4, epochs=3, batch_size=8, seed=0)
+    assert len(hist) == 3 and hist[-1] < hist[0]  # measured 0.98 -> 0.66
     gen = torch.Generator().manual_seed(0)
     loss = ddpm_loss(model, torch.from_numpy(x[:8])[:, None] * 2 - 1, make_schedule(), gen)
     assert loss.ndim == 0 and torch.isfinite(loss)
-    ae, _ = train_unet(x, base=4, objective="autoencoder", epochs=1, batch_size=32)
+    ae, _ = train_unet(x, base=4, objective="autoencoder", epochs=1, batch_size=24)
     assert not ae.skips and model.skips
     assert sum(p.numel() for p in ae.parameters()) == sum(p.numel() for p in model.parameters())
 
