@@ -7,6 +7,7 @@
 - ``compat`` holds backward-compatible training (BT^2);
 - ``soft_equivariance``: one equivariance regulariser per symmetry type, levels tuned in training;
 - ``task_vectors``: task vectors, task arithmetic and aTLAS (learned blockwise coefficients).
+- ``diffusion``: a tiny DDPM whose U-Net block features are linear-probed per noise step.
 """
 
 from __future__ import annotations
