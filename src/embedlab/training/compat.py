@@ -291,18 +291,24 @@ def train_bt2(
 
 
 def compatibility_metrics(
-    old_encoder: nn.Module, new_encoder: CompatibleEncoder, test: LabeledData
+    old_encoder: nn.Module, new_encoder: nn.Module, test: LabeledData
 ) -> dict[str, float]:
     """Leave-one-out precision@1 and MAP@R of old/old, new-query/old-gallery and new/new.
 
+    ``new_encoder`` is a :class:`CompatibleEncoder` or any encoder with an int ``d_old``
+    whose first ``d_old`` output dims are the old-compatible part (e.g. the chained one).
+
     The compatibility criterion of BCT: ``new_old_precision_at_1 > old_old_precision_at_1``.
     """
+    d_old = getattr(new_encoder, "d_old", None)
+    if not isinstance(d_old, int):
+        raise TypeError(f"new_encoder must have an int d_old, got {d_old!r}")
     old = embed(old_encoder, test.x)
     new = embed(new_encoder, test.x)
     out: dict[str, float] = {}
     pairs = {
         "old_old": (old, old),
-        "new_old": (new[:, : new_encoder.d_old], old),
+        "new_old": (new[:, :d_old], old),
         "new_new": (new, new),
     }
     for name, (q, g) in pairs.items():
