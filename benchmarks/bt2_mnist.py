@@ -35,6 +35,12 @@ def main() -> int:
     parser.add_argument("--new-epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-transforms", type=int, choices=(1, 2), default=2)
+    parser.add_argument(
+        "--influence-temperature",
+        type=float,
+        default=1.0,
+        help="n-transforms 2: temperature of the influence classifier (paper: 1)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="export the transform here")
     args = parser.parse_args()
     if not args.data.exists():
@@ -92,6 +98,7 @@ def main() -> int:
             d_new=32,
             d_extra=32,
             reference_encoder=indep,
+            temperature=args.influence_temperature,
             trainer=MetricTrainer(epochs=args.new_epochs, seed=s + 1, progress=False),
             seed=s,
         )
