@@ -4,11 +4,11 @@ Compares ``PQ48,Rerank(Flat)`` with faiss' k-means codebooks (the baseline) agai
 index with BiDR's contrastively trained codebooks (stage 1), and with stage 2's dense map as
 well, at k_factor 1 / 2 / 3 / 5 / 10 (48-byte codes both; same number of re-ranked candidates).
 
-Training supervision: pseudo-queries (2,000 corpus rows, positives = their exact top-10
+Training supervision: pseudo-queries (1,000 corpus rows, positives = their exact top-10
 neighbours, self excluded) — DBpedia has only 50 judged queries. Evaluation: the 1,000
 held-out corpus vectors (never in the corpus, never trained on) against exact search.
 
-Run: ``PYTHONPATH=src python benchmarks/bidr_dbpedia.py [--pq-epochs 5] [--dense-epochs 2]``
+Run: ``PYTHONPATH=src python benchmarks/bidr_dbpedia.py [--pq-epochs 3] [--dense-epochs 1]``
 """
 
 from __future__ import annotations
@@ -36,9 +36,12 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="beir:../shared/data/beir-mini/dbpedia")
     p.add_argument("--m", type=int, default=48)
-    p.add_argument("--pq-epochs", type=int, default=5)
-    p.add_argument("--dense-epochs", type=int, default=2)
-    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--pq-epochs", type=int, default=3)
+    p.add_argument("--dense-epochs", type=int, default=1)
+    p.add_argument("--n-train", type=int, default=1000)
+    p.add_argument("--n-hard", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -55,6 +58,9 @@ def main() -> None:
         m=a.m,
         pq_epochs=a.pq_epochs,
         dense_epochs=a.dense_epochs,
+        n_hard=a.n_hard,
+        batch_size=a.batch_size,
+        lr=a.lr,
         seed=a.seed,
     )
     print(f"trained in {time.time() - t0:.0f} s; losses {model.history}")
