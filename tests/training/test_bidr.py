@@ -140,6 +140,11 @@ def test_errors(clustered: np.ndarray) -> None:
         train_bidr(clustered, q, np.zeros((10, 3), np.int64), m=4, nbits=4, temperature=0.0)
     with pytest.raises(ValueError, match="n_queries"):
         pseudo_queries(clustered, n_queries=601)
+    index = BiDRModel(np.zeros((4, 16, 4), np.float32), np.eye(16, dtype=np.float32)).build_index(
+        clustered[:0]
+    )
+    with pytest.raises(ValueError, match="rescore must have one row per row of x"):
+        index.add_rescored(clustered[:5], clustered[:4])
     pq = PQ(16, m=4, nbits=4)
     with pytest.raises(ValueError, match="codebooks must have shape"):
         pq.set_codebooks(np.zeros((4, 8, 4), np.float32))

@@ -165,7 +165,7 @@ class Rerank(WorkingFile, VectorIndex):
         re-scoring stage: a second-stage document vector per row (BiDR's dense stage, see
         :mod:`embedlab.training.bidr`). ``rescore`` is normalised like ``x`` for ``cos``."""
         r = self._prepare(rescore, "rescore")
-        n = np.asarray(x).shape[0] if np.ndim(x) == 2 else -1
+        n = np.shape(x)[0] if np.ndim(x) == 2 else r.shape[0]  # add() checks a bad x
         if r.shape[0] != n:
             raise ValueError(f"rescore must have one row per row of x ({n}), got {r.shape[0]}")
         self._pending_rescore: F32 | None = r
