@@ -50,7 +50,7 @@ def model(clustered: np.ndarray) -> BiDRModel:
         dense_epochs=1,
         k=5,
         k_factor=4,
-        batch_size=50,
+        batch_size=100,
         n_random=64,
         n_hard=8,
     )
