@@ -185,7 +185,7 @@ def train_bidr(
     temperature: float = 0.05,
     assign_temperature: float = 0.01,
     recon_weight: float = 1.0,
-    lr: float = 1e-3,
+    lr: float = 1e-4,
     seed: int = 0,
 ) -> BiDRModel:
     """Train BiDR's two stages on fixed document vectors (see the module docstring).
