@@ -117,6 +117,31 @@ class PQ(VectorIndex):
         cb = faiss.vector_to_array(pq.centroids).astype(np.float32, copy=False)
         return cb.reshape(int(pq.M), int(pq.ksub), int(pq.dsub))
 
+    def set_codebooks(self, codebooks: np.ndarray) -> None:
+        """Use externally trained centroids ``(m, 2^nbits, dim / m)`` instead of ``train``.
+
+        The index becomes trained and must be empty (codes made with other centroids would
+        be stale). Only plain ``PQ`` (no OPQ rotation). Used by
+        :func:`embedlab.training.bidr.train_bidr` (contrastively trained codebooks).
+        """
+        if type(self) is not PQ:
+            raise TypeError(f"set_codebooks needs a plain PQ index, got {type(self).__name__}")
+        if self.ntotal:
+            raise ValueError(f"set_codebooks needs an empty index, got one holding {self.ntotal}")
+        shape = (self.m, 2**self.nbits, self.dim // self.m)
+        cb = np.asarray(codebooks)
+        if cb.shape != shape:
+            raise ValueError(f"codebooks must have shape {shape}, got shape {cb.shape}")
+        if cb.dtype.kind != "f" or not np.isfinite(cb).all():
+            raise ValueError(f"codebooks must be finite floats, got dtype {cb.dtype}")
+        index = self._make()
+        faiss.copy_array_to_vector(
+            np.ascontiguousarray(cb, dtype=np.float32).ravel(), index.pq.centroids
+        )
+        index.is_trained = True
+        self._index = index
+        self._trained = True
+
     def encode(self, x: F32) -> npt.NDArray[np.uint8]:
         """Codes ``(n, code_bytes)`` uint8 of ``x (n, dim)`` as given (no normalisation; for
         OPQ, of vectors already rotated)."""

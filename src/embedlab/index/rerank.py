@@ -160,12 +160,28 @@ class Rerank(WorkingFile, VectorIndex):
     def _train(self, x: F32) -> None:
         self.base.train(x)
 
+    def add_rescored(self, x: Any, rescore: Any, ids: Any = None) -> None:
+        """Add ``x`` to the base (its codes) but keep ``rescore (n, dim)`` on disk for the
+        re-scoring stage: a second-stage document vector per row (BiDR's dense stage, see
+        :mod:`embedlab.training.bidr`). ``rescore`` is normalised like ``x`` for ``cos``."""
+        r = self._prepare(rescore, "rescore")
+        n = np.shape(x)[0] if np.ndim(x) == 2 else r.shape[0]  # add() checks a bad x
+        if r.shape[0] != n:
+            raise ValueError(f"rescore must have one row per row of x ({n}), got {r.shape[0]}")
+        self._pending_rescore: F32 | None = r
+        try:
+            self.add(x, ids)
+        finally:
+            self._pending_rescore = None
+
     def _add(self, x: F32, ids: I64) -> None:
         self.base.add(x, ids)
+        stored = getattr(self, "_pending_rescore", None)
+        stored = x if stored is None else stored
         path = self._writable()
         n = self._vectors.shape[0] + x.shape[0]
         with open(path, "ab") as fh:
-            fh.write(x.tobytes())
+            fh.write(stored.tobytes())
         self._map(n)
 
     def search_params(self) -> frozenset[str]:
