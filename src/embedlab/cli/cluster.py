@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from embedlab._registry import parse_spec
 from embedlab._validation import check_int
@@ -22,6 +21,7 @@ from embedlab.cli._common import (
     record_saver,
 )
 from embedlab.cli._flags import Quiet, Threads, apply_threads
+from embedlab.cli._runs_table import print_runs_table
 
 __all__ = ["DEFAULT_METHODS", "bench_cluster", "print_cluster_summary"]
 
@@ -30,19 +30,8 @@ DEFAULT_METHODS = "kmeans,depict,mlc"
 
 def print_cluster_summary(title: str, records: Sequence[BenchRecord]) -> None:
     """One row per record: NMI, ARI, ACC, fit time, status."""
-    table = Table(title=title, title_justify="left")
-    for col in ("method", "seed", "NMI", "ARI", "ACC", "fit s", "status"):
-        table.add_column(col, justify="left" if col in ("method", "status") else "right")
-    for r in records:
-        cells = [r.method, str(r.seed)]
-        cells += [f"{r.metrics[k]:.4f}" if k in r.metrics else "-" for k in ("nmi", "ari", "acc")]
-        fit_s = r.timing.get("fit_s")
-        cells += ["-" if fit_s is None else f"{fit_s:.1f}", r.status]
-        table.add_row(*cells)
-    console.print(table)
-    for r in records:
-        if r.status != "ok":
-            console.print(f"  [dim]{r.method}: {r.error}[/]", highlight=False)
+    metrics = (("nmi", "NMI"), ("ari", "ARI"), ("acc", "ACC"))
+    print_runs_table(title, records, metrics, ("fit_s", "fit s"))
 
 
 def bench_cluster(

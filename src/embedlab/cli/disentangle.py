@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from embedlab._registry import parse_spec
 from embedlab._validation import check_int, check_positive_float
@@ -22,6 +21,7 @@ from embedlab.cli._common import (
     record_saver,
 )
 from embedlab.cli._flags import Quiet, Threads, apply_threads
+from embedlab.cli._runs_table import print_runs_table
 
 __all__ = ["DEFAULT_METHODS", "bench_disentangle", "print_disentangle_summary"]
 
@@ -31,19 +31,7 @@ _COLUMNS = (("infom", "InfoM"), ("infoe", "InfoE"), ("infoc", "InfoC"), ("mse", 
 
 def print_disentangle_summary(title: str, records: Sequence[BenchRecord]) -> None:
     """One row per record: InfoM, InfoE, InfoC, MSE, train time, status."""
-    table = Table(title=title, title_justify="left")
-    for col in ("method", "seed", *(c for _, c in _COLUMNS), "train s", "status"):
-        table.add_column(col, justify="left" if col in ("method", "status") else "right")
-    for r in records:
-        cells = [r.method, str(r.seed)]
-        cells += [f"{r.metrics[k]:.4f}" if k in r.metrics else "-" for k, _ in _COLUMNS]
-        train_s = r.timing.get("train_s")
-        cells += ["-" if train_s is None else f"{train_s:.1f}", r.status]
-        table.add_row(*cells)
-    console.print(table)
-    for r in records:
-        if r.status != "ok":
-            console.print(f"  [dim]{r.method}: {r.error}[/]", highlight=False)
+    print_runs_table(title, records, _COLUMNS, ("train_s", "train s"))
 
 
 def bench_disentangle(

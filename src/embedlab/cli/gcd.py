@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from embedlab._validation import check_int
 from embedlab.bench import BenchRecord
@@ -21,26 +20,15 @@ from embedlab.cli._common import (
     record_saver,
 )
 from embedlab.cli._flags import Quiet, Threads, apply_threads
+from embedlab.cli._runs_table import print_runs_table
 
 __all__ = ["bench_gcd", "print_gcd_summary"]
 
 
 def print_gcd_summary(title: str, records: Sequence[BenchRecord]) -> None:
     """One row per record: All / Old / New accuracy, NMI, train time, status."""
-    table = Table(title=title, title_justify="left")
-    for col in ("method", "seed", "All", "Old", "New", "NMI", "train s", "status"):
-        table.add_column(col, justify="left" if col in ("method", "status") else "right")
-    for r in records:
-        cells = [r.method, str(r.seed)]
-        keys = ("all_acc", "old_acc", "new_acc", "nmi")
-        cells += [f"{r.metrics[k]:.4f}" if k in r.metrics else "-" for k in keys]
-        train_s = r.timing.get("train_s")
-        cells += ["-" if train_s is None else f"{train_s:.1f}", r.status]
-        table.add_row(*cells)
-    console.print(table)
-    for r in records:
-        if r.status != "ok":
-            console.print(f"  [dim]{r.method}: {r.error}[/]", highlight=False)
+    metrics = (("all_acc", "All"), ("old_acc", "Old"), ("new_acc", "New"), ("nmi", "NMI"))
+    print_runs_table(title, records, metrics, ("train_s", "train s"))
 
 
 def bench_gcd(
