@@ -41,6 +41,7 @@ import numpy.typing as npt
 from embedlab._validation import check_choice, check_int, check_positive_float
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, row_norms
 from embedlab.index._grow import Growing, grow
+from embedlab.index._net_state import load_net_arrays, net_arrays
 from embedlab.index._scan import scan_lut, sign_tables
 
 if TYPE_CHECKING:
@@ -284,11 +285,8 @@ class BAE(VectorIndex):
     # ------------------------------------------------------------ persistence
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays: dict[str, np.ndarray] = {"codes": self._codes}
-        names = []
-        for name, tensor in self.net.state_dict().items():
-            key = "p_" + name.replace(".", "_")
-            arrays[key] = tensor.detach().cpu().numpy().copy()
-            names.append([name, key])
+        net_state, names = net_arrays(self.net)
+        arrays.update(net_state)
         cfg = self.config
         meta = {
             "bits": self.bits,
@@ -318,24 +316,7 @@ class BAE(VectorIndex):
             seed=meta["seed"],
             **{k: meta[k] for k in keys},
         )
-        expected = obj.net.state_dict()
-        listed = {str(name): str(key) for name, key in meta["parameters"]}
-        if set(listed) != set(expected):
-            raise ValueError(
-                f"{folder} does not hold the parameters of a {obj.spec()} model "
-                f"(expected {len(expected)}, listed {len(listed)})"
-            )
-        state = {}
-        for name, ref in expected.items():
-            arr = np.asarray(arrays[listed[name]])
-            if arr.shape != tuple(ref.shape) or arr.dtype != np.float32:
-                raise ValueError(
-                    f"model parameter {name} must be float32 {tuple(ref.shape)}, "
-                    f"got {arr.dtype} {arr.shape}"
-                )
-            state[name] = _torch().from_numpy(np.array(arr))
-        obj.net.load_state_dict(state)
-        obj.net.eval()
+        load_net_arrays(obj.net, arrays, meta["parameters"], folder, obj.spec())
         scale = meta["input_scale"]
         obj.input_scale = check_positive_float("input_scale", scale)
         codes = np.ascontiguousarray(arrays["codes"])

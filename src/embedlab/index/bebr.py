@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from embedlab._validation import check_int, check_positive_float
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
+from embedlab.index._net_state import load_net_arrays, net_arrays
 
 if TYPE_CHECKING:
     from embedlab.index._bebr_model import BEBRNet, BEBRTrainConfig
@@ -288,11 +289,8 @@ class BEBR(VectorIndex):
     # ------------------------------------------------------------ persistence
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays: dict[str, np.ndarray] = {"codes": self._codes, "zero_positions": self._zero_pos}
-        names = []
-        for name, tensor in self.net.state_dict().items():
-            key = "p_" + name.replace(".", "_")
-            arrays[key] = tensor.detach().cpu().numpy().copy()
-            names.append([name, key])
+        net_state, names = net_arrays(self.net)
+        arrays.update(net_state)
         meta = {
             "bits": self.bits,
             "d_code": self.d_code,
@@ -321,24 +319,7 @@ class BEBR(VectorIndex):
             max_train=meta["max_train"],
             seed=meta["seed"],
         )
-        expected = obj.net.state_dict()
-        listed = {str(name): str(key) for name, key in meta["parameters"]}
-        if set(listed) != set(expected):
-            raise ValueError(
-                f"{folder} does not hold the parameters of a {obj.spec()} model "
-                f"(expected {len(expected)}, listed {len(listed)})"
-            )
-        state = {}
-        for name, ref in expected.items():
-            arr = np.asarray(arrays[listed[name]])
-            if arr.shape != tuple(ref.shape) or arr.dtype != np.float32:
-                raise ValueError(
-                    f"model parameter {name} must be float32 {tuple(ref.shape)}, "
-                    f"got {arr.dtype} {arr.shape}"
-                )
-            state[name] = _torch().from_numpy(np.array(arr))
-        obj.net.load_state_dict(state)
-        obj.net.eval()
+        load_net_arrays(obj.net, arrays, meta["parameters"], folder, obj.spec())
         codes = np.ascontiguousarray(arrays["codes"])
         if codes.dtype != np.uint64 or codes.shape[1:] != obj._codes.shape[1:]:
             raise ValueError(
