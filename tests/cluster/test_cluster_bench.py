@@ -32,7 +32,9 @@ def test_bad_method_and_data() -> None:
         run_cluster_bench(data, methods=["kmeans", "kmean"])
     rec = run_cluster_bench(data, methods=["depict(batch_size=100)"])[0]
     assert rec.status == "failed" and "batch_size must be <= 30" in str(rec.error)
-    with pytest.raises(ValueError, match=r"data kind must be one of digits, mnist, shapes; got 'cifar'"):
+    with pytest.raises(
+        ValueError, match=r"data kind must be one of digits, mnist, shapes; got 'cifar'"
+    ):
         load_cluster_data("cifar:/x")
     assert len(load_cluster_data("blobs")) == 600
 
