@@ -170,7 +170,7 @@ class Binary(VectorIndex):
     def _search(self, q: F32, k: int) -> tuple[F32, I64]:
         if self.scoring == "asym":
             return asym_search(q, self._codes, k)
-        return hamming_search(pack_signs(q - self._mean), self._codes, k)
+        return hamming_search(pack_signs(q - self._mean if self.center else q), self._codes, k)
 
     def _remove(self, positions: I64) -> None:
         self._codes = np.delete(self._codes, positions, axis=0)
