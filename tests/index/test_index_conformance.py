@@ -38,6 +38,9 @@ SPECS = [
     "IVF16,Int8",
     "IVF16,PQ4",
     "IVF16,Binary,Rerank(Flat)",
+    "Binary(center=true,scoring=hamming)",
+    "ITQ64",
+    "ITQ32(scoring=asym),Rerank(Flat)",
 ]
 # recall@10 against exact cosine search on clustered(seed), seeds 0, 1, 2 (mean over queries).
 RECALL_FLOORS = {
@@ -51,6 +54,9 @@ RECALL_FLOORS = {
     "IVF16,Int8": 0.93,  # measured 0.967, 0.969, 0.971
     "IVF16,PQ4": 0.28,  # measured 0.334, 0.338, 0.318 (4 bytes for 64-d)
     "IVF16,Binary,Rerank(Flat)": 0.97,  # measured 1.000, 1.000, 1.000
+    "Binary(center=true,scoring=hamming)": 0.25,  # measured 0.334, 0.350, 0.281 (64 bits)
+    "ITQ64": 0.25,  # measured 0.296, 0.293, 0.278 (64 bits)
+    "ITQ32(scoring=asym),Rerank(Flat)": 0.97,  # measured 1.000, 1.000, 1.000
 }
 
 
@@ -177,7 +183,7 @@ def test_recall_floor_on_clustered_data(spec: str, seed: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "base", ["Int8", "Binary", "BEBR1", "BEBR2", "BAE64(epochs=2)", "PQ8", "OPQ8"]
+    "base", ["Int8", "Binary", "BEBR1", "BEBR2", "BAE64(epochs=2)", "PQ8", "OPQ8", "ITQ64"]
 )
 def test_rerank_does_not_lose_recall(base: str, data: tuple) -> None:
     if not _registered(base):

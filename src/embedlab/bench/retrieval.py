@@ -76,10 +76,10 @@ DEFAULT_METHODS: tuple[str, ...] = (
     "Matryoshka128",
 )
 
-#: Short names accepted by ``--methods`` (lower case); ``pqM``, ``opqM``, ``bebrU``, ``baeB`` and
-#: ``matryoshkaD`` work for any number. ``bigranular`` is the BiDR design: OPQ codes in RAM,
-#: full vectors on disk for re-ranking. ``matryoshka`` is the funnel on the first 128 dims
-#: (it re-scores with all dims itself).
+#: Short names accepted by ``--methods`` (lower case); ``pqM``, ``opqM``, ``bebrU``, ``baeB``,
+#: ``itqB`` and ``matryoshkaD`` work for any number. ``bigranular`` is the BiDR design: OPQ
+#: codes in RAM, full vectors on disk for re-ranking. ``matryoshka`` is the funnel on the first
+#: 128 dims (it re-scores with all dims itself).
 METHOD_ALIASES: dict[str, str] = {
     "flat": "Flat",
     "int8": "Int8",
@@ -103,12 +103,13 @@ METHOD_ALIASES: dict[str, str] = {
     "ivf_pq": "IVF1024,PQ48,Rerank(Flat)",
     "ivf_binary_rerank": "IVF1024,Binary,Rerank(Flat)",
 }
-_NUMBERED = re.compile(r"^(pq|opq|bebr|bae|matryoshka)(\d+)$")
+_NUMBERED = re.compile(r"^(pq|opq|bebr|bae|itq|matryoshka)(\d+)$")
 _NUMBERED_SPEC = {
     "pq": "PQ",
     "opq": "OPQ",
     "bebr": "BEBR",
     "bae": "BAE",
+    "itq": "ITQ",
     "matryoshka": "Matryoshka",
 }
 _QRELS_K = 100

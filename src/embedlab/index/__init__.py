@@ -28,6 +28,7 @@ from embedlab.index.flat import Flat
 from embedlab.index.hnsw import HNSW
 from embedlab.index.int8 import Int8
 from embedlab.index.io import load_index, save_index
+from embedlab.index.itq import ITQ
 from embedlab.index.ivf import IVF
 from embedlab.index.matryoshka import Matryoshka
 from embedlab.index.muvera import FDE, MUVERA, load_muvera
@@ -42,6 +43,7 @@ __all__ = [
     "FDE",
     "HNSW",
     "INDEXES",
+    "ITQ",
     "IVF",
     "MUVERA",
     "OPQ",

@@ -30,6 +30,32 @@ a random basis with a shared mean, 2,000 vectors; sign(x) 0.54): loss on STE har
 NCE (self-discrimination) + similarity-matrix MSE was worse than the KL form (0.41 vs 0.48 on
 5,000 vectors). The hard-negative queue and backward-compatible training of the paper are not
 implemented.
+
+Against the reference code (TencentARC/BEBR: ``vfp/models/binary_head.py``, ``vfp/loss.py``,
+``configs/bebr.yaml``, read 2026-12-02), our training differs in:
+
+- Query/document asymmetry. The reference trains on PAIRS: a query embedding and its relevant
+  document embedding (COCO: a CLIP image feature and one of its captions' text features,
+  interleaved), both binarised by the same head (SDC compares binary query and binary
+  document). Queries and documents come from different distributions and the positive of
+  each is its partner. We train on the indexed documents alone (no queries, no relevance
+  labels): the code must keep each document's float neighbourhood.
+- Loss. Reference (``rbe_loss``): cosine between the binary codes, temperature 0.05,
+  cross-entropy with the partner as positive against the 5 hardest in-batch negatives,
+  both directions summed, same-label samples masked, computed on the HARD codes (sign
+  forward, identity gradient where ``|h| <= 1``), no reconstruction term. Ours: KL between
+  the float and the relaxed-code softmax over neighbour groups plus ``1 - cos(f_i, x)``.
+- Blocks and schedule. Reference: ``Linear(in, 2048) - BatchNorm - ReLU - Linear(2048, out)``,
+  Xavier init, one residual step (``NUM_LAYERS: 1``, 2 planes) 512 -> 512, SGD lr 0.08,
+  weight decay 1e-3, 10 epochs. Ours: LayerNorm/GELU residual MLPs started as a random
+  rotation, Adam lr 1e-3.
+
+Result: the paper's "almost no accuracy loss" does NOT reproduce here. DBpedia MiniLM
+(4,000 docs, 1,000 held-out queries, recall@10 against exact cosine, no re-ranking):
+BEBR1 0.426 (384 bits), BEBR2 0.463 (768 bits) against sign bits 0.479 (Hamming, 384 bits),
+centred sign 0.483 and ITQ384 0.540 (Hamming, 384 bits); float query against sign codes
+0.635, against ITQ codes 0.701. We could not train the paired form on DBpedia: the BEIR-mini
+split has 50 queries with relevance labels.
 """
 
 from __future__ import annotations

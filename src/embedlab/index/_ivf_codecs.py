@@ -235,7 +235,7 @@ def make_codec(code: VectorIndex) -> Codec:
     """The codec of an empty ``code`` index; the error lists the supported codes."""
     if type(code) is PQ and code.nbits == 8:
         return _PQCodec(code)
-    if type(code) is Binary and code.scoring == "asym":
+    if type(code) is Binary and code.scoring == "asym" and not code.center:
         return _BinaryCodec(code)
     if type(code) is Flat:
         return _FlatCodec(code)
@@ -245,5 +245,9 @@ def make_codec(code: VectorIndex) -> Codec:
         return _BEBRCodec(code)
     why = ""
     if type(code) is Binary:
-        why = " (Binary codes are scanned asymmetrically: scoring must be 'asym')"
+        why = (
+            " (Binary codes are scanned asymmetrically: scoring must be 'asym')"
+            if code.scoring != "asym"
+            else " (IVF lists hold uncentred sign codes: center must be false)"
+        )
     raise ValueError(f"code must be an empty {CODE_FORMS} index{why}, got {code.spec()!r}")

@@ -18,6 +18,10 @@ equal and this is ``1 - 2 hamming / d_code``); on clustered 64-d data cosine ran
 than the raw dot product for ``u = 2`` (recall@10 0.60 against 0.55). Code norms are
 recomputed from the codes at search time (``u^2`` popcounts per vector), so RAM holds only
 the codes.
+
+Equal-bits baselines: :class:`embedlab.index.itq.ITQ` and ``Binary(center=true)``; on
+DBpedia MiniLM this label-free BEBR ranks below both (numbers and the differences from the
+reference training in :mod:`embedlab.index._bebr_model`).
 """
 
 from __future__ import annotations

@@ -18,6 +18,13 @@ measured on 100k x 384-d random vectors, 1,000 queries, k=100, one thread (2 sha
 numpy ``bitwise_count`` on XORed words 260 q/s (word by word into a uint16 accumulator; the
 one-shot 3-D XOR 73 q/s). We call ``faiss.knn_hamming`` on a zero-copy uint8 view of our
 codes: the speed of ``IndexBinaryFlat`` without a second copy of the codes.
+
+``center=True`` subtracts the mean of the training vectors before taking signs (stored, 4
+``dim`` bytes): the sign of a centred coordinate splits the data at its mean rather than at
+0, so each bit carries more information when the embedding has a common offset. The index
+then needs :meth:`train`. Under ``"hamming"`` the query is centred the same way; under
+``"asym"`` it is not: with ``x ~ mean + a s``, ``q . x ~ q . mean + a q . s`` and ``q . mean``
+is the same for every vector, so ``q . s`` still ranks.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index
 from embedlab.index._grow import Growing, grow
 from embedlab.index._scan import scan_lut, sign_tables
 
-__all__ = ["Binary", "pack_signs"]
+__all__ = ["Binary", "asym_search", "hamming_search", "pack_signs"]
 
 U64 = npt.NDArray[np.uint64]
 Scoring = Literal["asym", "hamming"]
@@ -51,6 +58,38 @@ def pack_signs(x: F32) -> U64:
     out = np.zeros((n, words * 8), np.uint8)
     out[:, : packed.shape[1]] = packed
     return out.view(np.uint64)
+
+
+def hamming_search(cq: U64, codes: U64, k: int) -> tuple[F32, I64]:
+    """Top ``k`` rows of ``codes (n, W)`` by Hamming distance to ``cq (n_q, W)`` (packed words).
+
+    Scores are ``-hamming`` float32, best first, ties by row position (faiss' kernel).
+    """
+    dist, pos = faiss.knn_hamming(cq.view(np.uint8), codes.view(np.uint8), k)
+    scores = -np.asarray(dist, dtype=np.float32)
+    pos = np.asarray(pos, dtype=np.int64)
+    # Best first, ties by position, so results do not depend on faiss' heap order.
+    order = np.lexsort((pos, -scores), axis=-1)
+    return np.take_along_axis(scores, order, 1), np.take_along_axis(pos, order, 1)
+
+
+def asym_search(q: F32, codes: U64, k: int) -> tuple[F32, I64]:
+    """Top ``k`` rows of ``codes (n, W)`` by ``q . s`` (``s`` the +-1 code; ``q (n_q, d)``,
+    ``d <= 64 W``), via per-byte lookup tables (:func:`embedlab.index._scan.scan_lut`)."""
+    n = codes.shape[0]
+    n_bytes = -(-q.shape[1] // 8)  # bytes past the query dims are padding, scored 0
+    codes_u8 = codes.view(np.uint8)  # (n, 8 * words), little-endian bit order
+    one_list = (np.zeros(1, np.int64), np.full(1, n, np.int64))
+    out_s, out_p = [], []
+    for s0 in range(0, q.shape[0], _Q_BLOCK):
+        qb = q[s0 : s0 + _Q_BLOCK]
+        tables = sign_tables(qb, n_bytes)  # (bq, n_bytes, 256)
+        probes = np.zeros((qb.shape[0], 1), np.int64)
+        bias = np.zeros((qb.shape[0], 1), np.float32)
+        s, p = scan_lut(tables, codes_u8, *one_list, probes, bias, k)
+        out_s.append(s)
+        out_p.append(p)
+    return np.concatenate(out_s), np.concatenate(out_p)
 
 
 @register_index("Binary")
@@ -71,6 +110,8 @@ class Binary(VectorIndex):
         metric: ``"cos"``, ``"ip"`` or ``"l2"``.
         scoring: ``"asym"`` or ``"hamming"`` (spec ``Binary(scoring=hamming)``). Indexes
             saved before this option existed load as ``"hamming"``.
+        center: subtract the training mean before taking signs (spec
+            ``Binary(center=true)``); the index then needs :meth:`train`.
 
     Example:
         >>> import numpy as np
@@ -82,13 +123,41 @@ class Binary(VectorIndex):
 
     _codes = Growing()  # (ntotal, ceil(dim / 64)) uint64 packed sign bits
 
-    def __init__(self, dim: int, *, metric: Metric = "cos", scoring: Scoring = "asym") -> None:
+    def __init__(
+        self, dim: int, *, metric: Metric = "cos", scoring: Scoring = "asym", center: bool = False
+    ) -> None:
         super().__init__(dim, metric=metric)
         self.scoring: Scoring = check_choice("scoring", scoring, SCORINGS)  # type: ignore[assignment]
+        if not isinstance(center, bool | np.bool_):
+            raise TypeError(f"center must be a bool, got {center!r}")
+        self.center = bool(center)
+        self._trained = not self.center
+        self._mean: F32 = np.zeros(self.dim, np.float32)  # stays 0 without centring
         self._codes = np.zeros((0, -(-self.dim // 64)), np.uint64)
 
     def spec(self) -> str:
-        return "Binary" if self.scoring == "asym" else f"Binary(scoring={self.scoring})"
+        opts = (["center=true"] if self.center else []) + (
+            [] if self.scoring == "asym" else [f"scoring={self.scoring}"]
+        )
+        return f"Binary({','.join(opts)})" if opts else "Binary"
+
+    @property
+    def mean(self) -> F32:
+        """The vector subtracted before taking signs ``(dim,)`` (zeros unless ``center``)."""
+        return self._mean
+
+    def _min_train_points(self) -> int:
+        return 1 if self.center else 0
+
+    def _train(self, x: F32) -> None:
+        if not self.center:
+            return
+        if self.ntotal:
+            raise ValueError(
+                f"{self.spec()} already holds {self.ntotal} vectors; training would change "
+                "the mean their codes were centred with: train a new index instead"
+            )
+        self._mean = x.mean(axis=0, dtype=np.float64).astype(np.float32)
 
     @property
     def codes(self) -> U64:
@@ -96,48 +165,39 @@ class Binary(VectorIndex):
         return cast(U64, self._codes)
 
     def _add(self, x: F32, ids: I64) -> None:
-        grow(self, "_codes").append(pack_signs(x))
+        grow(self, "_codes").append(pack_signs(x - self._mean if self.center else x))
 
     def _search(self, q: F32, k: int) -> tuple[F32, I64]:
         if self.scoring == "asym":
-            return self._search_asym(q, k)
-        cq = pack_signs(q)
-        dist, pos = faiss.knn_hamming(cq.view(np.uint8), self._codes.view(np.uint8), k)
-        scores = -np.asarray(dist, dtype=np.float32)
-        pos = np.asarray(pos, dtype=np.int64)
-        # Best first, ties by position, so results do not depend on faiss' heap order.
-        order = np.lexsort((pos, -scores), axis=-1)
-        return np.take_along_axis(scores, order, 1), np.take_along_axis(pos, order, 1)
-
-    def _search_asym(self, q: F32, k: int) -> tuple[F32, I64]:
-        n = self._codes.shape[0]
-        codes = self._codes.view(np.uint8)  # (n, 8 * words), little-endian bit order
-        one_list = (np.zeros(1, np.int64), np.full(1, n, np.int64))
-        out_s, out_p = [], []
-        for s0 in range(0, q.shape[0], _Q_BLOCK):
-            qb = q[s0 : s0 + _Q_BLOCK]
-            tables = sign_tables(qb, -(-self.dim // 8))  # (bq, ceil(dim / 8), 256)
-            probes = np.zeros((qb.shape[0], 1), np.int64)
-            bias = np.zeros((qb.shape[0], 1), np.float32)
-            s, p = scan_lut(tables, codes, *one_list, probes, bias, k)
-            out_s.append(s)
-            out_p.append(p)
-        return np.concatenate(out_s), np.concatenate(out_p)
+            return asym_search(q, self._codes, k)
+        return hamming_search(pack_signs(q - self._mean if self.center else q), self._codes, k)
 
     def _remove(self, positions: I64) -> None:
         self._codes = np.delete(self._codes, positions, axis=0)
 
     def _memory_bytes(self) -> int:
-        return grow(self, "_codes").nbytes
+        return grow(self, "_codes").nbytes + (self._mean.nbytes if self.center else 0)
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return {"codes": self._codes}, {"scoring": self.scoring}
+        arrays: dict[str, np.ndarray] = {"codes": self._codes}
+        if self.center:
+            arrays["mean"] = self._mean
+        return arrays, {"scoring": self.scoring, "center": self.center}
 
     @classmethod
     def _from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], folder: Path) -> Self:
         # saved before asymmetric scoring existed: those indexes ranked by Hamming distance
         scoring = meta.get("scoring", "hamming")
-        obj = cls(meta["dim"], metric=meta["metric"], scoring=scoring)
+        obj = cls(
+            meta["dim"], metric=meta["metric"], scoring=scoring, center=meta.get("center", False)
+        )
+        if obj.center:
+            mean = np.asarray(arrays["mean"])
+            if mean.dtype != np.float32 or mean.shape != (obj.dim,):
+                raise ValueError(
+                    f"mean must be float32 of shape ({obj.dim},), got {mean.dtype} {mean.shape}"
+                )
+            obj._mean = mean.copy()
         codes = np.ascontiguousarray(arrays["codes"])
         if codes.dtype != np.uint64 or codes.shape[1:] != obj._codes.shape[1:]:
             raise ValueError(

@@ -3,8 +3,8 @@
 Grammar: comma-separated top-level tokens (commas inside parentheses belong to the token).
 The first token is the base index, each later one a stage wrapping what came before::
 
-    Flat | Int8 | Binary | BEBR{bits} | BAE{bits} | PQ{m}[x{nbits}] | OPQ{m}[x{nbits}]
-    | Matryoshka{d}
+    Flat | Int8 | Binary | BEBR{bits} | BAE{bits} | ITQ{bits} | PQ{m}[x{nbits}]
+    | OPQ{m}[x{nbits}] | Matryoshka{d}
     stages: Rerank | Rerank(Flat[, k_factor=N])
 
 Multi-vector (MUVERA) specs put a ``MUVERA(r=R, k=K_SIM, p=D_PROJ[, d_final=N, seed=S,
@@ -19,7 +19,7 @@ exact Chamfer on the stored vectors::
 
 Any token may carry keyword hyper-parameters in parentheses, ``Int8(calibration=percentile)``,
 ``BEBR2(seed=3)``. Parametric tokens map to constructor keywords: ``BEBR2`` -> ``bits=2``,
-``BAE256`` -> ``bits=256``,
+``BAE256`` -> ``bits=256``, ``ITQ256`` -> ``bits=256``,
 ``PQ48x4`` -> ``m=48, nbits=4``, ``Matryoshka64`` -> ``d=64``.
 """
 
@@ -35,7 +35,8 @@ from embedlab.index._base import INDEXES, Metric, VectorIndex, normalize_metric
 __all__ = ["VALID_FORMS", "index_factory", "parse_index_spec"]
 
 VALID_FORMS = (
-    "Flat, Int8, Binary, BEBR{bits}, BAE{bits}, PQ{m}[x{nbits}], OPQ{m}[x{nbits}], Matryoshka{d} "
+    "Flat, Int8, Binary, BEBR{bits}, BAE{bits}, ITQ{bits}, PQ{m}[x{nbits}], OPQ{m}[x{nbits}], "
+    "Matryoshka{d} "
     "as the first token, optionally after a coarse token IVF{nlist} or HNSW{M}; "
     "Rerank(Flat[,k_factor=N]) as a later stage; "
     "MUVERA(r=R,k=K,p=P) before a base index (multi-vector) with Rerank(Chamfer[,k_factor=N]) "
@@ -49,6 +50,7 @@ _BASE_TOKENS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     (re.compile(r"^Binary$"), "Binary", ()),
     (re.compile(r"^BEBR(\d+)$"), "BEBR", ("bits",)),
     (re.compile(r"^BAE(\d+)$"), "BAE", ("bits",)),
+    (re.compile(r"^ITQ(\d+)$"), "ITQ", ("bits",)),
     (re.compile(r"^PQ(\d+)(?:x(\d+))?$"), "PQ", ("m", "nbits")),
     (re.compile(r"^OPQ(\d+)(?:x(\d+))?$"), "OPQ", ("m", "nbits")),
     (re.compile(r"^Matryoshka(\d+)$"), "Matryoshka", ("d",)),
