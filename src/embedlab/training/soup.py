@@ -23,10 +23,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["Ingredient", "SoupResult", "greedy_soup", "uniform_soup"]
+from embedlab.training._state_dicts import Ingredient, check_same_parameters, state_of
 
-#: a fine-tuned model or its ``state_dict()``
-Ingredient = nn.Module | Mapping[str, torch.Tensor]
+__all__ = ["Ingredient", "SoupResult", "greedy_soup", "uniform_soup"]
 
 
 @dataclass
@@ -50,24 +49,6 @@ class SoupResult:
     history: list[tuple[int, float, bool]]
 
 
-def _state(i: int, ingredient: Ingredient) -> dict[str, torch.Tensor]:
-    if isinstance(ingredient, nn.Module):
-        return {k: v.detach() for k, v in ingredient.state_dict().items()}
-    if isinstance(ingredient, Mapping):
-        out: dict[str, torch.Tensor] = {}
-        for k, v in ingredient.items():
-            if not isinstance(v, torch.Tensor):
-                raise TypeError(
-                    f"ingredients[{i}][{k!r}] must be a torch.Tensor, got {type(v).__name__}"
-                )
-            out[str(k)] = v.detach()
-        return out
-    raise TypeError(
-        f"ingredients[{i}] must be a torch.nn.Module or a state dict, got "
-        f"{type(ingredient).__name__}"
-    )
-
-
 def _states(ingredients: Sequence[Ingredient]) -> list[dict[str, torch.Tensor]]:
     if isinstance(ingredients, (nn.Module, Mapping)) or not isinstance(ingredients, Sequence):
         raise TypeError(
@@ -76,23 +57,12 @@ def _states(ingredients: Sequence[Ingredient]) -> list[dict[str, torch.Tensor]]:
         )
     if len(ingredients) == 0:
         raise ValueError("ingredients must hold at least 1 model, got 0")
-    states = [_state(i, ing) for i, ing in enumerate(ingredients)]
+    states = [state_of(i, ing) for i, ing in enumerate(ingredients)]
     ref = states[0]
     for i, st in enumerate(states[1:], start=1):
-        missing = sorted(set(ref) - set(st))
-        extra = sorted(set(st) - set(ref))
-        if missing or extra:
-            raise ValueError(
-                f"ingredients[{i}] must have the parameters of ingredients[0]; missing "
-                f"{missing[:5]}, unexpected {extra[:5]} (a soup needs one architecture)"
-            )
+        why = "a soup needs one architecture"
+        check_same_parameters(ref, st, f"ingredients[{i}]", "ingredients[0]", why)
         for k, v in st.items():
-            if v.shape != ref[k].shape:
-                raise ValueError(
-                    f"parameter {k!r} must have the same shape in every ingredient: "
-                    f"ingredients[0] has {tuple(ref[k].shape)}, ingredients[{i}] has "
-                    f"{tuple(v.shape)}"
-                )
             if v.dtype != ref[k].dtype:
                 raise ValueError(
                     f"parameter {k!r} must have the same dtype in every ingredient: "

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from embedlab._validation import check_int, check_positive_float
-from embedlab.training.soup import Ingredient, _state
+from embedlab.training._state_dicts import Ingredient, check_same_parameters, state_of
 
 __all__ = [
     "AnisotropicMerge",
@@ -41,30 +41,14 @@ __all__ = [
     "task_vector",
 ]
 
+_WHY = "task vectors need one architecture"
+
 #: a task vector: parameter name -> ``finetuned - base``
 TaskVector = dict[str, torch.Tensor]
 
 
 def _floating(t: torch.Tensor) -> bool:
     return t.is_floating_point() or t.is_complex()
-
-
-def _check_same(
-    ref: Mapping[str, torch.Tensor], other: Mapping[str, torch.Tensor], what: str, ref_what: str
-) -> None:
-    missing = sorted(set(ref) - set(other))
-    extra = sorted(set(other) - set(ref))
-    if missing or extra:
-        raise ValueError(
-            f"{what} must have the parameters of {ref_what}; missing {missing[:5]}, "
-            f"unexpected {extra[:5]} (task vectors need one architecture)"
-        )
-    for k, v in other.items():
-        if v.shape != ref[k].shape:
-            raise ValueError(
-                f"parameter {k!r} must have the same shape in {what} and {ref_what}: "
-                f"{ref_what} has {tuple(ref[k].shape)}, {what} has {tuple(v.shape)}"
-            )
 
 
 def task_vector(base: Ingredient, finetuned: Ingredient) -> TaskVector:
@@ -90,9 +74,9 @@ def task_vector(base: Ingredient, finetuned: Ingredient) -> TaskVector:
         >>> bool(torch.allclose(tau["bias"], b.bias - a.bias))
         True
     """
-    b = _state(0, base)
-    f = _state(1, finetuned)
-    _check_same(b, f, "finetuned", "base")
+    b = state_of(0, base)
+    f = state_of(1, finetuned)
+    check_same_parameters(b, f, "finetuned", "base", _WHY)
     return {k: (f[k] - v).detach().clone() for k, v in b.items() if _floating(v)}
 
 
@@ -111,8 +95,8 @@ def _vectors(base_state: Mapping[str, torch.Tensor], vectors: Sequence[object]) 
         if isinstance(item, nn.Module):
             out.append(task_vector(dict(base_state), item))
             continue
-        vec = _state(i, item)  # type: ignore[arg-type]
-        _check_same(floating, vec, f"vectors[{i}]", "base")
+        vec = state_of(i, item)  # type: ignore[arg-type]
+        check_same_parameters(floating, vec, f"vectors[{i}]", "base", _WHY)
         out.append(vec)
     return out
 
@@ -136,7 +120,7 @@ def task_arithmetic(
     """
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not np.isfinite(lam):
         raise ValueError(f"lam must be a finite number, got {lam!r}")
-    state = _state(0, base)
+    state = state_of(0, base)
     vecs = _vectors(state, vectors)
     out: dict[str, torch.Tensor] = {}
     for k, v in state.items():
@@ -182,7 +166,7 @@ class AnisotropicMerge(nn.Module):
         init = float(init)
         if not np.isfinite(init):
             raise ValueError(f"init must be finite, got {init}")
-        state = _state(0, base)
+        state = state_of(0, base)
         vecs = _vectors(state, vectors)
         self.module = copy.deepcopy(base)
         for p in self.module.parameters():
