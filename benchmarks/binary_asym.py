@@ -52,50 +52,55 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     )
 
 
+def variants(query_bits: list[int]) -> list[str]:
+    """The first-stage specs compared: asymmetric at each query precision, then Hamming."""
+    return [f"Binary(query_bits={b})" for b in query_bits] + ["Binary(scoring=hamming)"]
+
+
 def rerank_recalls(
-    corpus: np.ndarray, queries: np.ndarray, k_factors: list[int], k: int
+    corpus: np.ndarray, queries: np.ndarray, k_factors: list[int], k: int, specs: list[str]
 ) -> dict[str, dict[str, float]]:
-    """recall@k of ``Binary(scoring=s),Rerank(Flat)`` per k_factor, against exact cosine."""
+    """recall@k of ``<spec>,Rerank(Flat)`` per k_factor, against exact cosine."""
     from embedlab.index import index_factory
 
     exact = index_factory(corpus.shape[1], "Flat")
     exact.add(corpus)
     truth = exact.search(queries, k)[1]
     out: dict[str, dict[str, float]] = {}
-    for scoring in ("asym", "hamming"):
-        index = index_factory(corpus.shape[1], f"Binary(scoring={scoring}),Rerank(Flat)")
+    for spec in specs:
+        index = index_factory(corpus.shape[1], f"{spec},Rerank(Flat)")
         index.add(corpus)
         row = {"first_stage": recall(index.base.search(queries, k)[1], truth)}  # type: ignore[attr-defined]
         for kf in k_factors:
             row[f"k_factor={kf}"] = recall(index.search(queries, k, k_factor=kf)[1], truth)
-        out[scoring] = row
+        out[spec] = row
     return out
 
 
 def scan_speed(
-    corpus: np.ndarray, queries: np.ndarray, k: int, repeats: int
+    corpus: np.ndarray, queries: np.ndarray, k: int, repeats: int, specs: list[str]
 ) -> dict[str, dict[str, float]]:
-    """Queries/s of the three first stages, 1 thread and all threads."""
+    """Queries/s of the first stages and faiss ``IndexBinaryFlat``, 1 thread and all threads."""
     import faiss
 
-    from embedlab.index import Binary
+    from embedlab.index import index_factory
     from embedlab.index._base import l2_normalize
 
-    asym, ham = Binary(corpus.shape[1]), Binary(corpus.shape[1], scoring="hamming")
-    asym.add(corpus)
-    ham.add(corpus)
+    indexes = {spec: index_factory(corpus.shape[1], spec) for spec in specs}
+    for index in indexes.values():
+        index.add(corpus)
+    codes = next(iter(indexes.values())).codes  # type: ignore[attr-defined]
     ref = faiss.IndexBinaryFlat(corpus.shape[1])
-    ref.add(np.ascontiguousarray(asym.codes.view(np.uint8)[:, : -(-corpus.shape[1] // 8)]))
+    ref.add(np.ascontiguousarray(codes.view(np.uint8)[:, : -(-corpus.shape[1] // 8)]))
 
     def faiss_search() -> None:
         qn = l2_normalize(np.ascontiguousarray(queries, dtype=np.float32))
         ref.search(np.packbits(qn > 0, axis=1, bitorder="little"), k)
 
-    runs = {
-        "Binary (asym)": lambda: asym.search(queries, k),
-        "Binary(scoring=hamming)": lambda: ham.search(queries, k),
-        "faiss.IndexBinaryFlat": faiss_search,
+    runs: dict[str, Any] = {
+        spec: (lambda index=index: index.search(queries, k)) for spec, index in indexes.items()
     }
+    runs["faiss.IndexBinaryFlat"] = faiss_search
     all_threads = len(os.sched_getaffinity(0))
     out: dict[str, dict[str, float]] = {}
     for threads in (1, all_threads):
@@ -126,12 +131,14 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--k-factors", default="2,3,5,10,20")
+    parser.add_argument("--query-bits", default="0,4,5,6,8", help="asym query precisions")
     parser.add_argument("--qps-k-factor", type=int, default=10, help="candidates = k * this")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     k_factors = [int(v) for v in args.k_factors.split(",")]
+    specs = variants([int(v) for v in args.query_bits.split(",")])
     k_cand = args.k * args.qps_k_factor
     results: dict[str, Any] = {"k": args.k, "k_factors": k_factors, "qps_k": k_cand}
 
@@ -141,14 +148,16 @@ def main() -> int:
         data = load_retrieval(f"beir:{args.data}", seed=args.seed, n_holdout=args.queries)
         corpus, queries = data.corpus, data.holdout
         print(f"{data.name}: corpus {corpus.shape}, {queries.shape[0]} held-out queries")
-        rec = rerank_recalls(corpus, queries, k_factors, args.k)
+        rec = rerank_recalls(corpus, queries, k_factors, args.k, specs)
         results["dbpedia_recall"] = rec
         print(f"recall@{args.k} of Binary,Rerank(Flat) against Flat (cos):")
-        print(f"  {'scoring':8s} {'1st stage':>9s} " + " ".join(f"kf={kf:<4d}" for kf in k_factors))
-        for scoring, row in rec.items():
+        print(
+            f"  {'first stage':26s} {'alone':>6s} " + " ".join(f"kf={kf:<3d}" for kf in k_factors)
+        )
+        for spec, row in rec.items():
             cells = " ".join(f"{row[f'k_factor={kf}']:.4f}" for kf in k_factors)
-            print(f"  {scoring:8s} {row['first_stage']:9.4f} {cells}")
-        speed = scan_speed(corpus, queries, k_cand, args.repeats)
+            print(f"  {spec:26s} {row['first_stage']:.4f} {cells}")
+        speed = scan_speed(corpus, queries, k_cand, args.repeats, specs)
         results["dbpedia_qps"] = speed
         print_speed(f"first stage, DBpedia codes {corpus.shape}, k={k_cand}", speed)
     else:
@@ -159,7 +168,7 @@ def main() -> int:
 
         x = structured(args.n + args.queries, 384, args.seed)
         corpus, queries = x[: args.n], x[args.n :]
-        speed = scan_speed(corpus, queries, k_cand, args.repeats)
+        speed = scan_speed(corpus, queries, k_cand, args.repeats, specs)
         results["synthetic_qps"] = speed
         print_speed(f"first stage, synthetic {corpus.shape}, k={k_cand}", speed)
     if args.json is not None:

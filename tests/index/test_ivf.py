@@ -75,7 +75,7 @@ def test_flat_codes_with_every_list_probed_equal_exact_search(seed: int, metric:
 def test_binary_codes_with_every_list_probed_equal_binary(metric: str) -> None:
     x, q = clustered(0)
     index = built("IVF8,Binary", x, metric)
-    flat = Binary(DIM, metric=metric)  # type: ignore[arg-type]
+    flat = Binary(DIM, metric=metric, query_bits=0)  # type: ignore[arg-type]
     flat.add(x)
     s1, i1 = index.search(q, 20, nprobe=8)
     s2, i2 = flat.search(q, 20)
@@ -354,3 +354,9 @@ def test_inconsistent_saved_arrays_are_clear_errors(tmp_path: Path) -> None:
     ]:
         with pytest.raises(ValueError, match=match):
             fresh._set_state({**arrays, **change}, tmp_path, 300)
+
+
+def test_binary_query_bits_other_than_the_default_are_refused_in_lists() -> None:
+    with pytest.raises(ValueError, match=r"float query: query_bits has no effect"):
+        index_factory(DIM, "IVF8,Binary(query_bits=3)")
+    assert index_factory(DIM, "IVF8,Binary(query_bits=0)").spec().startswith("IVF8")

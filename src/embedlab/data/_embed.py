@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedlab._cache import cache_dir
 from embedlab._io import atomic_write_bytes
 
 __all__ = [
@@ -45,12 +46,6 @@ __all__ = [
 MODEL_NAME = "all-MiniLM-L6-v2"
 _KEY_VERSION = b"embedlab-embed-v1"
 _INSTALL_HINT = "pip install 'embedlab[text]'"
-
-
-def cache_dir() -> Path:
-    """``$EMBEDLAB_CACHE`` if set, else ``~/.cache/embedlab``."""
-    env = os.environ.get("EMBEDLAB_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "embedlab"
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

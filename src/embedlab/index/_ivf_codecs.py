@@ -37,7 +37,7 @@ from embedlab.index._base import F32, VectorIndex
 from embedlab.index._scan import code_width, pq_tables, sign_tables
 from embedlab.index.bebr import BEBR, pack_planes
 from embedlab.index.bebr import net_module as bebr_net
-from embedlab.index.binary import Binary
+from embedlab.index.binary import DEFAULT_QUERY_BITS, Binary
 from embedlab.index.flat import Flat
 from embedlab.index.int8 import Int8
 from embedlab.index.pq import PQ
@@ -235,7 +235,12 @@ def make_codec(code: VectorIndex) -> Codec:
     """The codec of an empty ``code`` index; the error lists the supported codes."""
     if type(code) is PQ and code.nbits == 8:
         return _PQCodec(code)
-    if type(code) is Binary and code.scoring == "asym" and not code.center:
+    if (
+        type(code) is Binary
+        and code.scoring == "asym"
+        and not code.center
+        and code.query_bits in (0, DEFAULT_QUERY_BITS)
+    ):
         return _BinaryCodec(code)
     if type(code) is Flat:
         return _FlatCodec(code)
@@ -245,9 +250,10 @@ def make_codec(code: VectorIndex) -> Codec:
         return _BEBRCodec(code)
     why = ""
     if type(code) is Binary:
-        why = (
-            " (Binary codes are scanned asymmetrically: scoring must be 'asym')"
-            if code.scoring != "asym"
-            else " (IVF lists hold uncentred sign codes: center must be false)"
-        )
+        if code.scoring != "asym":
+            why = " (Binary codes are scanned asymmetrically: scoring must be 'asym')"
+        elif code.center:
+            why = " (IVF lists hold uncentred sign codes: center must be false)"
+        else:
+            why = " (IVF lists score sign codes with the float query: query_bits has no effect)"
     raise ValueError(f"code must be an empty {CODE_FORMS} index{why}, got {code.spec()!r}")
