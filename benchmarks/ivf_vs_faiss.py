@@ -1,4 +1,5 @@
-"""``IVF{nlist},PQ{m},Rerank(Flat)`` against faiss ``IndexIVFPQ`` + ``IndexRefineFlat``.
+"""``IVF{nlist},PQ{m},Rerank(Flat)`` (or ``IVF{nlist},Binary,Rerank(Flat)`` with ``--code
+binary``) against faiss ``IndexIVFPQ`` + ``IndexRefineFlat``.
 
 Data: a seeded Gaussian mixture (``--centres`` overlapping anisotropic clusters, see
 :func:`mixture`), ``--n`` x ``--dim`` vectors (default 200k x 128, a
@@ -103,6 +104,9 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--nlist", type=int, default=1024)
     parser.add_argument("--m", type=int, default=0, help="PQ sub-quantisers (default dim / 8)")
+    parser.add_argument(
+        "--code", choices=["pq", "binary"], default="pq", help="our list code (faiss: IVFPQ)"
+    )
     parser.add_argument("--nprobe", default="8,16,32,64,128")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--k-factor", type=int, default=10)
@@ -132,7 +136,8 @@ def main() -> int:
     truth = exact.search(q, args.k)[1]
     del exact
 
-    spec = f"IVF{args.nlist},PQ{m},Rerank(Flat,k_factor={args.k_factor})"
+    code = f"PQ{m}" if args.code == "pq" else "Binary"
+    spec = f"IVF{args.nlist},{code},Rerank(Flat,k_factor={args.k_factor})"
     start = time.perf_counter()
     ours = index_factory(args.dim, spec, metric=args.metric)
     ours.train(train)

@@ -226,7 +226,7 @@ def _ivf_pq_from_faiss(inner: Any, metric: Metric, ids: np.ndarray | None) -> Ve
     lists = lists[order]
     extra: dict[str, np.ndarray] = {}
     if out._l2_terms:  # as IVF._add_block: |x_hat|^2 of the decoded vectors
-        x_hat = out.codec.decode(padded) + out.centroids[lists]
+        x_hat = out.codec.decode(padded, {}) + out.centroids[lists]
         extra["vbias"] = -np.einsum("ij,ij->i", x_hat, x_hat).astype(np.float32)
     out.lists.reserve(np.bincount(lists, minlength=nlist))
     out.lists.add(lists, padded, np.arange(n, dtype=np.int64), extra)

@@ -45,6 +45,7 @@ from embedlab.index._ivf_codecs import make_codec
 from embedlab.index._ivf_lists import InvertedLists
 from embedlab.index._scan import scan_dot, scan_lut
 from embedlab.index._topk import top_lists
+from embedlab.index.binary import Binary
 from embedlab.index.flat import Flat
 
 __all__ = ["IVF"]
@@ -78,6 +79,9 @@ class IVF(VectorIndex):
             ``min(k, ntotal)`` results (faiss pads with ``-1`` instead).
         seed: seeds k-means and the training sample.
         max_train: train on at most this many vectors (a seeded sample; default all).
+        residual: for ``Binary`` codes only: ``True`` (default) stores the signs of ``x - c``
+            with a scale per code (4 more bytes per vector), ``False`` the signs of ``x``
+            (spec ``IVF1024(residual=false),Binary``); other codes have one form.
 
     Example:
         >>> import numpy as np
@@ -101,6 +105,7 @@ class IVF(VectorIndex):
         nprobe: int | None = None,
         seed: int = 0,
         max_train: int | None = None,
+        residual: bool | None = None,
     ) -> None:
         super().__init__(dim, metric=metric)
         self.nlist = check_int("nlist", nlist, min_value=1)
@@ -119,7 +124,9 @@ class IVF(VectorIndex):
             )
         if self.code.ntotal:
             raise ValueError(f"code must be empty, got an index holding {self.code.ntotal}")
-        self.codec = make_codec(self.code)
+        if residual is not None and not isinstance(residual, bool | np.bool_):
+            raise TypeError(f"residual must be a bool or None, got {residual!r}")
+        self.codec = make_codec(self.code, residual=None if residual is None else bool(residual))
         # sized by training: nlist alone allocates nothing (an untrained index has 0 lists)
         self.centroids: F32 = np.zeros((0, self.dim), np.float32)
         self._c_sq: F32 = np.zeros(0, np.float32)
@@ -140,6 +147,7 @@ class IVF(VectorIndex):
         args = [f"nprobe={self.nprobe}"] if self.nprobe != default else []
         args += [f"seed={self.seed}"] if self.seed else []
         args += [f"max_train={self.max_train}"] if self.max_train is not None else []
+        args += [] if self.codec.residual or type(self.code) is not Binary else ["residual=false"]
         head = f"IVF{self.nlist}" + (f"({','.join(args)})" if args else "")
         return f"{head},{self.code.spec()}"
 
@@ -213,7 +221,7 @@ class IVF(VectorIndex):
         v = x - self.centroids[lists] if self.codec.residual else x
         codes, extra = self.codec.encode(v)
         if self._l2_terms:
-            x_hat = self.codec.decode(codes)
+            x_hat = self.codec.decode(codes, extra)
             if self.codec.residual:  # (residual codecs decode into a new array)
                 x_hat += self.centroids[lists]
             extra["vbias"] = -np.einsum("ij,ij->i", x_hat, x_hat).astype(np.float32)
@@ -288,6 +296,7 @@ class IVF(VectorIndex):
             "nprobe": self.nprobe,
             "seed": self.seed,
             "max_train": self.max_train,
+            "residual": self.codec.residual,
         }
         return arrays, meta
 
@@ -305,6 +314,8 @@ class IVF(VectorIndex):
                 nprobe=meta["nprobe"],
                 seed=meta["seed"],
                 max_train=meta["max_train"],
+                # saved before residual sign codes: Binary lists held signs of the vectors
+                residual=meta.get("residual", False) if type(code) is Binary else None,
             )
         obj._set_state(arrays, folder, int(meta["ntotal"]))
         return obj
