@@ -162,8 +162,8 @@ def dequantised(q: np.ndarray, bits: int) -> np.ndarray:
     return lo + delta * np.clip(np.rint((q - lo) / delta), 0, 2**bits - 1)
 
 
-@pytest.mark.parametrize("bits", [1, 4, DEFAULT_QUERY_BITS, 8])
-@pytest.mark.parametrize("dim", [7, 64, 100, 384])
+@pytest.mark.parametrize("bits", [1, DEFAULT_QUERY_BITS, 8])
+@pytest.mark.parametrize("dim", [7, 100, 384])
 def test_quantised_query_scores_equal_a_naive_loop(bits: int, dim: int) -> None:
     rng = np.random.default_rng(bits * 1000 + dim)
     x = rng.standard_normal((300, dim)).astype(np.float32)
