@@ -140,7 +140,13 @@ def _retrieval_task(setup: _Setup, run: GridRun) -> BenchRecord:
 
 
 def _make_index(make: IndexFactory, dim: int, spec: str, config: RetrievalBenchConfig) -> Any:
-    """``make(dim, spec, metric=..., seed=...)``; without ``seed`` when no stage takes one."""
+    """``make(dim, spec, metric=..., seed=...)``; without ``seed`` when no stage takes one.
+
+    ``BiDR{m}`` specs (a trainer, not an index token) bypass ``make``."""
+    from embedlab.bench._bidr_method import is_bidr_spec, make_bidr_method
+
+    if is_bidr_spec(spec):
+        return make_bidr_method(dim, spec, metric=config.metric, seed=config.seed)
     try:
         return make(dim, spec, metric=config.metric, seed=config.seed)
     except (TypeError, ValueError) as exc:

@@ -77,9 +77,10 @@ DEFAULT_METHODS: tuple[str, ...] = (
 )
 
 #: Short names accepted by ``--methods`` (lower case); ``pqM``, ``opqM``, ``bebrU``, ``baeB``,
-#: ``itqB`` and ``matryoshkaD`` work for any number. ``bigranular`` is the BiDR design: OPQ
-#: codes in RAM, full vectors on disk for re-ranking. ``matryoshka`` is the funnel on the first
-#: 128 dims (it re-scores with all dims itself).
+#: ``itqB``, ``matryoshkaD`` and ``bidr_pqM`` work for any number (``bidr_pqM`` is BiDR trained
+#: on the corpus's pseudo-queries, see :mod:`embedlab.bench._bidr_method`). ``bigranular`` is
+#: the BiDR design untrained: OPQ codes in RAM, full vectors on disk for re-ranking.
+#: ``matryoshka`` is the funnel on the first 128 dims (it re-scores with all dims itself).
 METHOD_ALIASES: dict[str, str] = {
     "flat": "Flat",
     "int8": "Int8",
@@ -103,7 +104,7 @@ METHOD_ALIASES: dict[str, str] = {
     "ivf_pq": "IVF1024,PQ48,Rerank(Flat)",
     "ivf_binary_rerank": "IVF1024,Binary,Rerank(Flat)",
 }
-_NUMBERED = re.compile(r"^(pq|opq|bebr|bae|itq|matryoshka)(\d+)$")
+_NUMBERED = re.compile(r"^(pq|opq|bebr|bae|itq|matryoshka|bidr_pq)(\d+)$")
 _NUMBERED_SPEC = {
     "pq": "PQ",
     "opq": "OPQ",
@@ -111,6 +112,7 @@ _NUMBERED_SPEC = {
     "bae": "BAE",
     "itq": "ITQ",
     "matryoshka": "Matryoshka",
+    "bidr_pq": "BiDR",
 }
 _QRELS_K = 100
 _NDCG_K = 10

@@ -139,6 +139,7 @@ def bench_retrieval(
     --json retrieval.jsonl
     """
     apply_threads(threads)
+    from embedlab.bench._bidr_method import is_bidr_spec, parse_bidr_spec
     from embedlab.bench.retrieval import RetrievalBenchConfig, parse_methods
     from embedlab.data.retrieval import load_retrieval, parse_retrieval_spec
     from embedlab.index import parse_index_spec
@@ -160,7 +161,10 @@ def bench_retrieval(
         specs = ["Flat"] if skip_methods else parse_methods(methods)
         for spec in specs:  # a typo fails here, not as a failed row after loading the data
             try:
-                parse_index_spec(spec)
+                if is_bidr_spec(spec):
+                    parse_bidr_spec(spec)
+                else:
+                    parse_index_spec(spec)
             except ValueError as exc:
                 raise ValueError(f"--methods: {exc}") from None
         config = RetrievalBenchConfig(
