@@ -26,8 +26,12 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "frappe
 
 
 def _without_timing(record: Any) -> dict[str, Any]:
+    """The record without its timings: ``timing`` and each phase's ``*_seconds``."""
     data: dict[str, Any] = json.loads(record.to_json())
     data.pop("timing")
+    for phase in data.get("params", {}).get("phases") or []:
+        for key in [k for k in phase if k.endswith("_seconds")]:
+            phase.pop(key)
     return data
 
 
