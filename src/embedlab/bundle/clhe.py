@@ -57,11 +57,14 @@ class _ItemEncoder(nn.Module):
         self.w_k = nn.Linear(dim, dim, bias=False)
         self.w_v = nn.Linear(dim, dim, bias=False)
 
-    def tokens(self) -> torch.Tensor:
-        """``(n_items, n_tokens=2, dim)`` L2-normalised feature tokens."""
+    def tokens(self, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """``(n, n_tokens=2, dim)`` L2-normalised feature tokens of items ``ids`` (all: None)."""
         feats = self.features
         assert isinstance(feats, torch.Tensor)
-        toks = torch.stack([self.content(feats), self.ids.weight], dim=1)
+        if ids is None:
+            toks = torch.stack([self.content(feats), self.ids.weight], dim=1)
+        else:
+            toks = torch.stack([self.content(feats[ids]), self.ids(ids)], dim=1)
         return F.normalize(toks, dim=-1)
 
     def fuse(self, toks: torch.Tensor) -> torch.Tensor:
@@ -70,12 +73,14 @@ class _ItemEncoder(nn.Module):
             return toks.mean(dim=1)
         x = self.ln(toks)
         att = (self.w_q(x) @ self.w_k(x).transpose(1, 2)) * x.shape[-1] ** -0.5
-        return (att.softmax(dim=-1) @ self.w_v(x)).mean(dim=1)
+        fused: torch.Tensor = (att.softmax(dim=-1) @ self.w_v(x)).mean(dim=1)
+        return fused
 
-    def forward(self, token_dropout: float = 0.0) -> torch.Tensor:
-        """All item vectors; ``token_dropout`` zeros each token with that probability,
-        keeping at least one per item (the item-level augmentation)."""
-        toks = self.tokens()
+    def forward(self, ids: torch.Tensor | None = None, token_dropout: float = 0.0) -> torch.Tensor:
+        """``(n, dim)`` vectors of items ``ids`` (``(n,)`` int64; None: all items);
+        ``token_dropout`` zeros each token with that probability, keeping at least one per
+        item (the item-level augmentation)."""
+        toks = self.tokens(ids)
         if token_dropout > 0:
             keep = torch.rand(toks.shape[:2]) >= token_dropout
             none = ~keep.any(dim=1)
@@ -84,23 +89,37 @@ class _ItemEncoder(nn.Module):
         return self.fuse(toks)
 
 
+class _AttentionLayer(nn.Module):
+    """One pre-norm single-head masked self-attention layer with a residual."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.ln = nn.LayerNorm(dim, elementwise_affine=False)
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.k = nn.Linear(dim, dim, bias=False)
+        self.v = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x (batch, n_tok, dim)``, ``mask (batch, n_tok)`` -> ``(batch, n_tok, dim)``."""
+        h = self.ln(x)
+        att = (self.q(h) @ self.k(h).transpose(1, 2)) * x.shape[-1] ** -0.5
+        att = att.masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(dim=-1)
+        out: torch.Tensor = x + att @ self.v(h)
+        return out
+
+
 class _BundleEncoder(nn.Module):
-    """Pre-norm single-head self-attention layers over the given items, masked mean pool."""
+    """Self-attention layers over the given items, then a masked mean pool."""
 
     def __init__(self, dim: int, n_layers: int) -> None:
         super().__init__()
-        self.ln = nn.LayerNorm(dim, elementwise_affine=False)
-        self.layers = nn.ModuleList(
-            [nn.ModuleDict({k: nn.Linear(dim, dim, bias=False) for k in "qkv"}) for _ in range(n_layers)]
-        )
+        self.layers = nn.ModuleList([_AttentionLayer(dim) for _ in range(n_layers)])
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``x (batch, n_tok, dim)``, ``mask (batch, n_tok)`` True on real items -> ``(batch, dim)``."""
+        """``x (batch, n_tok, dim)`` and ``mask (batch, n_tok)`` (True on real items) ->
+        ``(batch, dim)``."""
         for layer in self.layers:
-            h = self.ln(x)
-            att = (layer["q"](h) @ layer["k"](h).transpose(1, 2)) * x.shape[-1] ** -0.5
-            att = att.masked_fill(~mask.unsqueeze(1), float("-inf")).softmax(dim=-1)
-            x = x + att @ layer["v"](h)
+            x = layer(x, mask)
         m = mask.unsqueeze(-1).to(x.dtype)
         return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
 
@@ -152,26 +171,34 @@ class CLHE(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(item_features, torch.Tensor):
-            raise TypeError(f"item_features must be a torch.Tensor, got {type(item_features).__name__}")
+            raise TypeError(
+                f"item_features must be a torch.Tensor, got {type(item_features).__name__}"
+            )
         if item_features.ndim != 2 or 0 in item_features.shape:
             raise ValueError(
                 "item_features must be a non-empty (n_items, d) matrix, "
                 f"got shape {tuple(item_features.shape)}"
             )
-        self.hparams = {
+        self.item_cl_weight = check_positive_float("item_cl_weight", item_cl_weight, strict=False)
+        self.bundle_cl_weight = check_positive_float(
+            "bundle_cl_weight", bundle_cl_weight, strict=False
+        )
+        self.item_temperature = check_positive_float("item_temperature", item_temperature)
+        self.bundle_temperature = check_positive_float("bundle_temperature", bundle_temperature)
+        self.token_dropout = check_probability("token_dropout", token_dropout)
+        self.item_dropout = check_probability("item_dropout", item_dropout)
+        self.hparams: dict[str, float | int | str] = {
             "dim": check_int("dim", dim, min_value=1),
             "hidden": check_int("hidden", hidden, min_value=1),
             "n_layers": check_int("n_layers", n_layers, min_value=1),
             "fusion": check_choice("fusion", fusion, ("attention", "mean")),
             "pooling": check_choice("pooling", pooling, ("transformer", "mean")),
-            "item_cl_weight": check_positive_float("item_cl_weight", item_cl_weight, strict=False),
-            "bundle_cl_weight": check_positive_float(
-                "bundle_cl_weight", bundle_cl_weight, strict=False
-            ),
-            "item_temperature": check_positive_float("item_temperature", item_temperature),
-            "bundle_temperature": check_positive_float("bundle_temperature", bundle_temperature),
-            "token_dropout": check_probability("token_dropout", token_dropout),
-            "item_dropout": check_probability("item_dropout", item_dropout),
+            "item_cl_weight": self.item_cl_weight,
+            "bundle_cl_weight": self.bundle_cl_weight,
+            "item_temperature": self.item_temperature,
+            "bundle_temperature": self.bundle_temperature,
+            "token_dropout": self.token_dropout,
+            "item_dropout": self.item_dropout,
         }
         feats = item_features.detach().float()
         self.n_items = int(feats.shape[0])
@@ -194,24 +221,34 @@ class CLHE(nn.Module):
             raise ValueError("given must hold at least one item per bundle, got an empty row")
         return given.long()
 
-    def encode_bundles(self, given: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        """``(batch, dim)`` vectors of the partial bundles ``given`` (``-1`` padding)."""
+    def encode_bundles(self, given: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """``(batch, dim)`` vectors of the partial bundles ``given`` (``-1`` padding);
+        ``x`` the ``(batch, max_len, dim)`` item vectors at those positions, if computed."""
         given = self._check_given(given)
-        table = self.encoder() if items is None else items
+        if x is None:
+            x = self._given_items(given)
         mask = given >= 0
-        x = table[given.clamp(min=0)] * mask.unsqueeze(-1)  # (batch, max_len, dim)
+        x = x * mask.unsqueeze(-1)
         if self.bundle is None:
             m = mask.unsqueeze(-1).to(x.dtype)
             return (x * m).sum(dim=1) / m.sum(dim=1)
-        return self.bundle(x, mask)
+        pooled: torch.Tensor = self.bundle(x, mask)
+        return pooled
+
+    def _given_items(self, given: torch.Tensor) -> torch.Tensor:
+        """``(batch, max_len, dim)`` encoder vectors of the given items (padding: item 0)."""
+        flat = given.clamp(min=0).flatten()
+        vecs: torch.Tensor = self.encoder(flat)
+        return vecs.view(*given.shape, -1)
 
     def scores(self, given: torch.Tensor) -> torch.Tensor:
         """``(batch, n_items)`` completion scores of every item (given items not masked)."""
-        return self.encode_bundles(given) @ self.decoder().T
+        items: torch.Tensor = self.decoder()
+        return self.encode_bundles(given) @ items.T
 
     def _drop_items(self, given: torch.Tensor) -> torch.Tensor:
         real = given >= 0
-        keep = real & (torch.rand(given.shape) >= self.hparams["item_dropout"])
+        keep = real & (torch.rand(given.shape) >= self.item_dropout)
         lost = ~keep.any(dim=1)  # keep the first item of a bundle that lost all
         keep[lost, 0] = True
         return torch.where(keep, given, torch.full_like(given, -1))
@@ -224,27 +261,36 @@ class CLHE(nn.Module):
             targets: ``(batch, n_targets)`` item ids to complete, ``-1`` padding.
         """
         given = self._check_given(given)
-        if not isinstance(targets, torch.Tensor) or targets.ndim != 2 or targets.shape[0] != given.shape[0]:
-            shape = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
-            raise ValueError(f"targets must be (batch={given.shape[0]}, max_len) item ids, got {shape}")
-        hp = self.hparams
-        items = self.encoder()
-        logits = self.encode_bundles(given, items) @ self.decoder().T
+        if (
+            not isinstance(targets, torch.Tensor)
+            or targets.ndim != 2
+            or targets.shape[0] != given.shape[0]
+        ):
+            shape = (
+                tuple(targets.shape)
+                if isinstance(targets, torch.Tensor)
+                else type(targets).__name__
+            )
+            raise ValueError(
+                f"targets must be (batch={given.shape[0]}, max_len) item ids, got {shape}"
+            )
+        x = self._given_items(given)
+        logits = self.encode_bundles(given, x) @ self.decoder().T
         main = completion_loss(logits, given, targets)
         zero = logits.new_zeros(())
         item_cl, bundle_cl = zero, zero
-        if float(hp["item_cl_weight"]) > 0:
+        if self.item_cl_weight > 0:
             ids = torch.unique(torch.cat([given.flatten(), targets.flatten()]))
             ids = ids[ids >= 0]
-            p = float(hp["token_dropout"])
-            a = self.projector(self.encoder(p)[ids])
-            b = self.projector(self.encoder(p)[ids])
-            item_cl = info_nce(a, b, float(hp["item_temperature"]))
-        if float(hp["bundle_cl_weight"]) > 0 and given.shape[0] > 1:
-            a = self.encode_bundles(self._drop_items(given), items)
-            b = self.encode_bundles(self._drop_items(given), items)
-            bundle_cl = info_nce(a, b, float(hp["bundle_temperature"]))
-        total = main + float(hp["item_cl_weight"]) * item_cl
-        total = total + float(hp["bundle_cl_weight"]) * bundle_cl
+            p = self.token_dropout
+            a = self.projector(self.encoder(ids, p))
+            b = self.projector(self.encoder(ids, p))
+            item_cl = info_nce(a, b, self.item_temperature)
+        if self.bundle_cl_weight > 0 and given.shape[0] > 1:
+            a = self.encode_bundles(self._drop_items(given), x)
+            b = self.encode_bundles(self._drop_items(given), x)
+            bundle_cl = info_nce(a, b, self.bundle_temperature)
+        total = main + self.item_cl_weight * item_cl
+        total = total + self.bundle_cl_weight * bundle_cl
         out = BundleLosses(loss=total, main=main, item_cl=item_cl, bundle_cl=bundle_cl)
         return out

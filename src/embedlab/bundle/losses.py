@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -10,7 +14,7 @@ from embedlab._validation import check_positive_float
 __all__ = ["completion_loss", "info_nce", "pad_bundles"]
 
 
-def pad_bundles(bundles: list[torch.Tensor] | list[list[int]], pad: int = -1) -> torch.Tensor:
+def pad_bundles(bundles: Sequence[Any], pad: int = -1) -> torch.Tensor:
     """``(len(bundles), max_len)`` int64 item ids, short rows filled with ``pad``.
 
     Example:
@@ -22,7 +26,7 @@ def pad_bundles(bundles: list[torch.Tensor] | list[list[int]], pad: int = -1) ->
     width = max(len(b) for b in bundles)
     out = torch.full((len(bundles), max(width, 1)), pad, dtype=torch.long)
     for i, b in enumerate(bundles):
-        out[i, : len(b)] = torch.as_tensor(b, dtype=torch.long)
+        out[i, : len(b)] = torch.as_tensor(np.asarray(b), dtype=torch.long)
     return out
 
 
@@ -36,7 +40,9 @@ def _check_ids(name: str, ids: torch.Tensor, batch: int, n_items: int) -> None:
         raise ValueError(f"{name} ids must be in [0, {n_items}) or -1 (padding)")
 
 
-def completion_loss(logits: torch.Tensor, given: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def completion_loss(
+    logits: torch.Tensor, given: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """Mean over bundles of ``-mean_{j in targets} log softmax(logits)_j`` over all items,
     with the given items removed from the softmax.
 
@@ -65,7 +71,7 @@ def completion_loss(logits: torch.Tensor, given: torch.Tensor, targets: torch.Te
     rows = torch.arange(b).unsqueeze(1).expand_as(given)
     masked[rows[gmask], given[gmask]] = float("-inf")
     logp = F.log_softmax(masked, dim=1)
-    picked = logp.gather(1, targets.clamp(min=0)) * tmask
+    picked = torch.where(tmask, logp.gather(1, targets.clamp(min=0)), 0.0)
     if not torch.isfinite(picked).all():
         raise ValueError("targets must not repeat a given item (its score is masked out)")
     return -(picked.sum(dim=1) / counts).mean()

@@ -56,9 +56,7 @@ def make_bundle_model(spec: str, item_features: np.ndarray | torch.Tensor) -> CL
     """
     name, options = parse_spec(spec)
     if name not in BUNDLE_METHODS:
-        raise ValueError(
-            f"method must be one of {', '.join(sorted(BUNDLE_METHODS))}; got {name!r}"
-        )
+        raise ValueError(f"method must be one of {', '.join(sorted(BUNDLE_METHODS))}; got {name!r}")
     check_keywords(f"method {name!r}", options, _OPTIONS)
     feats = torch.as_tensor(np.asarray(item_features, dtype=np.float32))
     return CLHE(feats, **{**BUNDLE_METHODS[name], **options})
@@ -126,7 +124,7 @@ def train_bundle_model(
                 rest.append(perm[k:])
             out = model.losses(pad_bundles(given), pad_bundles(rest))
             opt.zero_grad()
-            out["loss"].backward()
+            out["loss"].backward()  # type: ignore[no-untyped-call]
             opt.step()
             for key in sums:
                 sums[key] += float(out[key].detach())

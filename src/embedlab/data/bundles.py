@@ -56,9 +56,7 @@ def check_bundles(name: str, bundles: Sequence[Any], n_items: int) -> list[np.nd
         if np.unique(arr).size != arr.size:
             raise ValueError(f"{name}[{i}] must not repeat an item, got {arr.tolist()}")
         if arr.min() < 0 or arr.max() >= n_items:
-            raise ValueError(
-                f"{name}[{i}] item ids must be in [0, {n_items}), got {arr.tolist()}"
-            )
+            raise ValueError(f"{name}[{i}] item ids must be in [0, {n_items}), got {arr.tolist()}")
         out.append(arr)
     return out
 
@@ -203,8 +201,7 @@ def make_planted_bundles(
     check_int("seed", seed, min_value=0)
     if n_items // n_groups < bundle_size:
         raise ValueError(
-            f"bundle_size must be <= n_items // n_groups ({n_items // n_groups}), "
-            f"got {bundle_size}"
+            f"bundle_size must be <= n_items // n_groups ({n_items // n_groups}), got {bundle_size}"
         )
     rng = np.random.default_rng(seed)
     group = np.arange(n_items) % n_groups
