@@ -32,6 +32,7 @@ COMPUTING = {
     "index search",
     "bench gcd",
     "bench disentangle",
+    "bench bundle",
 }
 TRAINING = {"bench ctr", "bench metric"}
 

@@ -26,6 +26,7 @@ from embedlab.cli._common import (
     record_saver,
 )
 from embedlab.cli._flags import Device, Quiet, Threads, apply_threads, check_device
+from embedlab.cli.bundle import bench_bundle
 from embedlab.cli.cluster import bench_cluster
 from embedlab.cli.disentangle import bench_disentangle
 from embedlab.cli.gcd import bench_gcd
@@ -163,6 +164,7 @@ def bench_ctr(
         save.done(records)
 
 
+app.command("bundle")(bench_bundle)
 app.command("cluster")(bench_cluster)
 app.command("gcd")(bench_gcd)
 app.command("disentangle")(bench_disentangle)
