@@ -140,12 +140,14 @@ def test_bad_hyper_parameters_raise() -> None:
 
 # --- PEP --------------------------------------------------------------------------
 def test_pep_soft_threshold_matches_reference_and_zeroes_everything_when_high() -> None:
-    table = PEPTable(FIELDS, DIM, compression=10, threshold_init=-5.0)
+    table = PEPTable(FIELDS, DIM, compression=10, granularity="field_dim", threshold_init=-5.0)
     ids = some_ids()
     rows = ids + table.offsets
     v = table.weight[rows]
     fields = torch.arange(len(FIELDS)).expand_as(ids)
-    gate = torch.sigmoid(table.threshold[fields])  # field_dim: (batch, n_fields, dim)
+    gate = torch.sigmoid(
+        table.threshold_lr_mult * table.threshold[fields]
+    )  # field_dim: (batch, n_fields, dim)
     expected = torch.sign(v) * torch.clamp(v.abs() - gate, min=0)
     torch.testing.assert_close(table(ids), expected)
     assert 0 < table.nonzeros() < table.n_entries  # some entries already under sigmoid(-5)
@@ -177,7 +179,7 @@ def test_pep_granularities_learn(granularity: str, shape: tuple[int, int]) -> No
 
 @pytest.mark.parametrize("retrain", ["rewind", "finetune"])
 def test_pep_end_phase_enforces_the_budget_and_fixes_the_mask(retrain: str) -> None:
-    table = PEPTable(FIELDS, DIM, compression=10, retrain=retrain)  # type: ignore[arg-type]
+    table = PEPTable(FIELDS, DIM, compression=10, threshold_init=-6.0, retrain=retrain)  # type: ignore[arg-type]
     assert table.memory_bytes() > table.budget_bytes  # near-dense while it learns
     pruned = table.effective_weight().detach()
     init = table.weight.detach().clone()
