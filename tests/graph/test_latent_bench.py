@@ -76,12 +76,13 @@ def test_scores_its_own_predictions_on_each_split() -> None:
 def test_graph_bench_record_and_errors() -> None:
     x, y, adj = _toy()
     recs = run_graph_bench(
-        adj, y, dataset="toy", methods=("fastrp", "euclid_latent"), dims=(8, 16),
+        adj, y, dataset="toy", methods=("fastrp", "euclid_latent", "gcn"), dims=(8, 16),
         train_ratio=0.4, n_repeats=1, features=x,
         latent_options={"encoder": "mlp", "epochs": 10, "k": 4, "latent_dim": 4},
     )  # fmt: skip
-    assert [r.method for r in recs] == ["fastrp", "fastrp", "euclid_latent"]  # one per seed
-    lat = recs[-1]
+    assert [r.method for r in recs] == ["fastrp", "fastrp", "euclid_latent", "gcn"]  # one per seed
+    assert recs[-1].metrics["micro_f1"] > 0.6  # the given graph joins same-class nodes
+    lat = recs[2]
     assert lat.suite == "graph" and list(lat.metrics) == ["micro_f1", "macro_f1"]
     assert lat.params["dim"] == 4 and lat.memory_bytes == 90 * 4 * 4
     assert "own test predictions" in lat.params["scoring"]

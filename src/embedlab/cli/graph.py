@@ -214,7 +214,7 @@ def bench_graph(
         str,
         typer.Option(
             help="comma-separated: fastrp, orbits, randproj, spectral, snowflake_latent, "
-            "euclid_latent (the last two: latent-graph GCNs, need node features)"
+            "euclid_latent, gcn (the last three: GCN classifiers, need node features)"
         ),
     ] = "fastrp",
     dim: Annotated[str, typer.Option(help="embedding dimension(s), comma-separated")] = "512",

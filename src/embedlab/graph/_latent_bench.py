@@ -1,4 +1,5 @@
-"""Latent-graph GCNs (``snowflake_latent``, ``euclid_latent``) scored like the graph suite.
+"""Latent-graph GCNs (``snowflake_latent``, ``euclid_latent``; ``gcn`` on the given graph as
+their reference) scored like the graph suite.
 
 A latent-graph GCN (:func:`~embedlab.graph.latent_graph.latent_graph`) is a semi-supervised
 node classifier, not an unsupervised embedding, so it cannot go through the suite's
@@ -23,7 +24,7 @@ from embedlab.graph.latent_graph import latent_graph
 
 __all__ = ["LATENT_METHODS", "latent_node_classification"]
 
-LATENT_METHODS = {"snowflake_latent": "snowflake", "euclid_latent": "euclidean"}
+LATENT_METHODS = {"snowflake_latent": "snowflake", "euclid_latent": "euclidean", "gcn": "given"}
 """Suite method name -> ``latent_graph``'s ``graph``."""
 
 
@@ -42,7 +43,8 @@ def latent_node_classification(
     """Micro/Macro-F1 of a latent-graph GCN's predictions over the suite's seeded splits.
 
     Args:
-        method: ``snowflake_latent`` or ``euclid_latent``.
+        method: ``snowflake_latent``, ``euclid_latent`` or ``gcn`` (the plain two-layer GCN on
+            the given graph, Kipf & Welling).
         features: ``(n, f)`` node features (dense or scipy sparse).
         adj: ``(n, n)`` given adjacency (the ``gcn`` encoder's graph).
         labels: ``(n,)`` class ids (``-1`` = unlabelled); multi-label data is refused.

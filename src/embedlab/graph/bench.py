@@ -16,7 +16,9 @@ Methods:
   / Euclidean metric; needs node features). It is a semi-supervised classifier, not an
   embedding: it trains on each split's training nodes and its own test predictions are scored
   (see :mod:`embedlab.graph._latent_bench`); one record per seed (``dims`` do not apply,
-  ``params["dim"]`` is its latent dimension, ``params["scoring"]`` says how it was scored).
+  ``params["dim"]`` is its latent dimension, ``params["scoring"]`` says how it was scored);
+- ``gcn``: the plain two-layer GCN on the given graph (Kipf & Welling), scored the same way:
+  the reference of the latent methods.
 
 Each (method, dim, seed) gives one :class:`~embedlab.bench.BenchRecord` of suite ``"graph"``
 with metrics ``{"micro_f1", "macro_f1"}`` (Micro-F1 first: the report plots the first
