@@ -82,6 +82,7 @@ def test_graph_bench_record_and_errors() -> None:
     )  # fmt: skip
     assert [r.method for r in recs] == ["fastrp", "fastrp", "euclid_latent", "gcn"]  # one per seed
     assert recs[-1].metrics["micro_f1"] > 0.6  # the given graph joins same-class nodes
+    assert recs[-1].params["dim"] == 32  # the GCN's hidden width: it has no latent space
     lat = recs[2]
     assert lat.suite == "graph" and list(lat.metrics) == ["micro_f1", "macro_f1"]
     assert lat.params["dim"] == 4 and lat.memory_bytes == 90 * 4 * 4

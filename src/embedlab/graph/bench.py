@@ -18,7 +18,7 @@ Methods:
   (see :mod:`embedlab.graph._latent_bench`); one record per seed (``dims`` do not apply,
   ``params["dim"]`` is its latent dimension, ``params["scoring"]`` says how it was scored);
 - ``gcn``: the plain two-layer GCN on the given graph (Kipf & Welling), scored the same way:
-  the reference of the latent methods.
+  the reference of the latent methods (``params["dim"]``: its hidden width).
 
 Each (method, dim, seed) gives one :class:`~embedlab.bench.BenchRecord` of suite ``"graph"``
 with metrics ``{"micro_f1", "macro_f1"}`` (Micro-F1 first: the report plots the first
@@ -248,12 +248,13 @@ def _latent_record(
     )  # fmt: skip
     elapsed = time.perf_counter() - t0
     n = int(mat.shape[0])
-    dim = int(latent["latent_dim"])
+    # the latent positions' width; for the plain GCN, its hidden layer's (no latent space)
+    dim = int(latent.get("hidden", 32) if method == "gcn" else latent["latent_dim"])
     return BenchRecord(
         suite="graph",
         dataset=dataset,
         method=method,
-        memory_bytes=n * dim * 4,  # the float32 latent positions
+        memory_bytes=n * dim * 4,  # float32 latent positions (gcn: hidden features)
         metrics={"micro_f1": scores.micro_f1, "macro_f1": scores.macro_f1},
         timing={"embed_s": elapsed, "eval_s": 0.0},
         params={
