@@ -59,7 +59,7 @@ def _brute(x: np.ndarray, k: int, dist: Distance) -> tuple[np.ndarray, np.ndarra
     ids=["snowflake", "quasi_snowflake", "l1", "cosine", "dot"],
 )
 def test_matches_brute_force(make: object, seed: int) -> None:
-    x = np.random.default_rng(seed).normal(size=(40, 5))
+    x = np.random.default_rng(seed).normal(size=(30, 5))
     dist = make(seed)  # type: ignore[operator]
     vals, idx = knn(x, 4, distance=dist)
     ref_vals, ref_idx = _brute(x, 4, dist)
@@ -83,11 +83,11 @@ def test_blocks_and_ties_and_euclidean_agreement(monkeypatch: pytest.MonkeyPatch
 
 
 def test_k_occurrence_and_hubness_take_the_distance() -> None:
-    x = np.random.default_rng(4).normal(size=(50, 5))
+    x = np.random.default_rng(4).normal(size=(30, 5))
     sf = _snowflake(5, 4)
     _, ref_idx = _brute(x, 3, sf)
     counts = k_occurrence(x, 3, distance=sf)
-    np.testing.assert_array_equal(counts, np.bincount(ref_idx.ravel(), minlength=50))
+    np.testing.assert_array_equal(counts, np.bincount(ref_idx.ravel(), minlength=30))
     assert isinstance(hubness(x, 3, distance=sf), float)
     # a metric that re-weights coordinates changes the neighbours
     w = LpDistance(p=1, normalize_embeddings=False)

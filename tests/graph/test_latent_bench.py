@@ -53,7 +53,7 @@ def test_splits_are_those_of_node_classification() -> None:
 
 def test_scores_its_own_predictions_on_each_split() -> None:
     x, y, adj = _toy()
-    kw = {"encoder": "mlp", "k": 4, "epochs": 15, "lr": 0.05, "latent_dim": 4}
+    kw = {"encoder": "mlp", "k": 4, "epochs": 10, "lr": 0.05, "latent_dim": 4}
     res = latent_node_classification(
         "snowflake_latent", x, adj, y, train_ratio=0.4, n_repeats=2, seed=1, **kw
     )
