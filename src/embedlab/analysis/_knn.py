@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from embedlab._validation import check_choice, check_enough_points, check_int, check_points
+from embedlab.analysis._knn_distance import knn_distance
 from embedlab.analysis._scale import pow2_scale
+from embedlab.losses.distances import Distance
 
 __all__ = ["faiss_available", "knn", "knn_scaled"]
 
@@ -39,7 +41,12 @@ def faiss_available() -> bool:
 
 
 def knn(
-    x: Any, k: int, *, backend: Backend = "auto", name: str = "X"
+    x: Any,
+    k: int,
+    *,
+    backend: Backend = "auto",
+    name: str = "X",
+    distance: Distance | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Distances and indices of the ``k`` nearest other points of every point.
 
@@ -49,6 +56,11 @@ def knn(
         backend: ``"faiss"`` (``IndexFlatL2``), ``"torch"`` (blocked matmul) or ``"auto"``
             (faiss when importable).
         name: the argument's name in error messages.
+        distance: ``None`` (default): Euclidean, as below. Any embedlab
+            :class:`~embedlab.losses.Distance` (e.g. a learned
+            :class:`~embedlab.losses.NeuralSnowflake`): exact brute force under it
+            (``backend`` unused), see :func:`~embedlab.analysis._knn_distance.knn_distance`;
+            ``dist`` then holds its values (similarities, decreasing, for cosine / dot).
 
     Returns:
         ``(dist, idx)``: ``(n_points, k)`` float64 Euclidean distances in increasing order
@@ -61,6 +73,8 @@ def knn(
         >>> dist.shape, idx.shape
         ((100, 3), (100, 3))
     """
+    if distance is not None:
+        return knn_distance(x, k, distance, name=name)
     dist, idx, scale = knn_scaled(x, k, backend=backend, name=name)
     with np.errstate(over="ignore"):
         out = dist * scale

@@ -19,6 +19,7 @@ from embedlab._validation import (
 )
 from embedlab.analysis._knn import Backend, knn
 from embedlab.analysis._scale import pow2_scale
+from embedlab.losses.distances import Distance
 
 _LOG_MAX = math.log(np.finfo(np.float64).max)
 
@@ -218,18 +219,22 @@ def neural_collapse(features: Any, labels: Any) -> NeuralCollapse:
     )
 
 
-def k_occurrence(x: Any, k: int = 10, *, backend: Backend = "auto") -> np.ndarray:
+def k_occurrence(
+    x: Any, k: int = 10, *, backend: Backend = "auto", distance: Distance | None = None
+) -> np.ndarray:
     """``N_k``: how many times each point is among the ``k`` nearest neighbours of the others.
 
     Returns ``(n_points,)`` int64 counts summing to ``n_points * k``. Ties between equidistant
     neighbours go to the lower index (see :func:`~embedlab.analysis.knn`); ``ValueError`` when
-    all points are identical (every neighbour is a tie).
+    all points are identical (every neighbour is a tie). ``distance``: neighbours under any
+    embedlab :class:`~embedlab.losses.Distance` (e.g. a learned ``NeuralSnowflake``), exact;
+    ``None`` (default) is Euclidean.
     """
     pts = check_points("X", x)
     k = check_int("k", k, min_value=1)
     check_distinct_points("X", pts, "the k-occurrence (every neighbour is a tie)")
     check_enough_points("X", pts.shape[0], k + 1, f"k={k} nearest neighbours (plus self)")
-    _, idx = knn(pts, k, backend=backend)
+    _, idx = knn(pts, k, backend=backend, distance=distance)
     return np.bincount(idx.ravel(), minlength=pts.shape[0]).astype(np.int64)
 
 
@@ -240,11 +245,14 @@ def _skewness(v: np.ndarray) -> float:
     return float((d**3).mean() / sd**3) if sd > 0 else 0.0
 
 
-def hubness(x: Any, k: int = 10, *, backend: Backend = "auto") -> float:
+def hubness(
+    x: Any, k: int = 10, *, backend: Backend = "auto", distance: Distance | None = None
+) -> float:
     """Hubness: skewness of the k-occurrence distribution (Radovanović, Nanopoulos &
     Ivanović, JMLR 2010). About 0 for well-spread data; large positive values mean a few
     "hub" points appear in many neighbour lists, which hurts kNN retrieval.
 
-    Euclidean neighbours; L2-normalise first for cosine.
+    Euclidean neighbours by default; L2-normalise first for cosine, or pass any embedlab
+    ``distance`` (e.g. a learned ``NeuralSnowflake``) to count neighbours under it.
     """
-    return _skewness(k_occurrence(x, k, backend=backend))
+    return _skewness(k_occurrence(x, k, backend=backend, distance=distance))

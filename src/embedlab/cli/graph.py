@@ -211,7 +211,11 @@ def bench_graph(
         typer.Option(help="blogcatalog:PATH.mat | cora:PLANETOID_DIR | edges:PATH | mat:PATH"),
     ],
     methods: Annotated[
-        str, typer.Option(help="comma-separated: fastrp, orbits, randproj, spectral")
+        str,
+        typer.Option(
+            help="comma-separated: fastrp, orbits, randproj, spectral, snowflake_latent, "
+            "euclid_latent, gcn (the last three: GCN classifiers, need node features)"
+        ),
     ] = "fastrp",
     dim: Annotated[str, typer.Option(help="embedding dimension(s), comma-separated")] = "512",
     weights: Annotated[str, typer.Option(help="FastRP iteration weights")] = PAPER_WEIGHTS_TEXT,
@@ -223,6 +227,8 @@ def bench_graph(
         str,
         typer.Option(help="orbits: 'auto' (1,2,3 up to 5,000 nodes, else 1) or e.g. '1' or '1,2'"),
     ] = "auto",
+    latent_dim: Annotated[int, typer.Option(help="latent methods: latent dimension")] = 16,
+    latent_epochs: Annotated[int, typer.Option(help="latent methods: GCN epochs")] = 100,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="write JSON-lines records here")
     ] = None,
@@ -246,6 +252,8 @@ def bench_graph(
         check_finite_float("--beta", beta)
         check_fraction("--train-ratio", train_ratio)
         check_int("--repeats", repeats, min_value=1)
+        check_int("--latent-dim", latent_dim, min_value=1)
+        check_int("--latent-epochs", latent_epochs, min_value=1)
         seeds = [check_int("--seed", s, min_value=0) for s in parse_ints("--seed", seed)]
         check_out_file("--json", json_out)
         hops: list[int] | str = "auto"
@@ -286,6 +294,8 @@ def bench_graph(
             weights=alphas,
             beta=beta,
             orbit_hops=hops,
+            features=graph.features,
+            latent_options={"latent_dim": latent_dim, "epochs": latent_epochs},
             on_record=save,
         )
     except (ValueError, TypeError, FileNotFoundError) as exc:

@@ -39,6 +39,7 @@ _COLUMNS = (
     ("nmi", "NMI"),
     ("ami", "AMI"),
 )
+_OPTIONAL_COLUMNS = (("angle_r2", "angle R2"), ("angle_r2_inv", "angle R2 inv"))
 
 
 def print_metric_summary(title: str, records: Sequence[BenchRecord]) -> None:
@@ -46,14 +47,18 @@ def print_metric_summary(title: str, records: Sequence[BenchRecord]) -> None:
     table = Table(title=title, title_justify="left")
     table.add_column("method", justify="left")
     table.add_column("seed", justify="right")
-    for _, label in _COLUMNS:
+    shown = [
+        *_COLUMNS,
+        *(c for c in _OPTIONAL_COLUMNS if any(c[0] in r.metrics for r in records)),
+    ]
+    for _, label in shown:
         table.add_column(label, justify="right")
     table.add_column("train s", justify="right")
     table.add_column("samples/s", justify="right")
     table.add_column("status", justify="left")
     for r in records:
         cells = [r.method, str(r.seed)]
-        cells += [f"{r.metrics[key]:.4f}" if key in r.metrics else "-" for key, _ in _COLUMNS]
+        cells += [f"{r.metrics[key]:.4f}" if key in r.metrics else "-" for key, _ in shown]
         train_s = r.timing.get("train_s")
         sps = r.timing.get("samples_per_s")
         cells.append("-" if not train_s else f"{train_s:.1f}")
@@ -69,7 +74,11 @@ def print_metric_summary(title: str, records: Sequence[BenchRecord]) -> None:
 def bench_metric(
     ctx: typer.Context,
     data: Annotated[
-        str, typer.Option(help="digits (bundled 8x8) | mnist:DIR (IDX files)")
+        str,
+        typer.Option(
+            help="digits (bundled 8x8) | mnist:DIR (IDX files) | mnist-rot:DIR (two rotated "
+            "views per image: view-pair methods sie, simclr, vicreg)"
+        ),
     ] = "digits",
     losses: Annotated[
         str, typer.Option(help="comma-separated loss specs, e.g. 'triplet(margin=0.1),supcon'")
@@ -94,9 +103,18 @@ def bench_metric(
     """Train the same encoder with each LOSS on classes 0-4; retrieval on unseen 5-9.
 
     Example: embedlab bench metric --losses triplet,supcon --seed 0,1 --json metric.jsonl --ray
+
+    On a view-pair source (mnist-rot:DIR) the methods are sie(dim_eq=8), simclr, vicreg,
+    trained on rotated pairs of classes 0-4; records add the rotation-angle R2 (angle_r2).
     """
     apply_threads(threads)
     from embedlab.bench.metric import load_labeled, metric_splits, run_metric_bench
+    from embedlab.bench.metric_views import (
+        check_methods_for_source,
+        is_view_source,
+        load_view_source,
+        run_view_bench,
+    )
     from embedlab.losses import LOSSES
     from embedlab.training.encoders import ENCODERS
 
@@ -109,11 +127,18 @@ def bench_metric(
             check_choice("--model", model, ENCODERS)
         seeds = [check_int("--seed", s, min_value=0) for s in parse_ints("--seed", seed)]
         specs = parse_specs(losses)
-        for spec in specs:  # a typo fails before the data is loaded
+        views = is_view_source(data)
+        check_methods_for_source(specs, view_pairs=views)
+        for spec in specs if not views else ():  # a typo fails before the data is loaded
             LOSSES.get(parse_spec(spec)[0])
         check_json_out(json_out)
+        if views and (ray or device != "cpu"):
+            raise ValueError(
+                "--ray and --device are not supported for a view-pair source (mnist-rot): "
+                f"it trains in this process on the cpu, got ray={ray}, device={device!r}"
+            )
         engine = grid_engine(ray, address, cpus_per_run)
-        full = load_labeled(data)
+        full = load_view_source(data) if views else load_labeled(data)
         train, test = metric_splits(full)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         raise fail(describe_error(exc)) from None
@@ -130,6 +155,17 @@ def bench_metric(
 
     with record_saver(json_out, quiet=quiet, line=line, rerun=rerun, ctx=ctx) as save:
         try:
+            if views:
+                records = run_view_bench(
+                    train, test, methods=specs, dim=dim, epochs=epochs, batch_size=batch_size,
+                    lr=lr, seeds=seeds, model=model, progress=not quiet, on_record=save,
+                    recorded=save.recorded,
+                )  # fmt: skip
+                print_metric_summary(
+                    f"metric · {full.name} · view pairs, unseen classes 5-9 · dim {dim}", records
+                )
+                save.done(records)
+                return
             records = run_metric_bench(
                 train,
                 test,

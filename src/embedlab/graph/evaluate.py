@@ -29,7 +29,7 @@ from embedlab._validation import (
     check_same_length,
 )
 
-__all__ = ["NodeClassificationResult", "node_classification"]
+__all__ = ["NodeClassificationResult", "f1_scores", "node_classification", "node_splits"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,41 @@ def _top_k(scores: np.ndarray, k: np.ndarray) -> np.ndarray:
     np.put_along_axis(ranks, order, np.arange(scores.shape[1])[None, :], axis=1)
     out: np.ndarray = (ranks < k[:, None]).astype(np.int8)
     return out
+
+
+def node_splits(
+    labels: np.ndarray, *, train_ratio: float, n_repeats: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``n_repeats`` seeded ``(train, test)`` node splits of :func:`node_classification`.
+
+    ``labels``: ``(n,)`` class ids (``-1`` = unlabelled, in neither part) or an
+    ``(n, n_labels)`` indicator matrix (every node usable). Each split shuffles the usable
+    nodes and puts the first ``round(train_ratio * n_usable)`` in ``train``.
+    """
+    y = np.asarray(labels)
+    usable = np.flatnonzero(y >= 0) if y.ndim == 1 else np.arange(y.shape[0])
+    n_train = round(train_ratio * usable.size)
+    if n_train < 2 or usable.size - n_train < 1:
+        raise ValueError(
+            f"train_ratio={train_ratio} leaves {n_train} training and "
+            f"{usable.size - n_train} test nodes out of {usable.size}; need >= 2 and >= 1"
+        )
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_repeats):
+        perm = usable[rng.permutation(usable.size)]
+        out.append((perm[:n_train], perm[n_train:]))
+    return out
+
+
+def f1_scores(true: Any, pred: Any, *, classes: Any = None) -> tuple[float, float]:
+    """``(micro_f1, macro_f1)`` of predictions: class ids (averaged over ``classes``, default
+    the classes present) or ``(n, n_labels)`` 0/1 indicator matrices."""
+    labels = None if classes is None else np.asarray(classes)
+    return (
+        float(f1_score(true, pred, average="micro", labels=labels, zero_division=0)),
+        float(f1_score(true, pred, average="macro", labels=labels, zero_division=0)),
+    )
 
 
 def node_classification(
@@ -93,24 +128,13 @@ def node_classification(
     multilabel = y.ndim == 2
     if multilabel:
         y = (y != 0).astype(np.int8)
-        usable = np.arange(x.shape[0])
     elif y.ndim == 1:
         y = y.astype(np.int64)
-        usable = np.flatnonzero(y >= 0)
     else:
         raise ValueError(f"labels must have shape (n,) or (n, n_labels), got {y.shape}")
-    n_train = round(train_ratio * usable.size)
-    if n_train < 2 or usable.size - n_train < 1:
-        raise ValueError(
-            f"train_ratio={train_ratio} leaves {n_train} training and "
-            f"{usable.size - n_train} test nodes out of {usable.size}; need >= 2 and >= 1"
-        )
-    rng = np.random.default_rng(seed)
     micro: list[float] = []
     macro: list[float] = []
-    for _ in range(n_repeats):
-        perm = usable[rng.permutation(usable.size)]
-        tr, te = perm[:n_train], perm[n_train:]
+    for tr, te in node_splits(y, train_ratio=train_ratio, n_repeats=n_repeats, seed=seed):
         clf = OneVsRestClassifier(LogisticRegression(solver="liblinear", C=C))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # labels absent from a small training split
@@ -123,20 +147,14 @@ def node_classification(
             seen = np.asarray(y[tr].any(axis=0), dtype=bool)
             scores = np.where(seen[None, :], scores, -np.inf)
             pred = _top_k(scores, y[te].sum(axis=1))
-            true = y[te]
-            average_labels = None
+            mi, ma = f1_scores(y[te], pred)
         else:
             if scores.ndim == 1:  # two classes: one column of scores
                 scores = np.stack([-scores, scores], axis=1)
             pred = np.asarray(clf.classes_)[scores.argmax(axis=1)]
-            true = y[te]
-            average_labels = np.unique(y[usable])
-        micro.append(
-            float(f1_score(true, pred, average="micro", labels=average_labels, zero_division=0))
-        )
-        macro.append(
-            float(f1_score(true, pred, average="macro", labels=average_labels, zero_division=0))
-        )
+            mi, ma = f1_scores(y[te], pred, classes=np.unique(y[y >= 0]))
+        micro.append(mi)
+        macro.append(ma)
     return NodeClassificationResult(
         micro_f1=float(np.mean(micro)),
         macro_f1=float(np.mean(macro)),

@@ -21,7 +21,7 @@ at the epoch of the best validation accuracy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,8 @@ class LatentGraphResult:
         encoder: ``mlp`` or ``gcn`` (``given`` for the plain GCN).
         edge_homophily: fraction of inferred edges (self-loops excluded) joining nodes of the
             same class at the best epoch (of the given graph for ``given``).
+        test_predictions: ``(len(test_idx),)`` predicted class ids of the test rows at that
+            epoch (in the order of ``split["test"]``; not part of ``==``).
     """
 
     test_accuracy: float
@@ -62,6 +64,9 @@ class LatentGraphResult:
     graph: str
     encoder: str
     edge_homophily: float
+    test_predictions: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64), compare=False
+    )
 
 
 def planetoid_split(folder: str | Path, name: str = "cora") -> dict[str, np.ndarray]:
@@ -269,6 +274,7 @@ def latent_graph(
         torch.from_numpy(np.asarray(split[p], dtype=np.int64)) for p in ("train", "val", "test")
     )
     best = (-1.0, 0.0, 0, 0.0)
+    best_pred = np.zeros(0, dtype=np.int64)
     for epoch in range(1, epochs + 1):
         model.train()
         opt.zero_grad()
@@ -286,6 +292,7 @@ def latent_graph(
             if val > best[0]:
                 test = float((pred[te] == y[te]).float().mean())
                 best = (val, test, epoch, _homophily(rows, cols, y))
+                best_pred = pred[te].numpy().astype(np.int64)
     return LatentGraphResult(
         test_accuracy=best[1],
         val_accuracy=best[0],
@@ -293,4 +300,5 @@ def latent_graph(
         graph=graph,
         encoder="given" if graph == "given" else encoder,
         edge_homophily=best[3],
+        test_predictions=best_pred,
     )
