@@ -15,7 +15,8 @@ FAST = {
     "mlc": "mlc(pretrain_epochs=4, epochs=3, batch_size=100, hidden=64, dim=8)",
 }
 NAMES = CLUSTERERS.names()
-PREDICTS = {"kmeans", "depict"}
+PREDICTS = {"kmeans", "depict", "ss_kmeans"}
+SEMI = [n for n in NAMES if CLUSTERERS.get(n).semi_supervised]
 
 
 def build(name: str, seed: int = 0, n_clusters: int = 3) -> Clusterer:
@@ -29,7 +30,25 @@ def blobs() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_registry_holds_the_issue_methods() -> None:
-    assert {"kmeans", "depict", "mlc", "spectral"} <= set(NAMES)
+    assert {"kmeans", "depict", "mlc", "spectral", "ss_kmeans"} <= set(NAMES)
+    assert SEMI == ["ss_kmeans"]
+
+
+@pytest.mark.parametrize("name", SEMI)
+def test_semi_supervised_keep_the_labels(name: str, blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    """Partial labels ``y`` (-1: unlabelled): labelled samples stay in their given cluster
+    (here a permutation of the classes), the rest is recovered, the same seed repeats."""
+    x, y = blobs
+    given = np.where(np.arange(150) % 3 == 0, (y + 1) % 3, -1)
+    model = build(name)
+    labels = model.fit_predict(x, given)  # type: ignore[call-arg]
+    assert labels.dtype == np.int64 and labels.shape == (150,)
+    np.testing.assert_array_equal(labels[given >= 0], given[given >= 0])
+    np.testing.assert_array_equal(labels, (y + 1) % 3)
+    again = build(name).fit(x, given)  # type: ignore[call-arg]
+    np.testing.assert_array_equal(again.labels_, labels)
+    with pytest.raises(ValueError, match=r"y must be -1 \(unlabelled\) or a cluster in"):
+        build(name).fit(x, np.full(150, 3))  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("name", NAMES)
