@@ -112,10 +112,18 @@ def test_spec_errors() -> None:
         make_clusterer("kmeans(seed=3)", n_clusters=3)
     with pytest.raises(ValueError, match=r"target must be one of sqrt, square; got 'cube'"):
         make_clusterer("depict(target=cube)", n_clusters=3)
+    with pytest.raises(ValueError, match=r"init must be one of kmeans, spectral; got 'pca'"):
+        make_clusterer("depict(init=pca)", n_clusters=3)
     with pytest.raises(ValueError, match=r"gamma must be > 0, got 0"):
         make_clusterer("mlc(gamma=0)", n_clusters=3)
     model = make_clusterer("depict(epochs=20, lr=0.0005)", n_clusters=4, seed=2)
     assert (model.epochs, model.lr, model.seed, model.n_clusters) == (20, 0.0005, 2, 4)  # type: ignore[attr-defined]
+
+
+def test_depict_spectral_start(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = blobs
+    model = make_clusterer(FAST["depict"][:-1] + ", init=spectral)", n_clusters=3, seed=1)
+    assert normalized_mutual_info_score(y, model.fit_predict(x)) > 0.99
 
 
 def test_kmeans_faiss_backend(blobs: tuple[np.ndarray, np.ndarray]) -> None:
