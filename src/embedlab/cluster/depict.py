@@ -76,7 +76,7 @@ class DEPICTClusterer(Clusterer):
     Differences that remain (all but the last two to fit a CPU budget of minutes):
 
     - learning rate 1e-3 (reference 1e-4);
-    - pretraining: ``pretrain_epochs`` (10) on every sample; reference: up to 4000 epochs on
+    - pretraining: ``pretrain_epochs`` (15) on every sample; reference: up to 4000 epochs on
       a 90% split, early stopping (patience 100) on the other 10%'s clean reconstruction
       loss, best weights restored;
     - head fit: ``init_epochs`` (2); reference: up to 1000 epochs, early stopping
@@ -106,7 +106,8 @@ class DEPICTClusterer(Clusterer):
         filters: channels of the convolutions (images; the reference has 50, 3.5x slower).
         hidden: width of the two hidden layers (vectors).
         tol: stop when fewer than this share of labels change in an epoch.
-        init: start clustering, ``"kmeans"`` or ``"spectral"`` (10-NN graph).
+        init: start clustering, ``"spectral"`` (10-NN graph; the default: on mnist-t10k
+            its start NMI was 0.72 vs k-means' 0.57, seed 0) or ``"kmeans"``.
         device: torch device.
         progress: show a progress bar.
 
@@ -132,7 +133,7 @@ class DEPICTClusterer(Clusterer):
         n_clusters: int = 8,
         seed: int = 0,
         dim: int | None = None,
-        pretrain_epochs: int = 10,
+        pretrain_epochs: int = 15,
         init_epochs: int = 2,
         epochs: int = 15,
         batch_size: int = 100,
@@ -143,7 +144,7 @@ class DEPICTClusterer(Clusterer):
         filters: int = 16,
         hidden: int = 500,
         tol: float = 0.001,
-        init: str = "kmeans",
+        init: str = "spectral",
         device: str = "cpu",
         progress: bool = False,
     ) -> None:
