@@ -119,6 +119,7 @@ def test_cli_writes_records(tmp_path: Path) -> None:
         (["--known", "0-11"], "--known names classes [10, 11]"),
         (["--methods", "raw,hypcdd"], "loss must be one of"),
         (["--seed", "a"], "--seed must be comma-separated integers"),
+        (["--assign", "sskmeans"], "--assign must be one of kmeans, ss-kmeans"),
     ],
 )
 def test_cli_bad_input(args: list[str], message: str) -> None:
@@ -135,3 +136,18 @@ def test_same_seed_same_numbers() -> None:
         for _ in range(2)
     )  # fmt: skip
     assert a[0].metrics == b[0].metrics and a[0].params == b[0].params
+
+
+def test_ss_kmeans_assignment_fixes_the_labelled() -> None:
+    """--assign ss-kmeans clusters labelled + pool with the labelled held; the params say so."""
+    from embedlab.bench._gcd_train import cluster_pool
+
+    data = make_blobs(n_samples=120, n_clusters=4, dim=8, seed=1)
+    split = gcd_split(data, (1, 3), seed=0)
+    out = cluster_pool(data.flat(), split, seed=0, assign="ss-kmeans")
+    assert out["all_acc"] == out["old_acc"] == out["new_acc"] == 1.0  # separated blobs
+    recs = run_gcd_bench(data, known="1,3", methods=["raw"], seeds=[0], assign="ss-kmeans")
+    assert recs[0].status == "ok" and recs[0].params["assign"] == "ss-kmeans"
+    assert recs[0].metrics["all_acc"] == 1.0
+    with pytest.raises(ValueError, match="assign must be one of kmeans, ss-kmeans"):
+        run_gcd_bench(data, known="1,3", methods=["raw"], assign="ss_kmeans")

@@ -15,7 +15,8 @@ FAST = {
     "mlc": "mlc(pretrain_epochs=4, epochs=3, batch_size=100, hidden=64, dim=8)",
 }
 NAMES = CLUSTERERS.names()
-PREDICTS = {"kmeans", "depict"}
+PREDICTS = {"kmeans", "depict", "ss_kmeans"}
+SEMI = [n for n in NAMES if CLUSTERERS.get(n).semi_supervised]
 
 
 def build(name: str, seed: int = 0, n_clusters: int = 3) -> Clusterer:
@@ -29,7 +30,25 @@ def blobs() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_registry_holds_the_issue_methods() -> None:
-    assert {"kmeans", "depict", "mlc", "spectral"} <= set(NAMES)
+    assert {"kmeans", "depict", "mlc", "spectral", "ss_kmeans"} <= set(NAMES)
+    assert SEMI == ["ss_kmeans"]
+
+
+@pytest.mark.parametrize("name", SEMI)
+def test_semi_supervised_keep_the_labels(name: str, blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    """Partial labels ``y`` (-1: unlabelled): labelled samples stay in their given cluster
+    (here a permutation of the classes), the rest is recovered, the same seed repeats."""
+    x, y = blobs
+    given = np.where(np.arange(150) % 3 == 0, (y + 1) % 3, -1)
+    model = build(name)
+    labels = model.fit_predict(x, given)  # type: ignore[call-arg]
+    assert labels.dtype == np.int64 and labels.shape == (150,)
+    np.testing.assert_array_equal(labels[given >= 0], given[given >= 0])
+    np.testing.assert_array_equal(labels, (y + 1) % 3)
+    again = build(name).fit(x, given)  # type: ignore[call-arg]
+    np.testing.assert_array_equal(again.labels_, labels)
+    with pytest.raises(ValueError, match=r"y must be -1 \(unlabelled\) or a cluster in"):
+        build(name).fit(x, np.full(150, 3))  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -93,10 +112,18 @@ def test_spec_errors() -> None:
         make_clusterer("kmeans(seed=3)", n_clusters=3)
     with pytest.raises(ValueError, match=r"target must be one of sqrt, square; got 'cube'"):
         make_clusterer("depict(target=cube)", n_clusters=3)
+    with pytest.raises(ValueError, match=r"init must be one of kmeans, spectral; got 'pca'"):
+        make_clusterer("depict(init=pca)", n_clusters=3)
     with pytest.raises(ValueError, match=r"gamma must be > 0, got 0"):
         make_clusterer("mlc(gamma=0)", n_clusters=3)
     model = make_clusterer("depict(epochs=20, lr=0.0005)", n_clusters=4, seed=2)
     assert (model.epochs, model.lr, model.seed, model.n_clusters) == (20, 0.0005, 2, 4)  # type: ignore[attr-defined]
+
+
+def test_depict_spectral_start(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = blobs
+    model = make_clusterer(FAST["depict"][:-1] + ", init=spectral)", n_clusters=3, seed=1)
+    assert normalized_mutual_info_score(y, model.fit_predict(x)) > 0.99
 
 
 def test_kmeans_faiss_backend(blobs: tuple[np.ndarray, np.ndarray]) -> None:

@@ -110,3 +110,30 @@ def test_sinkhorn_is_doubly_stochastic_and_differentiable() -> None:
     assert c.grad is not None and bool(torch.isfinite(c.grad).all())
     low = float(gam.detach().min())
     assert not math.isnan(low) and low >= 0
+
+
+@pytest.mark.parametrize("shape", [(1, 12, 12), (20,)])
+def test_depict_network_dropout_and_init_as_the_reference(shape: tuple[int, ...]) -> None:
+    """Dropout on the input and the first layer only (reference dropouts 0.1, 0.1, 0);
+    Glorot-uniform weights and zero biases."""
+    from embedlab.cluster._depict_net import make_autoencoder
+
+    torch.manual_seed(0)
+    net = make_autoencoder(shape, dim=3, filters=4, hidden=8, dropout=0.5)
+    for m in net.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
+            assert m.bias is not None and not m.bias.any()
+            fan_in = (
+                m.weight[0].numel()
+                if not isinstance(m, torch.nn.ConvTranspose2d)
+                else (m.weight.shape[1] * m.weight[0, 0].numel())
+            )
+            fan_out = m.weight.numel() // fan_in
+            assert m.weight.abs().max() <= math.sqrt(6 / (fan_in + fan_out)) + 1e-6
+    net.train()
+    out = net(torch.rand(5, *shape))
+    last = net.enc[-1]  # type: ignore[index]
+    h = out.hidden[-2]
+    want = net.act(last(h))  # type: ignore[operator]
+    torch.testing.assert_close(out.hidden[-1], want)  # no dropout after the last layer
+    assert (out.hidden[1] == 0).float().mean() > 0.3  # dropout 0.5 after the first layer

@@ -97,19 +97,37 @@ def train_gcd_encoder(
     return loss, {"train_s": seconds, "steps": float(steps)}
 
 
-def cluster_pool(emb: np.ndarray, split: GCDSplit, *, seed: int) -> dict[str, float]:
-    """k-means (as many clusters as classes) on the L2-normalised pool embeddings ``emb``
-    ``(n_unlabelled, dim)``; the GCD accuracies and NMI against the pool's true classes."""
+def cluster_pool(
+    emb: np.ndarray, split: GCDSplit, *, seed: int, assign: str = "kmeans"
+) -> dict[str, float]:
+    """Cluster the L2-normalised embeddings ``emb (n, dim)`` of *every* sample of ``split``
+    into as many clusters as classes; the GCD accuracies and NMI on the unlabelled pool.
+
+    ``assign="kmeans"``: scikit-learn k-means (4 starts) on the pool alone.
+    ``assign="ss-kmeans"``: semi-supervised k-means (Vaze et al.) on all samples, the
+    labelled ones held in their class's cluster (known class ``i``-th smallest -> cluster
+    ``i``), 10 starts; only the pool is scored, as in the reference.
+    """
     from sklearn.cluster import KMeans
     from sklearn.metrics import normalized_mutual_info_score
 
     from embedlab.bench.gcd import gcd_accuracy
+    from embedlab.cluster import semi_supervised_kmeans
 
     feats = np.asarray(emb, dtype=np.float64).reshape(emb.shape[0], -1)
     feats = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
-    km = KMeans(n_clusters=split.n_classes, n_init=4, random_state=seed)
-    pred = km.fit_predict(feats)
-    true = split.data.y[split.unlabelled]
+    pool = split.unlabelled
+    if assign == "ss-kmeans":
+        partial = np.full(feats.shape[0], -1, dtype=np.int64)
+        rank = {c: i for i, c in enumerate(split.known)}
+        lab = np.flatnonzero(split.labelled)
+        partial[lab] = [rank[int(c)] for c in split.data.y[lab]]
+        labels, _, _ = semi_supervised_kmeans(feats, partial, split.n_classes, seed=seed)
+        pred = labels[pool]
+    else:
+        km = KMeans(n_clusters=split.n_classes, n_init=4, random_state=seed)
+        pred = km.fit_predict(feats[pool])
+    true = split.data.y[pool]
     out = gcd_accuracy(true, pred, split.old_mask())
     out["nmi"] = float(normalized_mutual_info_score(true, pred))
     return out

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from embedlab._validation import check_int
+from embedlab._validation import check_choice, check_int
 from embedlab.bench import BenchRecord
 from embedlab.cli._common import (
     JsonOut,
@@ -59,20 +59,29 @@ def bench_gcd(
     model: Annotated[
         str | None, typer.Option(help="cnn | mlp (default: cnn for images, else mlp)")
     ] = None,
+    assign: Annotated[
+        str,
+        typer.Option(
+            help="kmeans (k-means on the unlabelled pool) | ss-kmeans (semi-supervised "
+            "k-means on all samples, labelled ones fixed to their class)"
+        ),
+    ] = "kmeans",
     threads: Threads = None,
     json_out: JsonOut = None,
     quiet: Quiet = False,
 ) -> None:
-    """Train an encoder per METHOD in the GCD setting; k-means on the unlabelled pool.
+    """Train an encoder per METHOD in the GCD setting; cluster and score the unlabelled pool.
 
-    Known classes have --labelled-fraction of their samples labelled; the pool (the rest of
-    the known classes and all new classes) is clustered into as many clusters as classes and
-    scored with one Hungarian matching on all of it, then split into Old / New.
+        Known classes have --labelled-fraction of their samples labelled; the pool (the rest of
+        the known classes and all new classes) is clustered into as many clusters as classes and
+        scored with one Hungarian matching on all of it, then split into Old / New. --assign
+    ss-kmeans clusters all samples with the labelled ones held in their class's cluster.
 
-    Example: embedlab bench gcd --data mnist:../shared/data/mnist-t10k --known 0-4
-    --methods euclidean,hypcd --seed 0,1,2 --json runs.jsonl
+        Example: embedlab bench gcd --data mnist:../shared/data/mnist-t10k --known 0-4
+        --methods euclidean,hypcd --seed 0,1,2 --json runs.jsonl
     """
     from embedlab.bench.gcd import (
+        ASSIGNS,
         gcd_split,
         load_gcd_data,
         parse_known,
@@ -82,6 +91,7 @@ def bench_gcd(
 
     try:
         apply_threads(threads)
+        check_choice("--assign", assign, ASSIGNS)
         seed_list = [check_int("--seed", s, min_value=0) for s in parse_ints("--seed", seed)]
         known_ids = parse_known(known, option="--known")
         method_list = parse_specs(methods)
@@ -116,11 +126,12 @@ def bench_gcd(
                 lr=lr,
                 sup_weight=sup_weight,
                 model=model,
+                assign=assign,
                 threads=threads,
                 progress=not quiet,
                 on_record=save,
             )
         except (ValueError, TypeError) as exc:
             raise fail(describe_error(exc)) from None
-        print_gcd_summary(f"gcd · {full.name} · known {known}", records)
+        print_gcd_summary(f"gcd · {full.name} · known {known} · {assign}", records)
         save.done(records)

@@ -2,8 +2,9 @@
 
 ``make_clusterer("depict(epochs=20)", n_clusters=10, seed=0)`` builds one by spec
 string; every clusterer has ``fit(x)``, ``fit_predict(x)``, ``labels_`` and
-``n_clusters`` (and ``predict`` where the method defines it). Score a clustering with
-:func:`embedlab.evaluate.cluster_scores` (NMI, ARI, ACC).
+``n_clusters`` (and ``predict`` where the method defines it); a ``semi_supervised``
+clusterer (``ss_kmeans``) also takes partial labels, ``fit(x, y)`` with ``-1`` unlabelled.
+Score a clustering with :func:`embedlab.evaluate.cluster_scores` (NMI, ARI, ACC).
 
 Example:
     >>> import numpy as np
@@ -22,6 +23,7 @@ from embedlab.cluster.depict import DEPICTClusterer, depict_target
 from embedlab.cluster.kmeans import KMeansClusterer
 from embedlab.cluster.mlc import MLCClusterer, doubly_stochastic
 from embedlab.cluster.spectral import SpectralClusterer, spectral_labels
+from embedlab.cluster.ss_kmeans import SSKMeansClusterer, semi_supervised_kmeans
 
 __all__ = [
     "CLUSTERERS",
@@ -29,10 +31,12 @@ __all__ = [
     "DEPICTClusterer",
     "KMeansClusterer",
     "MLCClusterer",
+    "SSKMeansClusterer",
     "SpectralClusterer",
     "depict_target",
     "doubly_stochastic",
     "make_clusterer",
     "register_clusterer",
+    "semi_supervised_kmeans",
     "spectral_labels",
 ]

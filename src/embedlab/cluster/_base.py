@@ -54,6 +54,8 @@ class Clusterer:
     name: ClassVar[str] = ""
     #: sample layouts ``x`` may have: 2 for ``(n, dim)``, 4 for images
     input_ndims: ClassVar[tuple[int, ...]] = (2,)
+    #: True where ``fit(x, y)`` also takes partial labels ``y (n,)`` (-1: unlabelled)
+    semi_supervised: ClassVar[bool] = False
 
     def __init__(self, *, n_clusters: int = 8, seed: int = 0) -> None:
         self.n_clusters = check_int("n_clusters", n_clusters, min_value=2)

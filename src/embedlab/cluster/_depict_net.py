@@ -13,7 +13,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-__all__ = ["AEOutput", "ConvAutoencoder", "MLPAutoencoder", "make_autoencoder"]
+__all__ = ["AEOutput", "ConvAutoencoder", "MLPAutoencoder", "glorot_init", "make_autoencoder"]
 
 
 @dataclass
@@ -34,9 +34,22 @@ def _conv_out(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
+def glorot_init(net: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases for every (transposed) convolution and linear
+    layer: Lasagne's defaults, as in the reference code (PyTorch's default is Kaiming-uniform
+    with a = sqrt(5))."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 class ConvAutoencoder(nn.Module):
     """Two strided convolutions (kernels 4 and 5, stride 2, leaky ReLU 0.01), a tanh
     embedding layer, and the mirrored transposed convolutions (the reference network).
+    Dropout corrupts the input and the first convolution's output, not the last one's
+    (the reference's dropouts 0.1, 0.1, 0.0); weights Glorot-uniform (:func:`glorot_init`).
 
     Shapes: ``x (batch, channels, height, width)`` in [-1, 1]; embedding ``(batch, dim)``.
     """
@@ -77,8 +90,9 @@ class ConvAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> AEOutput:
         hidden = [self.drop(x)]
         h = hidden[0]
-        for conv in self.enc:
-            h = self.drop(self.act(conv(h)))
+        for i, conv in enumerate(self.enc):
+            h = self.act(conv(h))
+            h = self.drop(h) if i < len(self.enc) - 1 else h  # reference: dropouts 0.1, 0.1, 0
             hidden.append(h)
         emb = torch.tanh(self.to_emb(h.flatten(1)))
         r = self.act(self.from_emb(emb)).reshape(h.shape)
@@ -112,8 +126,9 @@ class MLPAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> AEOutput:
         hidden = [self.drop(x)]
         h = hidden[0]
-        for lin in self.enc:
-            h = self.drop(self.act(lin(h)))
+        for i, lin in enumerate(self.enc):
+            h = self.act(lin(h))
+            h = self.drop(h) if i < len(self.enc) - 1 else h  # as the conv network
             hidden.append(h)
         emb = torch.tanh(self.to_emb(h))
         r = self.act(self.from_emb(emb))
@@ -128,8 +143,13 @@ class MLPAutoencoder(nn.Module):
 def make_autoencoder(
     sample_shape: tuple[int, ...], *, dim: int, filters: int, hidden: int, dropout: float
 ) -> nn.Module:
-    """The convolutional network for images ``(c, h, w)``, the MLP for vectors ``(D,)``."""
+    """The convolutional network for images ``(c, h, w)``, the MLP for vectors ``(D,)``;
+    Glorot-initialised."""
+    net: nn.Module
     if len(sample_shape) == 3:
         c, h, w = sample_shape
-        return ConvAutoencoder((c, h, w), dim=dim, filters=filters, dropout=dropout)
-    return MLPAutoencoder(sample_shape[0], dim=dim, hidden=(hidden, hidden), dropout=dropout)
+        net = ConvAutoencoder((c, h, w), dim=dim, filters=filters, dropout=dropout)
+    else:
+        net = MLPAutoencoder(sample_shape[0], dim=dim, hidden=(hidden, hidden), dropout=dropout)
+    glorot_init(net)
+    return net
