@@ -22,6 +22,7 @@ from embedlab.training.smae import (
 
 def naive_loss(states, labels, head, pairs):
     """Float64 loop: per pair, per masked position, -log softmax of the truncated head."""
+    head = head.requires_grad_(False)
     w, b = head.dense.weight.double(), head.dense.bias.double()
     g, beta, eps = head.norm.weight.double(), head.norm.bias.double(), head.norm.eps
     wd, bd = head.decoder.weight.double(), head.decoder.bias.double()
