@@ -8,6 +8,7 @@
 - ``soft_equivariance``: one equivariance regulariser per symmetry type, levels tuned in training;
 - ``task_vectors``: task vectors, task arithmetic and aTLAS (learned blockwise coefficients).
 - ``diffusion``: a tiny DDPM whose U-Net block features are linear-probed per noise step.
+- ``smae``: Starbucks' 2D Matryoshka masked-LM pre-training (GPU; tiny configs on CPU).
 """
 
 from __future__ import annotations
