@@ -12,6 +12,14 @@ Variants (``--variants``):
 - ``deepfm``: DeepFM with the same history mean-pooled (movie and genre: two extra fields);
 - ``din-ids`` / ``deepfm-ids``: the same with the old movie-id-only history.
 
+Measured (seeds 0-2, 3 candidates, up to 6 epochs, single thread; best candidate on valid
+AUC; mean +- std; the ``*-ids`` rows ran ``--variants din-ids,deepfm-ids --candidates 1``):
+
+    din          AUC 0.7486 +- 0.0056   gAUC 0.6355 +- 0.0099
+    deepfm       AUC 0.7598 +- 0.0011   gAUC 0.6490 +- 0.0037
+    din-ids      AUC 0.7419 +- 0.0029   gAUC 0.6247 +- 0.0010
+    deepfm-ids   AUC 0.7596 +- 0.0009   gAUC 0.6478 +- 0.0045
+
 Usage:
     nice -n 15 python benchmarks/din_movielens.py [--data ../shared/data/ml-latest-small]
         [--seeds 0,1,2] [--epochs 6] [--variants din,deepfm] [--candidates 3]
