@@ -125,7 +125,7 @@ class CTRModel(nn.Module):
 
     @property
     def n_fields(self) -> int:
-        """Embeddings the head sees: the table's fields, plus one pooled history."""
+        """Embeddings the head sees: the table's fields, plus the pooled history (1 + k)."""
         return self.table.n_fields + len(self.history_columns)
 
     @property
