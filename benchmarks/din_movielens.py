@@ -11,12 +11,14 @@ Variants (``--variants``):
   concatenated, for the candidate too), as the paper's goods carry their category;
 - ``deepfm``: DeepFM with the same history mean-pooled (movie and genre: two extra fields);
 - ``din-ref``: ``din`` with the authors' code's unit (scaled softmax, sigmoid activations);
+  ``din-softmax``: the scaled softmax with Dice;
 - ``din-ids`` / ``deepfm-ids``: the same with the old movie-id-only history.
 
 Measured (seeds 0-2, 3 candidates, up to 6 epochs, single thread; best candidate on valid
 AUC; mean +- std; the ``*-ids`` rows ran ``--variants din-ids,deepfm-ids --candidates 1``):
 
     din-ref      AUC 0.7607 +- 0.0014   gAUC 0.6513 +- 0.0024
+    din-softmax  AUC 0.7607 +- 0.0014   gAUC 0.6513 +- 0.0025
     din          AUC 0.7486 +- 0.0056   gAUC 0.6355 +- 0.0099
     deepfm       AUC 0.7598 +- 0.0011   gAUC 0.6490 +- 0.0037
     din-ids      AUC 0.7419 +- 0.0029   gAUC 0.6247 +- 0.0010
@@ -44,6 +46,7 @@ VARIANTS = {
     "din": ("din", True),
     "deepfm": ("deepfm", True),
     "din-ref": ("din(attention_norm=softmax, attention_activation=sigmoid)", True),
+    "din-softmax": ("din(attention_norm=softmax)", True),
     "din-ids": ("din", False),
     "deepfm-ids": ("deepfm", False),
 }

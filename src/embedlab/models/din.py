@@ -134,9 +134,10 @@ class DIN(CTRModel):
     **Measured** (``benchmarks/din_movielens.py``, 3 seeds, the same 3 tuning
     candidates for all): with movie + genre history, DIN with the authors' code's
     unit (``attention_norm="softmax", attention_activation="sigmoid"``) reaches test
-    gAUC 0.651 +- 0.002, with the defaults (the paper's text) 0.636 +- 0.010 (0.625
-    with movie ids only), DeepFM with the mean-pooled history 0.649 +- 0.004: the
-    paper's gain shows only as a tie on movielens-seq (see the README).
+    gAUC 0.651 +- 0.002 (the same with the softmax and Dice), with the defaults
+    (the paper's text) 0.636 +- 0.010 (0.625 with movie ids only), DeepFM with the
+    mean-pooled history 0.649 +- 0.004: the paper's gain shows only as a tie on
+    movielens-seq (see the README).
 
     **Head.** ``logit = first_order + MLP([e_1, ..., e_F, pooled, dense])`` with
     Dice after each hidden layer (``hidden``, the paper's 200-80); the
