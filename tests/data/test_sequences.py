@@ -132,13 +132,36 @@ def test_loader_on_a_tiny_directory(tmp_path: Path) -> None:
     train, valid, test = splits.train, splits.valid, splits.test
     np.testing.assert_array_equal(train.ids[:, :2], [[0, 1], [1, 0], [1, 1], [1, 2]])
     np.testing.assert_array_equal(train.labels, [0, 1, 0, 1])
-    np.testing.assert_array_equal(train.history, [[-1, -1], [-1, -1], [0, -1], [0, 1]])
+    assert train.history is not None and valid.history is not None and test.history is not None
+    assert train.history.shape == (4, 2, 2) and train.history_side_fields == (2,)
+    np.testing.assert_array_equal(train.history[..., 0], [[-1, -1], [-1, -1], [0, -1], [0, 1]])
     np.testing.assert_array_equal(valid.ids[:, :2], [[0, 0], [1, 3]])
-    np.testing.assert_array_equal(valid.history, [[1, -1], [1, 2]])  # the 2 most recent
+    np.testing.assert_array_equal(valid.history[..., 0], [[1, -1], [1, 2]])  # 2 most recent
     np.testing.assert_array_equal(test.ids[:, :2], [[0, 2], [1, 4]])
-    np.testing.assert_array_equal(test.history, [[1, 0], [2, 3]])
+    np.testing.assert_array_equal(test.history[..., 0], [[1, 0], [2, 3]])
     np.testing.assert_array_equal(test.ids[:, 2], [0, 1])  # (no genres listed), (unknown)
     np.testing.assert_array_equal(test.groups, [0, 1])
+    # channel 1 is each history movie's first genre, padded where the movie is:
+    # movies 10, 20, 30, 40, 50 -> Animation 3, Action 2, (no genres listed) 0, Drama 4, (unknown) 1
+    genre_of = np.array([3, 2, 0, 4, 1])
+    for part in (train, valid, test):
+        assert part.history is not None
+        movies, genres = part.history[..., 0], part.history[..., 1]
+        np.testing.assert_array_equal(genres, np.where(movies >= 0, genre_of[movies], -1))
+    np.testing.assert_array_equal(test.history[..., 1], [[2, 3], [0, 4]])
+
+
+def test_loader_without_history_genre_keeps_the_id_history(tmp_path: Path) -> None:
+    d = ml_dir(tmp_path)
+    old = load_movielens_sequences(
+        d, max_len=2, valid_fraction=0.2, test_fraction=0.2, history_genre=False
+    )
+    new = load_movielens_sequences(d, max_len=2, valid_fraction=0.2, test_fraction=0.2)
+    assert old.test.history is not None and new.test.history is not None
+    assert old.test.history.shape == (2, 2) and old.test.history_side_fields == ()
+    np.testing.assert_array_equal(old.test.history, new.test.history[..., 0])
+    with pytest.raises(TypeError, match="history_genre"):
+        load_movielens_sequences(d, history_genre="yes")  # type: ignore[arg-type]
 
 
 def test_loader_joined_layout_matches_directory(tmp_path: Path) -> None:
@@ -153,7 +176,9 @@ def test_loader_joined_layout_matches_directory(tmp_path: Path) -> None:
     )
     splits = load_movielens_sequences(joined, max_len=3, valid_fraction=0.2, test_fraction=0.2)
     np.testing.assert_array_equal(splits.train.ids[:, 1], [1, 0, 2])  # time order: 20, 10, 30
-    np.testing.assert_array_equal(splits.test.history, [[0, 2, 3]])  # 10, 30, 40
+    assert splits.test.history is not None
+    np.testing.assert_array_equal(splits.test.history[..., 0], [[0, 2, 3]])  # 10, 30, 40
+    np.testing.assert_array_equal(splits.test.history[..., 1], [[1, 0, 0]])  # Comedy, Action
 
 
 def test_loader_errors(tmp_path: Path) -> None:
@@ -225,8 +250,16 @@ def test_real_movielens_sequences(require_shared: Callable[[str], Path]) -> None
     train, test = splits.train, splits.test
     assert train.history is not None and test.history is not None and test.groups is not None
     # every user has >= 20 ratings: first (empty-history) rating in train, >= 2 in test
-    assert int((train.history < 0).all(axis=1).sum()) == 610
-    assert not (test.history < 0).all(axis=1).any()
+    assert int((train.history[..., 0] < 0).all(axis=1).sum()) == 610
+    assert not (test.history[..., 0] < 0).all(axis=1).any()
+    # every history item's genre channel is that movie's genre column
+    genre_of = np.full(train.fields[1].cardinality, -1)
+    for part in (train, splits.valid, test):
+        genre_of[part.ids[:, 1]] = part.ids[:, 2]
+    movies = train.history[..., 0]
+    np.testing.assert_array_equal(
+        train.history[..., 1], np.where(movies >= 0, genre_of[movies], -1)
+    )
     assert len(np.unique(test.groups)) == 610
     assert np.bincount(test.groups).min() >= 2
     assert 0.4 < train.positive_rate < 0.55

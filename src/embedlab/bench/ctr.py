@@ -305,6 +305,8 @@ def _run_one(
         model_kwargs["dropout"] = settings.dropout
     if splits.train.history_field is not None:  # sequence data: every model takes the history
         model_kwargs.setdefault("history_field", splits.train.history_field)
+        if splits.train.history_side_fields:  # e.g. each history movie's genre
+            model_kwargs.setdefault("history_side_fields", splits.train.history_side_fields)
     model = make_model(config.model, table, seed=seed, **model_kwargs)
     build_s = time.perf_counter() - build_start
     trainer = CTRTrainer(

@@ -28,8 +28,14 @@ class CTRDataset:
         history: optional ``(n, max_len)`` int64 behaviour sequence per row: ids of field
             ``history_field`` (e.g. the movies the user rated before), oldest first,
             right-padded with ``-1``. A row may have an empty history (all ``-1``).
+            With ``history_side_fields`` it is ``(n, max_len, 1 + len(history_side_fields))``:
+            channel 0 the ids of ``history_field``, channel ``1 + i`` the ids of field
+            ``history_side_fields[i]`` of the same item (e.g. each movie's genre), with
+            the pads of every channel at the same places.
         history_field: the column of ``ids`` whose id space the history items share;
             required with ``history``.
+        history_side_fields: the columns of ``ids`` whose id spaces the further channels
+            of a 3-d ``history`` share (e.g. the item's category); ``()``: a 2-d history.
         groups: optional ``(n,)`` int64 group of each row (e.g. the user) for gAUC.
     """
 
@@ -42,6 +48,7 @@ class CTRDataset:
     history: np.ndarray | None = field(default=None, repr=False)
     history_field: int | None = None
     groups: np.ndarray | None = field(default=None, repr=False)
+    history_side_fields: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", tuple(self.fields))
@@ -94,27 +101,55 @@ class CTRDataset:
             object.__setattr__(self, "groups", groups.astype(np.int64, copy=False))
 
     def _check_history(self, n: int) -> None:
+        side = self.history_side_fields
+        if isinstance(side, (str, bytes)) or not isinstance(side, (tuple, list)):
+            raise TypeError(f"history_side_fields must be a tuple of ints, got {side!r}")
+        object.__setattr__(self, "history_side_fields", tuple(side))
         if self.history is None:
             if self.history_field is not None:
                 raise ValueError("history_field must be None when history is None")
+            if side:
+                raise ValueError(f"history_side_fields must be () when history is None, got {side}")
             return
         hist = np.asarray(self.history)
-        if hist.ndim != 2 or hist.shape[0] != n or hist.dtype.kind not in "iu":
+        shape = f"({n}, max_len)" if not side else f"({n}, max_len, {1 + len(side)})"
+        ndim = 2 if not side else 3
+        if (
+            hist.ndim != ndim
+            or hist.shape[0] != n
+            or hist.dtype.kind not in "iu"
+            or (side and hist.shape[2] != 1 + len(side))
+        ):
             raise ValueError(
-                f"history must be an integer array of shape ({n}, max_len), "
-                f"got {hist.dtype} {hist.shape}"
+                f"history must be an integer array of shape {shape}, got {hist.dtype} {hist.shape}"
             )
         hf = self.history_field
-        if not isinstance(hf, int) or not 0 <= hf < len(self.fields):
+        columns: list[int] = []
+        for i, c in enumerate([hf, *side]):
+            if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c < len(self.fields):
+                what = "history_field" if i == 0 else "history_side_fields"
+                raise ValueError(
+                    f"{what} must be a column index in [0, {len(self.fields)}), got {c!r}"
+                )
+            columns.append(c)
+        if len(set(columns)) != len(columns):
             raise ValueError(
-                f"history_field must be a column index in [0, {len(self.fields)}), got {hf!r}"
+                f"history_side_fields must differ from each other and from history_field "
+                f"({hf}), got {side}"
             )
-        card = self.fields[hf].cardinality
-        if hist.size and (hist.min() < -1 or hist.max() >= card):
-            bad = hist[(hist < -1) | (hist >= card)][0]
+        channels = [hist] if not side else [hist[..., i] for i in range(hist.shape[2])]
+        for c, chan in zip(columns, channels, strict=True):
+            card = self.fields[c].cardinality
+            if chan.size and (chan.min() < -1 or chan.max() >= card):
+                bad = chan[(chan < -1) | (chan >= card)][0]
+                raise ValueError(
+                    f"history ids must be -1 (padding) or in [0, {card}) "
+                    f"(field {self.fields[c].name!r}), got {bad}"
+                )
+        if side and ((hist < 0) != (hist[..., :1] < 0)).any():
             raise ValueError(
-                f"history ids must be -1 (padding) or in [0, {card}) "
-                f"(field {self.fields[hf].name!r}), got {bad}"
+                "history channels must be padded (-1) at the same places: an item and its "
+                "side fields are present or absent together"
             )
         object.__setattr__(self, "history", hist.astype(np.int64, copy=False))
 
@@ -143,6 +178,7 @@ class CTRDataset:
             history=None if self.history is None else self.history[index],
             history_field=self.history_field,
             groups=None if self.groups is None else self.groups[index],
+            history_side_fields=self.history_side_fields,
         )
 
     def split(self, fractions: Sequence[float] = (0.8, 0.1, 0.1), *, seed: int = 0) -> CTRSplits:

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from embedlab._validation import check_int, check_positive_float
+from embedlab._validation import check_bool, check_int, check_positive_float
 from embedlab.data._dataset import CTRDataset, CTRSplits
 from embedlab.data._encode import PathLike, check_path
 from embedlab.data.movielens import _read_ratings
@@ -148,6 +148,7 @@ def load_movielens_sequences(
     valid_fraction: float = 0.1,
     test_fraction: float = 0.1,
     name: str = "movielens-seq",
+    history_genre: bool = True,
 ) -> CTRSplits:
     """MovieLens ratings as sequence CTR data: fields user, movie, genre and the previous movies.
 
@@ -157,7 +158,12 @@ def load_movielens_sequences(
     oldest first: the most recent ``max_len`` when there are more (older ones
     are dropped), right-padded with ``-1``, empty for the user's first rating.
     ``groups`` is the user (for gAUC); ``history_field`` is the movie column.
-    ``genre`` is the movie's first genre (as in :func:`load_movielens`). Ids are
+    ``genre`` is the movie's first genre (as in :func:`load_movielens`).
+    With ``history_genre`` (the default) each history item carries its genre too,
+    as DIN's goods carry their category: ``history`` is ``(n, max_len, 2)``,
+    channel 0 the movie, channel 1 its first genre (``history_side_fields=(2,)``,
+    pads at the same places); ``history_genre=False`` gives the movie ids only,
+    ``(n, max_len)``. Ids are
     remapped to ``0..n-1`` in order of their original value, over all ratings
     (a movie rated only in test gets an id whose row is never trained).
 
@@ -171,6 +177,7 @@ def load_movielens_sequences(
         valid_fraction: share of each user's ratings for valid.
         test_fraction: share of each user's ratings for test.
         name: ``name`` of the splits.
+        history_genre: give every history item its genre as a second channel.
 
     Raises:
         DataPathError: ``path`` does not exist.
@@ -180,11 +187,12 @@ def load_movielens_sequences(
 
     Example:
         >>> splits = load_movielens_sequences("ml-latest-small")  # doctest: +SKIP
-        >>> splits.train.history.shape[1], splits.train.history_field  # doctest: +SKIP
-        (20, 1)
+        >>> splits.train.history.shape, splits.train.history_side_fields  # doctest: +SKIP
+        ((80668, 20, 2), (2,))
     """
     max_len = check_int("max_len", max_len, min_value=1)
     _check_fractions(valid_fraction, test_fraction)
+    history_genre = check_bool("history_genre", history_genre)
     p = check_path(path)
     users, items, rating, stamp, genre = _read_ratings(p)
     order = np.lexsort((stamp, users))  # stable: equal (user, time) keep file order
@@ -194,14 +202,19 @@ def load_movielens_sequences(
     ids = np.stack([user_ids, movie_ids, genre_ids], axis=1).astype(np.int64)[order]
     cards = (len(user_vocab), len(movie_vocab), len(genre_vocab))
     fields = tuple(Field(f, c) for f, c in zip(SEQUENCE_FIELDS, cards, strict=True))
+    history = behaviour_histories(ids[:, 0], ids[:, 1], max_len)
+    if history_genre:  # the genres of the same rows: aligned with the movies, same pads
+        genres = behaviour_histories(ids[:, 0], ids[:, 2], max_len)
+        history = np.stack([history, genres], axis=-1)
     data = CTRDataset(
         ids=ids,
         labels=(rating[order] >= 4.0).astype(np.float32),
         fields=fields,
         name=name,
-        history=behaviour_histories(ids[:, 0], ids[:, 1], max_len),
+        history=history,
         history_field=1,
         groups=ids[:, 0],
+        history_side_fields=(2,) if history_genre else (),
     )
     try:
         return temporal_split(data, valid_fraction=valid_fraction, test_fraction=test_fraction)

@@ -44,12 +44,22 @@ class CTRModel(nn.Module):
     after the table's fields, so ``n_fields = table.n_fields + 1`` for the head.
     An empty history pools to zeros.
 
+    With ``history_side_fields=(c1, ...)`` every history item also carries its ids of
+    fields ``c1, ...`` (e.g. the movie's genre, as DIN's goods carry their category):
+    ``history`` is ``(batch, max_len, 1 + k)``, channel 0 the ids of ``history_field``,
+    channel ``i`` those of ``history_side_fields[i - 1]``. An item's embedding is then the
+    concatenation of its ``1 + k`` field embeddings (``(1 + k) * dim`` wide), and so is the
+    candidate's query (its own ids of those fields); the pooled vector is appended as
+    ``1 + k`` extra fields, so ``n_fields = table.n_fields + 1 + k``.
+
     Args:
         table: any :class:`~embedlab.tables.EmbeddingTable`.
         n_dense: number of numeric features per row (0: none).
         seed: seeds the initialisation of the model's own (non-table) parameters.
         history_field: the table field the behaviour sequence's ids belong to
             (None: the model takes no history).
+        history_side_fields: table fields whose ids every history item carries too
+            (``()``: the items are ids of ``history_field`` only).
 
     Shapes:
         ``forward(ids, dense, history)``: ids ``(batch, table.n_fields)`` int64, dense
@@ -69,6 +79,7 @@ class CTRModel(nn.Module):
         n_dense: int = 0,
         seed: int = 0,
         history_field: int | None = None,
+        history_side_fields: Sequence[int] = (),
     ) -> None:
         super().__init__()
         if not isinstance(table, EmbeddingTable):
@@ -81,6 +92,30 @@ class CTRModel(nn.Module):
             if history_field is None
             else check_int_in_range("history_field", history_field, 0, table.n_fields - 1)
         )
+        self.history_side_fields = self._check_side_fields(history_side_fields)
+
+    def _check_side_fields(self, side: Sequence[int]) -> tuple[int, ...]:
+        if isinstance(side, (str, bytes)) or not isinstance(side, Sequence):
+            raise TypeError(f"history_side_fields must be a sequence of ints, got {side!r}")
+        out = tuple(
+            check_int_in_range("history_side_fields", c, 0, self.table.n_fields - 1) for c in side
+        )
+        if out and self.history_field is None:
+            raise ValueError(f"history_side_fields must be () without history_field, got {out}")
+        if len(set(out)) != len(out) or self.history_field in out:
+            raise ValueError(
+                f"history_side_fields must differ from each other and from history_field "
+                f"({self.history_field}), got {out}"
+            )
+        return out
+
+    @property
+    def history_columns(self) -> tuple[int, ...]:
+        """The table fields a history item is made of: ``(history_field, *history_side_fields)``
+        (``()`` without a history)."""
+        if self.history_field is None:
+            return ()
+        return (self.history_field, *self.history_side_fields)
 
     # --- shapes -------------------------------------------------------------
     @property
@@ -90,8 +125,8 @@ class CTRModel(nn.Module):
 
     @property
     def n_fields(self) -> int:
-        """Embeddings the head sees: the table's fields, plus one pooled history."""
-        return self.table.n_fields + (self.history_field is not None)
+        """Embeddings the head sees: the table's fields, plus the pooled history (1 + k)."""
+        return self.table.n_fields + len(self.history_columns)
 
     @property
     def flat_dim(self) -> int:
@@ -156,44 +191,58 @@ class CTRModel(nn.Module):
                     f"history must be given for a model built with "
                     f"history_field={self.history_field}"
                 )
+            columns = self.history_columns
             hist_emb, mask = self.embed_history(history, ids.shape[0])
-            pooled = self.pool_history(emb[:, self.history_field], hist_emb, mask)
-            emb = torch.cat([emb, pooled.unsqueeze(1)], dim=1)
+            query = emb[:, list(columns)].flatten(start_dim=1)  # (batch, (1 + k) * dim)
+            pooled = self.pool_history(query, hist_emb, mask)
+            emb = torch.cat([emb, pooled.reshape(-1, len(columns), self.dim)], dim=1)
         elif history is not None:
             raise ValueError("history must be None for a model built with history_field=None")
         return self.forward_embeddings(emb, dense), emb
 
     def embed_history(self, history: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Look up ``history`` ``(batch, max_len)`` (``-1`` pads) in the history field's rows.
+        """Look up ``history`` (``-1`` pads) in the rows of the history's fields.
+
+        Args:
+            history: ``(batch, max_len)`` ids of ``history_field``, or with
+                ``history_side_fields`` ``(batch, max_len, 1 + k)`` (see the class doc).
+            batch: the batch size the ids have.
 
         Returns:
-            ``(batch, max_len, dim)`` embeddings (zeros at pads) and the ``(batch, max_len)``
-            bool mask of real items.
+            ``(batch, max_len, (1 + k) * dim)`` embeddings (each item's field embeddings
+            side by side; zeros at pads) and the ``(batch, max_len)`` bool mask of real items.
         """
-        if history.ndim != 2 or history.shape[0] != batch:
-            raise ValueError(
-                f"history must have shape (batch={batch}, max_len), got {tuple(history.shape)}"
-            )
-        assert self.history_field is not None
-        mask = history >= 0
+        columns = self.history_columns
+        side = len(columns) - 1
+        shape_ok = history.shape[0] == batch and (
+            history.ndim == 2 if not side else history.ndim == 3 and history.shape[2] == 1 + side
+        )
+        if not shape_ok:
+            want = f"(batch={batch}, max_len" + ("" if not side else f", {1 + side}") + ")"
+            raise ValueError(f"history must have shape {want}, got {tuple(history.shape)}")
+        channels = history.unsqueeze(-1) if not side else history
+        mask = channels[..., 0] >= 0
         max_len = history.shape[1]
+        width = len(columns) * self.dim
         if max_len == 0:
-            return torch.zeros(batch, 0, self.dim, device=history.device), mask
+            return torch.zeros(batch, 0, width, device=history.device), mask
         rows = torch.zeros(
             batch * max_len, self.table.n_fields, dtype=torch.int64, device=history.device
         )
-        rows[:, self.history_field] = history.clamp(min=0).reshape(-1)
-        looked = self.table(rows)[:, self.history_field].reshape(batch, max_len, self.dim)
+        for i, c in enumerate(columns):
+            rows[:, c] = channels[..., i].clamp(min=0).reshape(-1)
+        looked = self.table(rows)[:, list(columns)].reshape(batch, max_len, width)
         return looked * mask.unsqueeze(-1), mask
 
     def pool_history(
         self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        """Masked mean of the history embeddings: ``(batch, dim)``; zeros for an empty one.
+        """Masked mean of the history embeddings: ``(batch, width)``; zeros for an empty one.
 
         Args:
-            query: ``(batch, dim)`` the candidate's embedding (unused here; DIN attends with it).
-            keys: ``(batch, max_len, dim)`` history embeddings, zero at pads.
+            query: ``(batch, width)`` the candidate's embedding (unused here; DIN attends
+                with it); ``width = (1 + k) * dim``.
+            keys: ``(batch, max_len, width)`` history embeddings, zero at pads.
             mask: ``(batch, max_len)`` bool, True for real items.
         """
         count = mask.sum(dim=1, keepdim=True).clamp(min=1).to(keys.dtype)
@@ -236,6 +285,8 @@ class CTRModel(nn.Module):
 
     def extra_repr(self) -> str:
         hist = "" if self.history_field is None else f", history_field={self.history_field}"
+        if self.history_side_fields:
+            hist += f", history_side_fields={self.history_side_fields}"
         return (
             f"n_fields={self.n_fields}, dim={self.dim}, n_dense={self.n_dense}, "
             f"seed={self.seed}{hist}"

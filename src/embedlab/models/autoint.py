@@ -137,8 +137,15 @@ class AutoInt(CTRModel):
         n_dense: int = 0,
         seed: int = 0,
         history_field: int | None = None,
+        history_side_fields: Sequence[int] = (),
     ) -> None:
-        super().__init__(table, n_dense=n_dense, seed=seed, history_field=history_field)
+        super().__init__(
+            table,
+            n_dense=n_dense,
+            seed=seed,
+            history_field=history_field,
+            history_side_fields=history_side_fields,
+        )
         self.n_layers = check_int("n_layers", n_layers, min_value=1)
         self.n_heads = check_int("n_heads", n_heads, min_value=1)
         self.head_dim = check_int("head_dim", head_dim, min_value=1)
@@ -227,10 +234,12 @@ class AutoIntPlus(AutoInt):
         n_dense: int = 0,
         seed: int = 0,
         history_field: int | None = None,
+        history_side_fields: Sequence[int] = (),
     ) -> None:
         super().__init__(
             table,
             history_field=history_field,
+            history_side_fields=history_side_fields,
             n_layers=n_layers,
             n_heads=n_heads,
             head_dim=head_dim,

@@ -107,8 +107,15 @@ class DCNv2(CTRModel):
         n_dense: int = 0,
         seed: int = 0,
         history_field: int | None = None,
+        history_side_fields: Sequence[int] = (),
     ) -> None:
-        super().__init__(table, n_dense=n_dense, seed=seed, history_field=history_field)
+        super().__init__(
+            table,
+            n_dense=n_dense,
+            seed=seed,
+            history_field=history_field,
+            history_side_fields=history_side_fields,
+        )
         self.n_cross = check_int("n_cross", n_cross, min_value=0)
         self.low_rank = check_optional_int("low_rank", low_rank, min_value=1)
         self.hidden = check_int_tuple("hidden", hidden)

@@ -57,8 +57,15 @@ class DeepFM(CTRModel):
         n_dense: int = 0,
         seed: int = 0,
         history_field: int | None = None,
+        history_side_fields: Sequence[int] = (),
     ) -> None:
-        super().__init__(table, n_dense=n_dense, seed=seed, history_field=history_field)
+        super().__init__(
+            table,
+            n_dense=n_dense,
+            seed=seed,
+            history_field=history_field,
+            history_side_fields=history_side_fields,
+        )
         self.hidden = check_int_tuple("hidden", hidden)
         self.dropout = check_probability("dropout", dropout)
         self.batch_norm = check_bool("batch_norm", batch_norm)

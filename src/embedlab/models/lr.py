@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from embedlab.models._base import CTRModel
@@ -38,8 +40,15 @@ class LR(CTRModel):
         n_dense: int = 0,
         seed: int = 0,
         history_field: int | None = None,
+        history_side_fields: Sequence[int] = (),
     ) -> None:
-        super().__init__(table, n_dense=n_dense, seed=seed, history_field=history_field)
+        super().__init__(
+            table,
+            n_dense=n_dense,
+            seed=seed,
+            history_field=history_field,
+            history_side_fields=history_side_fields,
+        )
         with self._seeded_init():
             self._add_first_order()
 

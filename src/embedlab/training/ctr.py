@@ -362,6 +362,11 @@ class CTRTrainer:
                 f"{name} must {'' if model.history_field is not None else 'not '}carry a "
                 f"behaviour history for a model built with history_field={model.history_field}"
             )
+        if data.history is not None and data.history_side_fields != model.history_side_fields:
+            raise ValueError(
+                f"{name} must have history_side_fields={model.history_side_fields} (as the "
+                f"model was built), got {data.history_side_fields}"
+            )
         n_dense = 0 if data.dense is None else int(data.dense.shape[1])
         if n_dense != model.n_dense:
             raise ValueError(
