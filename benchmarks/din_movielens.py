@@ -8,7 +8,9 @@ seeds change the initialisation and the shuffling.
 
 Variants (``--variants``):
 - ``din``: DIN whose history items carry their genre (movie + first-genre embeddings
-  concatenated, for the candidate too), as the paper's goods carry their category;
+  concatenated, for the candidate too), as the paper's goods carry their category, with the
+  paper's text's unit (raw weights, Dice: ``attention_norm=none``, pinned because DIN's
+  default is now the scaled softmax of ``din-softmax``);
 - ``deepfm``: DeepFM with the same history mean-pooled (movie and genre: two extra fields);
 - ``din-ref``: ``din`` with the authors' code's unit (scaled softmax, sigmoid activations);
   ``din-softmax``: the scaled softmax with Dice;
@@ -43,11 +45,11 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-lat
 #: (lr, embedding_l2): the equal search budget of every variant (the first is the default)
 CANDIDATES = ((1e-3, 0.0), (2e-3, 1e-5), (5e-4, 1e-4))
 VARIANTS = {
-    "din": ("din", True),
+    "din": ("din(attention_norm=none)", True),
     "deepfm": ("deepfm", True),
     "din-ref": ("din(attention_norm=softmax, attention_activation=sigmoid)", True),
     "din-softmax": ("din(attention_norm=softmax)", True),
-    "din-ids": ("din", False),
+    "din-ids": ("din(attention_norm=none)", False),
     "deepfm-ids": ("deepfm", False),
 }
 
