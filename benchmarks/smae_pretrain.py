@@ -88,6 +88,7 @@ def main() -> None:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--vocab", type=int, default=30000)
     p.add_argument("--holdout", type=int, default=500)
+    p.add_argument("--mae", action="store_true", help="add the MAE-decoder term (SMAE)")
     args = p.parse_args()
     if not torch.cuda.is_available():
         print("skipped: no GPU (SMAE pre-training needs device='cuda')")
@@ -109,7 +110,13 @@ def main() -> None:
     )
     t0 = time.perf_counter()
     res = pretrain_smae(
-        train, tok, config=cfg, steps=args.steps, batch_size=args.batch_size, lr=args.lr
+        train,
+        tok,
+        config=cfg,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        mae=args.mae,
     )
     secs = time.perf_counter() - t0
     torch.manual_seed(0)

@@ -16,9 +16,9 @@ vocabulary decoder. Ignored label positions hold ``-100``.
 - :func:`pretrain_smae`: AdamW pre-training; needs CUDA (``device="cuda"``) unless the
   caller passes ``device="cpu"`` with a tiny config (tests, toy runs).
 
-Not implemented: the reference's extra MAE decoder term (a one-layer decoder reconstructing
-a second, more heavily masked copy from the sub-model's [CLS] vector, averaged 1:1 with the
-MLM term per pair).
+The reference's MAE decoder term (a one-layer decoder reconstructing a second, more heavily
+masked copy from the sub-model's [CLS] vector, averaged 1:1 with the MLM term per pair) is
+in :mod:`embedlab.training.smae_mae` (``pretrain_smae(..., mae=True)``).
 """
 
 from __future__ import annotations
@@ -122,13 +122,19 @@ class MLMHead(nn.Module):
         self.norm = nn.LayerNorm(hidden, eps=1e-12)
         self.decoder = nn.Linear(hidden, vocab_size)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """Logits ``(..., vocab)`` from ``h`` of shape ``(..., d)``, ``d <= hidden``."""
+    def transform(self, h: torch.Tensor) -> torch.Tensor:
+        """The head's dense (first ``d`` input columns), GELU and LayerNorm: ``(..., hidden)``."""
         d = h.shape[-1]
         if d > self.dense.in_features:
             raise ValueError(f"h has {d} dims, more than the head's {self.dense.in_features}")
-        x = F.linear(h, self.dense.weight[:, :d], self.dense.bias)
-        out: torch.Tensor = self.decoder(self.norm(F.gelu(x)))
+        out: torch.Tensor = self.norm(
+            F.gelu(F.linear(h, self.dense.weight[:, :d], self.dense.bias))
+        )
+        return out
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits ``(..., vocab)`` from ``h`` of shape ``(..., d)``, ``d <= hidden``."""
+        out: torch.Tensor = self.decoder(self.transform(h))
         return out
 
 
@@ -292,6 +298,7 @@ class SMAEResult:
     head: MLMHead
     pairs: list[tuple[int, int]]
     losses: list[float] = field(default_factory=list)
+    decoder: nn.Module | None = None  # the MAE decoder when pre-trained with ``mae=True``
 
 
 def _batch(
@@ -316,6 +323,7 @@ def pretrain_smae(
     lr: float = 1e-4,
     weight_decay: float = 0.001,
     mlm_probability: float = 0.15,
+    mae: bool = False,
     device: str = "cuda",
     seed: int = 0,
 ) -> SMAEResult:
@@ -325,6 +333,9 @@ def pretrain_smae(
     ``device="cpu"`` is accepted only for a tiny config (hidden <= 128, layers <= 4).
     Batches cycle through ``texts`` in a seeded random order. Defaults of ``lr`` and
     ``weight_decay`` are the reference script's (which also uses ``mlm_probability=0.2``).
+    ``mae=True`` adds the reference's MAE decoder term (:mod:`embedlab.training.smae_mae`:
+    a second copy masked at 0.4, one decoder layer fed each pair's [CLS]); the decoder is
+    returned as ``result.decoder``.
     """
     dev = check_choice("device", device.split(":")[0], ("cuda", "cpu"))
     cfg = config or SMAEConfig(vocab_size=tokenizer.vocab_size)
@@ -351,9 +362,16 @@ def pretrain_smae(
     gen = torch.Generator().manual_seed(seed)
     encoder = SMAEEncoder(cfg).to(device)
     head = MLMHead(cfg.hidden, cfg.vocab_size).to(device)
+    decoder = None
+    if mae:
+        from embedlab.training.smae_mae import MAEDecoder
+
+        decoder = MAEDecoder(encoder).to(device)
     params = list(encoder.parameters()) + list(head.parameters())
+    if decoder is not None:  # its embeddings are the encoder's: add only its own layer
+        params += list(decoder.block.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    result = SMAEResult(encoder, head, use)
+    result = SMAEResult(encoder, head, use, decoder=decoder)
     order = torch.randperm(len(texts), generator=gen).tolist()
     per_epoch = max(1, math.ceil(len(texts) / batch_size))
     encoder.train()
@@ -372,7 +390,23 @@ def pretrain_smae(
             probability=mlm_probability,
             generator=gen,
         )
-        loss = smae_loss(encoder(inputs, attn), labels, head, use)
+        if decoder is None:
+            loss = smae_loss(encoder(inputs, attn), labels, head, use)
+        else:
+            from embedlab.training.smae_mae import DECODER_MLM_PROBABILITY, smae_mae_loss
+
+            dec_inputs, dec_labels = mask_tokens(
+                ids,
+                special,
+                mask_id=SimpleTokenizer.MASK,
+                vocab_size=tokenizer.vocab_size,
+                first_normal=len(SimpleTokenizer.SPECIALS),
+                probability=DECODER_MLM_PROBABILITY,
+                generator=gen,
+            )
+            loss = smae_mae_loss(
+                encoder(inputs, attn), labels, head, use, decoder, dec_inputs, dec_labels, attn
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
