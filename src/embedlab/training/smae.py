@@ -23,6 +23,7 @@ in :mod:`embedlab.training.smae_mae` (``pretrain_smae(..., mae=True)``).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -363,8 +364,8 @@ def pretrain_smae(
     encoder = SMAEEncoder(cfg).to(device)
     head = MLMHead(cfg.hidden, cfg.vocab_size).to(device)
     decoder = None
-    if mae:
-        from embedlab.training.smae_mae import MAEDecoder
+    if mae:  # smae_mae builds on this module: imported here, not at the top
+        from embedlab.training.smae_mae import DECODER_MLM_PROBABILITY, MAEDecoder, smae_mae_loss
 
         decoder = MAEDecoder(encoder).to(device)
     params = list(encoder.parameters()) + list(head.parameters())
@@ -372,6 +373,13 @@ def pretrain_smae(
         params += list(decoder.block.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     result = SMAEResult(encoder, head, use, decoder=decoder)
+    mask = functools.partial(
+        mask_tokens,
+        mask_id=SimpleTokenizer.MASK,
+        vocab_size=tokenizer.vocab_size,
+        first_normal=len(SimpleTokenizer.SPECIALS),
+        generator=gen,
+    )
     order = torch.randperm(len(texts), generator=gen).tolist()
     per_epoch = max(1, math.ceil(len(texts) / batch_size))
     encoder.train()
@@ -381,32 +389,13 @@ def pretrain_smae(
         chunk = [texts[i] for i in order[k * batch_size : (k + 1) * batch_size]]
         ids, attn = _batch(tokenizer, chunk, cfg.max_length, device)
         special = ids < len(SimpleTokenizer.SPECIALS)
-        inputs, labels = mask_tokens(
-            ids,
-            special,
-            mask_id=SimpleTokenizer.MASK,
-            vocab_size=tokenizer.vocab_size,
-            first_normal=len(SimpleTokenizer.SPECIALS),
-            probability=mlm_probability,
-            generator=gen,
-        )
+        inputs, labels = mask(ids, special, probability=mlm_probability)
+        states = encoder(inputs, attn)
         if decoder is None:
-            loss = smae_loss(encoder(inputs, attn), labels, head, use)
+            loss = smae_loss(states, labels, head, use)
         else:
-            from embedlab.training.smae_mae import DECODER_MLM_PROBABILITY, smae_mae_loss
-
-            dec_inputs, dec_labels = mask_tokens(
-                ids,
-                special,
-                mask_id=SimpleTokenizer.MASK,
-                vocab_size=tokenizer.vocab_size,
-                first_normal=len(SimpleTokenizer.SPECIALS),
-                probability=DECODER_MLM_PROBABILITY,
-                generator=gen,
-            )
-            loss = smae_mae_loss(
-                encoder(inputs, attn), labels, head, use, decoder, dec_inputs, dec_labels, attn
-            )
+            dec_inputs, dec_labels = mask(ids, special, probability=DECODER_MLM_PROBABILITY)
+            loss = smae_mae_loss(states, labels, head, use, decoder, dec_inputs, dec_labels, attn)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
