@@ -84,7 +84,7 @@ class WorkingFile:
         path = folder / f"{self.file_prefix}-{uuid.uuid4().hex[:12]}.f32"
         with open(path, "wb") as fh:
             for s in range(0, self._vectors.shape[0], COPY_ROWS):
-                fh.write(np.ascontiguousarray(self._vectors[s : s + COPY_ROWS]).tobytes())
+                fh.write(np.ascontiguousarray(self._vectors[s : s + COPY_ROWS]).data)
         self._set_file(path, tmpdir)
         return path
 

@@ -435,7 +435,7 @@ class TokenStore(WorkingFile):
             return
         path = self._writable()
         with open(path, "ab") as fh:
-            fh.write(np.ascontiguousarray(sets.vectors, dtype=np.float32).tobytes())
+            fh.write(np.ascontiguousarray(sets.vectors, dtype=np.float32).data)
         self._offsets = np.concatenate([self._offsets, self._offsets[-1] + sets.offsets[1:]])
         self._map(self.n_vectors)
 
@@ -453,7 +453,7 @@ class TokenStore(WorkingFile):
         path = self._writable()
         with open(path, "ab") as fh:
             for s in range(0, index.size, COPY_ROWS):
-                fh.write(np.ascontiguousarray(old[index[s : s + COPY_ROWS]]).tobytes())
+                fh.write(np.ascontiguousarray(old[index[s : s + COPY_ROWS]]).data)
         del old
         if old_finalizer is not None:
             old_finalizer()

@@ -181,7 +181,7 @@ class Rerank(WorkingFile, VectorIndex):
         path = self._writable()
         n = self._vectors.shape[0] + x.shape[0]
         with open(path, "ab") as fh:
-            fh.write(stored.tobytes())
+            fh.write(np.ascontiguousarray(stored).data)  # no bytes copy of the chunk
         self._map(n)
 
     def search_params(self) -> frozenset[str]:
@@ -220,7 +220,7 @@ class Rerank(WorkingFile, VectorIndex):
         check_mapped(old)
         with open(path, "ab") as fh:
             for s in range(0, kept.size, COPY_ROWS):
-                fh.write(np.ascontiguousarray(old[kept[s : s + COPY_ROWS]]).tobytes())
+                fh.write(np.ascontiguousarray(old[kept[s : s + COPY_ROWS]]).data)
         del old
         if old_finalizer is not None:
             old_finalizer()
