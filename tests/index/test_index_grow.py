@@ -62,18 +62,25 @@ def test_add_batches_with_ids_and_a_bad_batch() -> None:
 
 
 def test_growth_resizes_in_place_unless_a_view_is_alive() -> None:
-    a = GrowingArray((4,), np.float32)
-    a.append(np.ones((10, 4), np.float32))
-    first = id(a._buf)
-    a.append(np.full((50, 4), 2, np.float32))  # realloc: same array object, rows kept
-    assert id(a._buf) == first
+    w = 1 << 16  # 256 KB rows: large buffers are memory maps that grow in place
+    a = GrowingArray((w,), np.float32)
+    a.append(np.ones((10, w), np.float32))
+    first = a._map
+    assert first is not None
+    a.append(np.full((5, w), 2, np.float32))  # mremap: the same map, rows kept
+    assert a._map is first and a._buf.shape[0] >= 15
     view = a.data
-    a.append(np.full((500, 4), 3, np.float32))  # a live view forces allocate-and-copy
-    assert id(a._buf) != first
-    assert view.sum() == 10 * 4 + 50 * 4 * 2  # the old view still reads valid memory
+    a.append(np.full((50, w), 3, np.float32))  # a live view forces allocate-and-copy
+    assert a._map is not first
+    assert view.sum() == 10 * w + 5 * w * 2  # the old view still reads valid memory
     np.testing.assert_array_equal(a.data[:10], 1)
-    np.testing.assert_array_equal(a.data[60:], 3)
+    np.testing.assert_array_equal(a.data[10:15], 2)
+    np.testing.assert_array_equal(a.data[15:], 3)
+    small = GrowingArray((4,), np.float32)  # small buffers: plain arrays, copied on growth
+    small.append(np.ones((3, 4), np.float32))
+    small.append(np.full((30, 4), 2, np.float32))
+    assert small._map is None and small.data.sum() == 3 * 4 + 30 * 4 * 2
     outside = np.zeros((5, 4), np.float32)
-    a.set(outside)
-    a.append(np.ones((1, 4), np.float32))  # never resizes an array it did not allocate
+    small.set(outside)
+    small.append(np.ones((1, 4), np.float32))  # never resizes an array it did not allocate
     assert outside.shape == (5, 4)

@@ -41,6 +41,7 @@ from embedlab._validation import (
     check_vector_ids,
     check_vectors,
 )
+from embedlab.index._batches import add_in_blocks
 from embedlab.index._grow import GrowingArray
 from embedlab.index._save import save_index
 
@@ -374,7 +375,10 @@ class VectorIndex:
 
     def add(self, x: Any, ids: Any = None) -> None:
         """Add vectors ``x (n, dim)`` with ``ids (n,)`` int64 (default: sequential ids)."""
-        x = self._prepare(x, "x")
+        self._add_prepared(self._prepare(x, "x"), ids)
+
+    def _add_prepared(self, x: F32, ids: Any = None) -> None:
+        """:meth:`add` of vectors already checked and prepared by :meth:`_prepare`."""
         n = x.shape[0]
         if ids is None:
             id_arr = self._idmap.new_ids(n)
@@ -389,23 +393,19 @@ class VectorIndex:
         self._idmap.append(id_arr)
 
     def add_batches(self, batches: Iterable[Any]) -> int:
-        """Add vectors batch by batch, holding one batch at a time; returns how many.
+        """Add vectors batch by batch; returns how many.
 
         Each item is ``x (n, dim)`` or ``(x, ids)``. Storage grows geometrically, so a build
-        from many batches costs about one ``add`` of everything (no copy per batch). With
+        from many batches costs about one ``add`` of everything (no copy per batch), and
+        batches smaller than 16 MB are gathered into blocks of that size before they are
+        added (one ``add`` per block: see :mod:`embedlab.index._batches`). With
         :func:`embedlab.data.iter_npy_shards` this builds from a folder of ``.npy`` shards in
         memory bounded by the index plus one chunk. A bad batch raises (naming its number);
         the batches before it stay added.
         """
-        total = 0
-        for i, batch in enumerate(batches):
-            x, ids = batch if isinstance(batch, tuple) else (batch, None)
-            try:
-                self.add(x, ids=ids)
-            except (ValueError, TypeError) as exc:
-                raise type(exc)(f"batch {i}: {exc}") from None
-            total += int(np.shape(x)[0])
-        return total
+        if type(self).add is not VectorIndex.add:  # a subclass's own add sees every batch
+            return add_in_blocks(batches, self.dim, None, self.add)
+        return add_in_blocks(batches, self.dim, self._prepare, self._add_prepared)
 
     def search(self, q: Any, k: int, **params: Any) -> tuple[F32, I64]:
         """The ``k`` best vectors per query ``q (n_q, dim)``: ``(scores, ids)``, each (n_q, k).

@@ -175,7 +175,10 @@ class Rerank(WorkingFile, VectorIndex):
             self._pending_rescore = None
 
     def _add(self, x: F32, ids: I64) -> None:
-        self.base.add(x, ids)
+        if type(self.base).add is VectorIndex.add:  # x is prepared already: no second copy
+            self.base._add_prepared(x, ids)
+        else:
+            self.base.add(x, ids)
         stored = getattr(self, "_pending_rescore", None)
         stored = x if stored is None else stored
         path = self._writable()
