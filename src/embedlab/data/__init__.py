@@ -13,6 +13,9 @@ and ``load_digits`` (bundled).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from embedlab._lazy import lazy_exports
 from embedlab.data._dataset import CTRDataset, CTRSplits
 from embedlab.data._encode import DataPathError
 from embedlab.data._labeled import LabeledData
@@ -20,7 +23,6 @@ from embedlab.data._sources import DATA_SOURCES, DataSource, load_ctr, parse_dat
 from embedlab.data.avazu import load_avazu
 from embedlab.data.criteo import load_criteo
 from embedlab.data.csvlog import load_csv
-from embedlab.data.ctr_shards import CTRBatch, CTRShards, CTRShardsDataset
 from embedlab.data.libfm import load_libfm
 from embedlab.data.mnist import load_digits, load_mnist, read_idx
 from embedlab.data.movielens import load_movielens
@@ -40,6 +42,13 @@ from embedlab.data.shards import (
     write_npy_shards,
 )
 from embedlab.data.synthetic import make_ctr
+
+if TYPE_CHECKING:
+    from embedlab.data.ctr_shards import CTRBatch, CTRShards, CTRShardsDataset
+
+# the torch-based shard reader loads on first use, so reading .npy shards (index builds)
+# and ``import embedlab.data`` stay free of torch
+_LAZY = {name: "embedlab.data.ctr_shards" for name in ("CTRBatch", "CTRShards", "CTRShardsDataset")}
 
 __all__ = [
     "DATA_SOURCES",
@@ -76,3 +85,5 @@ __all__ = [
     "temporal_split",
     "write_npy_shards",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)

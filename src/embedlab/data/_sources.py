@@ -22,7 +22,6 @@ from embedlab.data._keys import SPLITS
 from embedlab.data.avazu import load_avazu
 from embedlab.data.criteo import load_criteo
 from embedlab.data.csvlog import load_csv
-from embedlab.data.ctr_shards import CTRShards
 from embedlab.data.libfm import load_libfm
 from embedlab.data.movielens import load_movielens
 from embedlab.data.sequences import load_movielens_sequences, make_sequence_ctr, temporal_split
@@ -299,6 +298,8 @@ def _shards(path: Path, *, seed: int) -> CTRSplits:
     ``seed`` is unused: the split was fixed by ``prepare``. Large data should be read
     lazily with :meth:`~embedlab.data.CTRShards.iter_batches` instead.
     """
+    from embedlab.data.ctr_shards import CTRShards  # torch: loaded when a shard source is read
+
     shards = CTRShards(path)
     return CTRSplits(*(shards.to_memory(s) for s in SPLITS))
 

@@ -24,7 +24,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -43,7 +43,9 @@ from embedlab.data._shardio import (
     vocab_name,
     write_manifest,
 )
-from embedlab.data.ctr_shards import CTRShards
+
+if TYPE_CHECKING:
+    from embedlab.data.ctr_shards import CTRShards
 
 __all__ = ["DEFAULT_FRACTIONS", "ProgressFn", "prepare_ctr"]
 
@@ -352,4 +354,6 @@ def prepare_ctr(
         with contextlib.suppress(OSError):
             shutil.rmtree(tmp)
         raise
+    from embedlab.data.ctr_shards import CTRShards  # torch: loaded only to open the result
+
     return CTRShards(out)

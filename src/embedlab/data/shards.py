@@ -120,6 +120,7 @@ def iter_npy_shards(
                 if got != n * row_bytes:
                     raise ValueError(f"vectors shard {shard.path} shrank while it was read")
                 yield out
+                del out  # one chunk alive while the next is read (the caller's, if it kept it)
 
 
 def sample_npy_shards(path: str | os.PathLike[str], n: int, *, seed: int = 0) -> np.ndarray:

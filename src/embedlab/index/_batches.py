@@ -111,6 +111,7 @@ def add_in_blocks(
         elif m:
             block.push(i, xp, id_arr)
         total += m
+        del batch, x, xp, ids, id_arr  # this batch is not alive while the next one is read
     block.flush(add)
     return total
 

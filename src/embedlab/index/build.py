@@ -72,6 +72,7 @@ def build_index(
         for chunk in iter_npy_shards(vectors, chunk_rows=chunk_rows):
             m = chunk.shape[0]
             yield chunk if ids is None else (chunk, ids[done : done + m])
+            del chunk  # not alive while the next chunk is read
             done += m
             if on_progress is not None:
                 on_progress(done, n)
