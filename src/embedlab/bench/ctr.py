@@ -26,7 +26,9 @@ from embedlab._validation import (
     check_keywords,
     check_positive_float,
 )
-from embedlab.bench._grid import Collector, Grid, GridRun, LocalEngine, run_grid, status_printer
+from embedlab.bench._ctr_reference import REFERENCE
+from embedlab.bench._ctr_reference import VersusReference as _VersusReference
+from embedlab.bench._grid import Grid, GridRun, LocalEngine, run_grid, status_printer
 from embedlab.bench._record import BenchRecord, config_hash
 from embedlab.bench._tune import TrainSettings, pick_tuned, takes_dropout, tune_candidates
 from embedlab.data import CTRSplits
@@ -38,8 +40,6 @@ if TYPE_CHECKING:
     from embedlab.bench._ray_grid import RayEngine
 
 __all__ = ["CTRBenchConfig", "run_ctr_bench"]
-
-REFERENCE = "full"
 
 
 @dataclass
@@ -205,43 +205,6 @@ def run_ctr_bench(
         on_record=on_record,
         announce=announce,
     )
-
-
-class _VersusReference(Collector):
-    """Adds the ratios against the ``full`` reference of a record's seed; under Ray a
-    record measured before its reference is held until the reference is known."""
-
-    def __init__(self) -> None:
-        self.reference: dict[int, BenchRecord] = {}
-        self.held: list[BenchRecord] = []
-
-    def known(self, record: BenchRecord) -> None:
-        if record.method == REFERENCE:
-            self.reference[record.seed] = record
-
-    def add(self, record: BenchRecord) -> list[BenchRecord]:
-        if record.method != REFERENCE:
-            if record.seed not in self.reference:
-                self.held.append(record)
-                return []
-            return [self._versus(record)]
-        self.reference[record.seed] = record
-        ready = [r for r in self.held if r.seed == record.seed]
-        self.held = [r for r in self.held if r.seed != record.seed]
-        return [record, *(self._versus(r) for r in ready)]
-
-    def rest(self) -> list[BenchRecord]:
-        held, self.held = self.held, []
-        return held
-
-    def _versus(self, record: BenchRecord) -> BenchRecord:
-        ref = self.reference[record.seed]
-        if record.status == "ok" and ref.status == "ok":
-            record.timing["samples_per_s_vs_full"] = (
-                record.timing["samples_per_s"] / ref.timing["samples_per_s"]
-            )
-            record.metrics["auc_delta_vs_full"] = record.metrics["auc"] - ref.metrics["auc"]
-        return record
 
 
 def _ctr_task(

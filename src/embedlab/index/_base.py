@@ -31,24 +31,28 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar, cast
 
 import numpy as np
-import numpy.typing as npt
 
 from embedlab._registry import Registry
-from embedlab._validation import (
-    check_choice,
-    check_int,
-    check_unique_ids,
-    check_vector_ids,
-    check_vectors,
-)
+from embedlab._validation import check_choice, check_int, check_vector_ids, check_vectors
 from embedlab.index._batches import add_in_blocks
-from embedlab.index._grow import GrowingArray
+from embedlab.index._idmap import INT64_MAX, IdMap
+from embedlab.index._rows import (
+    MAX_NORM,
+    l2_normalize,
+    merge_topk,
+    pad_results,
+    row_norms,
+    topk_rows,
+)
 from embedlab.index._save import save_index
+from embedlab.index._types import F32, I64
 
 __all__ = [
     "F32",
     "I64",
     "INDEXES",
+    "INT64_MAX",
+    "MAX_NORM",
     "MAX_PADDING",
     "METRICS",
     "IdMap",
@@ -60,14 +64,12 @@ __all__ = [
     "normalize_metric",
     "pad_results",
     "register_index",
+    "row_norms",
     "topk_rows",
 ]
 
 Metric = Literal["ip", "l2", "cos"]
 METRICS: tuple[str, ...] = ("cos", "ip", "l2")
-INT64_MAX = int(np.iinfo(np.int64).max)
-F32 = npt.NDArray[np.float32]
-I64 = npt.NDArray[np.int64]
 
 ClsT = TypeVar("ClsT", bound="type[VectorIndex]")
 
@@ -94,206 +96,6 @@ def normalize_metric(metric: Any) -> Metric:
     return cast(Metric, check_choice("metric", metric, METRICS))
 
 
-def row_norms(x: np.ndarray) -> npt.NDArray[np.float64]:
-    """L2 norm of each row ``(n,)``, accumulated in float64 (no overflow for float32 input)."""
-    return cast(npt.NDArray[np.float64], np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64)))
-
-
-def l2_normalize(x: F32) -> F32:
-    """Rows scaled to unit L2 norm; all-zero rows stay zero. ``(n, dim)`` float32."""
-    norms = row_norms(x)[:, None]
-    norms[norms == 0] = 1.0
-    return cast(F32, (x / norms).astype(np.float32, copy=False))
-
-
-#: largest row norm accepted for metric "ip" / "l2": beyond it a score (a dot product or a
-#: squared distance of two such rows) overflows float32
-MAX_NORM = float(np.sqrt(np.finfo(np.float32).max) / 2)
-
-
-def pad_results(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[F32, I64]:
-    """Pad ``(n_q, k')`` results to ``(n_q, k)``: missing ids are ``-1`` with score ``-inf``."""
-    n_q, have = ids.shape
-    out_s = np.full((n_q, k), -np.inf, dtype=np.float32)
-    out_i = np.full((n_q, k), -1, dtype=np.int64)
-    m = min(have, k)
-    out_s[:, :m] = scores[:, :m]
-    out_i[:, :m] = ids[:, :m]
-    out_s[out_i < 0] = -np.inf
-    return out_s, out_i
-
-
-def _order_best_first(s: F32, p: I64) -> tuple[F32, I64]:
-    # Higher score first; ties by lower position so results are deterministic.
-    order = np.lexsort((p, -s), axis=-1)
-    return (
-        np.take_along_axis(s, order, axis=1),
-        np.take_along_axis(p, order, axis=1),
-    )
-
-
-def topk_rows(scores: np.ndarray, k: int, offset: int = 0) -> tuple[F32, I64]:
-    """Best ``k`` columns per row of ``scores (n_q, n)``, best first.
-
-    Returns ``(scores (n_q, min(k, n)) float32, positions (n_q, min(k, n)) int64)``; positions
-    are column indices plus ``offset``. Ties are broken by lower position (as a stable sort).
-    """
-    n_q, n = scores.shape
-    k = min(k, n)
-    if k == 0:
-        return np.zeros((n_q, 0), np.float32), np.zeros((n_q, 0), np.int64)
-    if k < n:
-        # torch.topk: 0.05 s against 0.9 s for np.argpartition on (167, 100k), k=10 (2 cores).
-        # Imported here: `import embedlab.index` stays free of torch (1-2 s) until a search.
-        import torch
-
-        t = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))
-        part = torch.topk(t, k, dim=1, sorted=False).indices.numpy()
-        # Rows with ties at the k-th score: keep the lowest positions, like a stable sort.
-        thr = np.take_along_axis(scores, part, axis=1).min(axis=1)
-        for r in np.flatnonzero((scores >= thr[:, None]).sum(axis=1) > k):
-            cand = np.flatnonzero(scores[r] >= thr[r])
-            part[r] = cand[np.lexsort((cand, -scores[r, cand]))[:k]]
-    else:
-        part = np.broadcast_to(np.arange(n), (n_q, n))
-    s = np.take_along_axis(scores, part, axis=1).astype(np.float32, copy=False)
-    p = part.astype(np.int64) + offset
-    return _order_best_first(s, p)
-
-
-def merge_topk(s1: F32, p1: I64, s2: F32, p2: I64, k: int) -> tuple[F32, I64]:
-    """Merge two best-first candidate lists per row into the best ``k`` (for blocked scans)."""
-    s = np.concatenate([s1, s2], axis=1)
-    p = np.concatenate([p1, p2], axis=1)
-    ts, tp = topk_rows(s, k)
-    cols = tp  # columns of the concatenation
-    return ts, np.take_along_axis(p, cols, axis=1)
-
-
-class IdMap:
-    """Ids of the stored rows in row order, with vectorised id -> row lookup and removal.
-
-    While the ids are the row numbers ``0..n-1`` (the default sequential ids, as in faiss)
-    no array is held: :meth:`take` and :meth:`lookup` are arithmetic and :attr:`nbytes` is
-    0. The first id that breaks the pattern (or a removal) materialises the array.
-
-    Example:
-        >>> m = IdMap(); m.append(np.array([5, 7])); m.lookup(np.array([7, 3])).tolist()
-        [1, -1]
-    """
-
-    def __init__(self, ids: np.ndarray | None = None, *, next_id: int | None = None) -> None:
-        self._store: GrowingArray | None = None
-        self._n = 0  # rows while implicit (self._store is None)
-        self._sorted: tuple[I64, I64] | None = None
-        top = 0
-        if ids is not None:
-            arr = np.ascontiguousarray(ids, dtype=np.int64)
-            n = int(arr.shape[0])
-            if n and not (int(arr[0]) == 0 and int(arr[-1]) == n - 1 and _is_range(arr)):
-                self._store = GrowingArray((), np.int64)
-                self._store.set(arr)
-            else:
-                self._n = n
-            top = int(arr.max()) + 1 if n else 0
-        self.next_id = top if next_id is None else max(int(next_id), top)
-
-    def _materialise(self) -> GrowingArray:
-        if self._store is None:
-            self._store = GrowingArray((), np.int64)
-            self._store.set(np.arange(self._n, dtype=np.int64))
-        return self._store
-
-    @property
-    def _ids(self) -> I64:
-        if self._store is None:
-            return np.arange(self._n, dtype=np.int64)
-        return cast(I64, self._store.data)
-
-    @property
-    def ids(self) -> I64:
-        """The ids in row order (read-only; built on the fly while implicit)."""
-        view = self._ids.view()
-        view.flags.writeable = False
-        return view
-
-    def take(self, positions: np.ndarray) -> I64:
-        """Ids at row ``positions`` (any shape; every position must be a valid row)."""
-        if self._store is None:
-            return np.asarray(positions, dtype=np.int64).copy()
-        return cast(I64, self._store.data[positions])
-
-    def __len__(self) -> int:
-        return self._n if self._store is None else len(self._store)
-
-    @property
-    def implicit(self) -> bool:
-        """True while the ids are the row numbers ``0..n-1`` and no array is held."""
-        return self._store is None
-
-    @property
-    def nbytes(self) -> int:
-        """RAM bytes of the id array (0 while :attr:`implicit`)."""
-        return 0 if self._store is None else self._store.nbytes
-
-    def new_ids(self, n: int) -> I64:
-        """``n`` fresh sequential ids after the largest id this map has held."""
-        if self.next_id + n - 1 > INT64_MAX:
-            raise ValueError(
-                f"cannot give {n} vectors sequential ids after id {self.next_id - 1}: ids end "
-                f"at 2**63 - 1; pass ids= explicitly"
-            )
-        return np.arange(self.next_id, self.next_id + n, dtype=np.int64)
-
-    def check_new(self, ids: I64) -> None:
-        """``ids`` must be unique and not already stored; the error names one offender."""
-        check_unique_ids("ids", ids)
-        if len(self) and ids.size:
-            present = self.lookup(ids) >= 0
-            if present.any():
-                raise ValueError(
-                    f"ids must be unique, got id {int(ids[np.argmax(present)])} "
-                    "which is already in the index"
-                )
-
-    def append(self, ids: I64) -> None:
-        ids = ids.astype(np.int64, copy=False)
-        m = int(ids.shape[0])
-        if not m:
-            return
-        if (
-            self._store is None
-            and int(ids[0]) == self._n
-            and int(ids[-1]) == self._n + m - 1
-            and _is_range(ids)
-        ):
-            self._n += m
-        else:
-            self._materialise().append(ids)
-        self._sorted = None
-        self.next_id = max(self.next_id, int(ids.max()) + 1)
-
-    def lookup(self, ids: np.ndarray) -> I64:
-        """Row positions of ``ids`` (any shape); ``-1`` where an id is absent (or ``-1``)."""
-        ids = np.asarray(ids, dtype=np.int64)
-        if not len(self):
-            return np.full(ids.shape, -1, np.int64)
-        if self._store is None:
-            return np.where((ids >= 0) & (ids < self._n), ids, -1).astype(np.int64)
-        if self._sorted is None:
-            order = np.argsort(self._store.data, kind="stable")
-            self._sorted = (self._store.data[order], order.astype(np.int64))
-        sorted_ids, order = self._sorted
-        idx = np.searchsorted(sorted_ids, ids)
-        idx = np.minimum(idx, sorted_ids.shape[0] - 1)
-        found = sorted_ids[idx] == ids
-        return np.where(found, order[idx], -1).astype(np.int64)
-
-    def delete(self, positions: I64) -> None:
-        self._materialise().delete(positions)
-        self._sorted = None
-
-
 @contextmanager
 def ids_set_aside(index: VectorIndex) -> Iterator[None]:
     """Let a loaded, filled child pass a wrapper constructor's "must be empty" check.
@@ -305,11 +107,6 @@ def ids_set_aside(index: VectorIndex) -> Iterator[None]:
         yield
     finally:
         index._idmap = ids
-
-
-def _is_range(ids: np.ndarray) -> bool:
-    """``ids`` increase by exactly 1 from one row to the next."""
-    return ids.size < 2 or bool(np.all(np.diff(ids) == 1))
 
 
 class VectorIndex:

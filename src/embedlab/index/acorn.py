@@ -58,24 +58,27 @@ compilation (tens of seconds).
 from __future__ import annotations
 
 import math
-import threading
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from embedlab._validation import check_int
-from embedlab.index._acorn_build import _link, _repair, _select_prefix, reverse_candidates
-from embedlab.index._acorn_kernels import (
-    B8,
-    I32,
-    MIN_QUERIES_PER_THREAD,
-    _in_threads,
-    _search_chunk,
-    n_threads,
+from embedlab.index._acorn_build import (
+    _link,
+    _repair,
+    exact_candidates,
+    link_batch,
+    reorder_lists,
 )
-from embedlab.index._base import F32, Metric, normalize_metric, topk_rows
-from embedlab.index.flat import pairwise_scores
+from embedlab.index._acorn_kernels import I32, _in_threads
+from embedlab.index._acorn_search import (
+    VisitedMarks,
+    check_mask,
+    entry_points,
+    run_search,
+    sq_norms,
+)
+from embedlab.index._base import F32, Metric, normalize_metric
 
 __all__ = ["AcornGraph"]
 
@@ -83,34 +86,6 @@ __all__ = ["AcornGraph"]
 # --------------------------------------------------------------------------- the graph
 #: most neighbours a node may keep (``m * gamma``): a row of the (n, m * gamma) lists
 MAX_DEGREE = 4096
-
-
-def _best_columns(s: F32, k: int) -> tuple[F32, npt.NDArray[np.int64]]:
-    """The best ``k`` columns of each row of ``s (n_q, c)``, best first, ties by lower column.
-
-    For the few entry points of a search: ``np.argpartition`` on these small matrices costs
-    a fraction of ``topk_rows``' torch call, whose thread wake-ups dominated small calls.
-    """
-    k = min(k, s.shape[1])
-    part = np.argpartition(-s, k - 1, axis=1)[:, :k] if 0 < k < s.shape[1] else None
-    cols = np.broadcast_to(np.arange(s.shape[1]), s.shape) if part is None else part
-    vals = np.take_along_axis(s, cols, axis=1)
-    if part is not None:  # rows with ties at the k-th score: the lowest columns, as sorted
-        thr = vals.min(axis=1)
-        for r in np.flatnonzero((s >= thr[:, None]).sum(axis=1) > k):
-            cols[r] = np.lexsort((np.arange(s.shape[1]), -s[r]))[:k]
-            vals[r] = s[r, cols[r]]
-    order = np.lexsort((cols, -vals), axis=-1)[:, :k]
-    return np.take_along_axis(vals, order, axis=1), np.take_along_axis(cols, order, axis=1)
-
-
-def _check_mask(mask: Any, n: int) -> B8:
-    arr = np.asarray(mask)
-    if arr.dtype != np.bool_ or arr.shape != (n,):
-        raise ValueError(
-            f"mask must be a boolean array of shape ({n},), got {arr.dtype} {arr.shape}"
-        )
-    return np.ascontiguousarray(arr)
 
 
 class AcornGraph:
@@ -185,9 +160,7 @@ class AcornGraph:
         self.nbrs: I32 = np.full((0, self.degree), -1, np.int32)
         self.nbr_scores: F32 = np.full((0, self.degree), -np.inf, np.float32)
         self._seeds: I32 | None = None
-        self._pool: I32 = np.zeros((0, 0), np.int32)
-        self._epoch = 0
-        self._lock = threading.Lock()
+        self._marks = VisitedMarks()
 
     @property
     def degree(self) -> int:
@@ -229,9 +202,7 @@ class AcornGraph:
         return np.ascontiguousarray(x, dtype=np.float32)
 
     def _sq(self, x: F32) -> F32:
-        if self.metric == "l2":
-            return cast(F32, np.einsum("ij,ij->i", x, x).astype(np.float32))
-        return np.zeros(x.shape[0], np.float32)
+        return sq_norms(x, self.metric == "l2")
 
     def _n_seeds(self, n: int) -> int:
         return max(64, int(4 * math.sqrt(n))) if self.n_seeds is None else self.n_seeds
@@ -244,78 +215,6 @@ class AcornGraph:
             rng = np.random.default_rng([self.seed, n])
             self._seeds = np.sort(rng.choice(n, n_seeds, replace=False)).astype(np.int32)
         return self._seeds
-
-    def _entries(self, x: F32, q: F32, mask: B8 | None, n_nodes: int) -> tuple[I32, I32]:
-        """Entry nodes ``(n_q, n_entry)`` twice: the best passing seeds (random passing nodes
-        when no seed passes), and the best seeds regardless of the mask."""
-        seeds = self.seeds()
-        seeds = seeds[seeds < n_nodes]
-        n_q = q.shape[0]
-        ne = self.n_entry
-        s = pairwise_scores(q, x[seeds], self.metric)
-        free = np.full((n_q, ne), -1, np.int32)
-        if mask is not None:
-            _, cols = _best_columns(s, ne)
-            free[:, : cols.shape[1]] = seeds[cols]
-            s[:, ~mask[seeds]] = -np.inf
-        ts, cols = _best_columns(s, ne)
-        ent = np.full((n_q, ne), -1, np.int32)
-        ent[:, : cols.shape[1]] = np.where(np.isfinite(ts), seeds[cols], -1)
-        empty = ent[:, 0] < 0
-        if empty.any() and mask is not None:
-            passing = np.flatnonzero(mask[:n_nodes])
-            if passing.size:
-                rng = np.random.default_rng([self.seed, n_q, passing.size])
-                pick = rng.choice(passing, min(ne, passing.size), replace=False)
-                ent[np.ix_(empty, np.arange(pick.size))] = pick
-        return ent, free
-
-    def _run(
-        self,
-        x: F32,
-        x_sq: F32,
-        nbrs: I32,
-        q: F32,
-        entries: tuple[I32, I32],
-        ef: int,
-        k: int,
-        m_search: int,
-        mask: B8 | None,
-        two_hop: bool,
-        entry_ef: int,
-    ) -> tuple[F32, I32]:
-        n_q = q.shape[0]
-        n = x.shape[0]
-        q_sq = self._sq(q)
-        chunks = max(1, min(n_threads(), n_q // MIN_QUERIES_PER_THREAD))
-        mask_arr = np.zeros(1, np.bool_) if mask is None else mask
-        args = (x, x_sq, self.metric == "l2", nbrs, q, q_sq, *entries, entry_ef, ef, k)
-        tail = (m_search, mask_arr, mask is not None, two_hop)
-        out_s = np.full((n_q, k), -np.inf, np.float32)
-        out_i = np.full((n_q, k), -1, np.int32)
-
-        def run(visited: I32, epoch0: int) -> None:
-            def chunk(t: int, n_chunks: int) -> None:
-                _search_chunk(*args, *tail, visited[t], epoch0, t, n_chunks, out_s, out_i)
-
-            _in_threads(chunk, n_q, MIN_QUERIES_PER_THREAD)
-
-        # A reusable pool of visited marks; a concurrent caller gets its own fresh one.
-        if self._lock.acquire(blocking=False):
-            try:
-                if self._pool.shape[0] < chunks or self._pool.shape[1] < n:
-                    self._pool = np.zeros((max(chunks, self._pool.shape[0]), n), np.int32)
-                    self._epoch = 0
-                if self._epoch + 2 * n_q + 2 >= 2**31 - 1:
-                    self._pool[:] = 0
-                    self._epoch = 0
-                run(self._pool, self._epoch)
-                self._epoch += 2 * n_q + 2
-            finally:
-                self._lock.release()
-        else:
-            run(np.zeros((chunks, n), np.int32), 0)
-        return out_s, out_i
 
     # ------------------------------------------------------------------ building
     def extend(self, x: Any, *, batch_size: int = 2048) -> None:
@@ -350,7 +249,7 @@ class AcornGraph:
         if n_old == 0:
             # The first ``exact_block`` nodes (in that random order) form an exact kNN graph.
             first = np.sort(order[: self.exact_block])
-            cand, cand_s = self._exact_candidates(x, first)
+            cand, cand_s = exact_candidates(x, first, self.metric, self.degree)
             _link(nbrs, nbr_s, first, cand, cand_s, touched)
             present[first] = True
             order = order[first.size :]
@@ -358,7 +257,15 @@ class AcornGraph:
         while start < order.size:
             size = min(batch_size, max(1, inserted // 2), order.size - start)
             batch = order[start : start + size]
-            self._link_batch(x, x_sq, batch, present, nbrs, nbr_s, touched, rng)
+            # Entry points: the best of a fresh sample of the inserted nodes (as in search).
+            pres = np.flatnonzero(present)
+            n_sample = min(pres.size, self._n_seeds(pres.size))
+            sample = np.sort(rng.choice(pres, n_sample, replace=False))
+            link_batch(
+                x, x_sq, batch, present, nbrs, nbr_s, touched, sample, marks=self._marks,
+                metric=self.metric, m=self.m, degree=self.degree, n_entry=self.n_entry,
+                ef=self.ef_construction,
+            )  # fmt: skip
             present[batch] = True
             start += size
             inserted += size
@@ -367,76 +274,9 @@ class AcornGraph:
         self._seeds = None
 
     def _reorder(self, x: F32, x_sq: F32, nbrs: I32, nbr_s: F32, nodes: I32) -> None:
-        """Re-order the lists of ``nodes``: a prefix by HNSW's selection heuristic, then the
-        nearest rest (:func:`_select_prefix`), in two passes. The second pass also weighs
-        the reverse links of the first pass' result (nodes that have the node among their
-        first ``m`` entries), as HNSW does when it links a new node both ways: measured on
-        100k x 384 clustered vectors, recall@10 (ef 64) went from 0.985 (first pass only,
-        0.979) to 0.992."""
-        if not nodes.size:
-            return
-        extra: I32 = np.full((nodes.size, 0), -1, np.int32)
-        for _ in range(2):
-            nbrs[nodes], nbr_s[nodes] = self._select(x, x_sq, nbrs, nbr_s, nodes, extra)
-            extra = reverse_candidates(nbrs, nbr_s, self.m, 2 * self.m, nodes)
-
-    def _select(
-        self, x: F32, x_sq: F32, nbrs: I32, nbr_s: F32, nodes: I32, extra: I32
-    ) -> tuple[I32, F32]:
-        out_n = np.full((nodes.size, self.degree), -1, np.int32)
-        out_s = np.full((nodes.size, self.degree), -np.inf, np.float32)
-        l2 = self.metric == "l2"
-
-        def chunk(t: int, n_chunks: int) -> None:
-            _select_prefix(
-                x, x_sq, l2, nbrs, nbr_s, nodes, extra, self.m, t, n_chunks, out_n, out_s
-            )
-
-        _in_threads(chunk, int(nodes.size), 256)
-        return out_n, out_s
-
-    def _exact_candidates(self, x: F32, nodes: I32) -> tuple[I32, F32]:
-        """Exact ``m * gamma`` nearest neighbours of each of ``nodes`` among ``nodes``:
-        ``(node numbers, scores)``, each ``(len(nodes), m * gamma)``, best first."""
-        s = pairwise_scores(x[nodes], x[nodes], self.metric)
-        np.fill_diagonal(s, -np.inf)  # no self loops
-        ts, cols = topk_rows(s, self.degree)
-        cand = np.full((nodes.size, self.degree), -1, np.int32)
-        cand_s = np.full((nodes.size, self.degree), -np.inf, np.float32)
-        cand[:, : cols.shape[1]] = np.where(np.isfinite(ts), nodes[cols], -1)
-        cand_s[:, : cols.shape[1]] = ts
-        return cand, cand_s
-
-    def _link_batch(
-        self,
-        x: F32,
-        x_sq: F32,
-        batch: I32,
-        present: B8,
-        nbrs: I32,
-        nbr_s: F32,
-        touched: B8,
-        rng: np.random.Generator,
-    ) -> None:
-        # Nodes not inserted yet are masked out (``present``) of the whole-size arrays.
-        xb = x[batch]
-        ef = self.ef_construction
-        # Entry points: the best of a fresh sample of the inserted nodes (as in search).
-        pres = np.flatnonzero(present)
-        sample = np.sort(rng.choice(pres, min(pres.size, self._n_seeds(pres.size)), replace=False))
-        _, cols = topk_rows(pairwise_scores(xb, x[sample], self.metric), self.n_entry)
-        ent = np.full((batch.size, self.n_entry), -1, np.int32)
-        ent[:, : cols.shape[1]] = sample[cols]
-        gs, gi = self._run(x, x_sq, nbrs, xb, (ent, ent), ef, ef, self.m, present, False, 0)
-        s = pairwise_scores(xb, xb, self.metric)  # within the batch, exact
-        np.fill_diagonal(s, -np.inf)
-        bs, bc = topk_rows(s, self.degree)
-        bi = np.where(np.isfinite(bs), batch[bc], -1).astype(np.int32)
-        all_s = np.concatenate([gs, bs], axis=1)
-        all_i = np.concatenate([gi, bi], axis=1)
-        ts, cols = topk_rows(all_s, self.degree)
-        cand = np.where(np.isfinite(ts), np.take_along_axis(all_i, cols, axis=1), -1)
-        _link(nbrs, nbr_s, batch, cand.astype(np.int32), ts, touched)
+        """Re-order the lists of ``nodes`` (two passes of HNSW's selection heuristic; see
+        :func:`embedlab.index._acorn_build.reorder_lists`)."""
+        reorder_lists(x, x_sq, self.metric == "l2", nbrs, nbr_s, nodes, self.m, self.degree)
 
     # ------------------------------------------------------------------ search
     def search(
@@ -472,7 +312,7 @@ class AcornGraph:
             raise ValueError(f"queries must have shape (n_q, {self.dim}), got {q.shape}")
         ef = max(self.ef_search if ef is None else check_int("ef", ef, min_value=1), k)
         ms = self.m if m_search is None else check_int("m_search", m_search, min_value=1)
-        mask_arr = None if mask is None else _check_mask(mask, self.n)
+        mask_arr = None if mask is None else check_mask(mask, self.n)
         if self.n == 0 or q.shape[0] == 0:
             return (
                 np.full((q.shape[0], k), -np.inf, np.float32),
@@ -480,10 +320,15 @@ class AcornGraph:
             )
         if x_sq is None:
             x_sq = self._sq(x)
-        ent = self._entries(x, q, mask_arr, self.n)
-        return self._run(
-            x, x_sq, self.nbrs, q, ent, ef, k, ms, mask_arr, self.two_hop, self.entry_ef
-        )
+        ent = entry_points(
+            x, q, self.seeds(), mask_arr, self.n, metric=self.metric, n_entry=self.n_entry,
+            seed=self.seed,
+        )  # fmt: skip
+        l2 = self.metric == "l2"
+        return run_search(
+            self._marks, x, x_sq, l2, self.nbrs, q, ent, ef, k, ms, mask_arr, self.two_hop,
+            self.entry_ef,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ removal
     def remove(self, x: Any, positions: Any) -> None:

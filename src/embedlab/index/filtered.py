@@ -56,62 +56,30 @@ and unfiltered search use the ACORN graph without a predicate (an HNSW-like inde
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self, cast
+from typing import Any, Self, cast
 
 import numpy as np
 
 from embedlab._validation import check_choice, check_int, check_positive_float, check_vectors
-from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index, topk_rows
-from embedlab.index._filtered_hnsw import find_hnsw, hnsw_filtered_search
+from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index
+from embedlab.index._filtered_hnsw import find_hnsw
+from embedlab.index._filtered_plan import (
+    STRATEGIES,
+    Plan,
+    Strategy,
+    compile_filters,
+    plan_filter,
+)
+from embedlab.index._filtered_store import FilteredStore, graph_class
 from embedlab.index.attributes import AttributeStore, Predicate, Selectivity
-from embedlab.index.flat import Flat, pairwise_scores
-from embedlab.index.rerank import rescore_candidates
-
-if TYPE_CHECKING:
-    from embedlab.index.acorn import AcornGraph
 
 __all__ = ["STRATEGIES", "FilteredIndex", "Plan", "Strategy", "load_filtered"]
 
-#: filtering strategy of :class:`FilteredIndex` (see the module docstring)
-Strategy = Literal["auto", "pre", "post", "acorn", "hnsw"]
-STRATEGIES: tuple[str, ...] = ("acorn", "auto", "hnsw", "post", "pre")
-_BLOCK = 1 << 24  # score-matrix entries per block (64 MiB of float32)
-_PRE_BATCH_GAIN = 8  # pre_max_rows is multiplied by min(queries sharing the filter, this)
-
-
-def _graph_class() -> type[AcornGraph]:
-    """The ACORN graph class, imported on first use (numba is slow to import)."""
-    from embedlab.index.acorn import AcornGraph
-
-    return AcornGraph
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How one query was answered.
-
-    Args:
-        strategy: ``"pre"``, ``"post"``, ``"acorn"``, ``"hnsw"``, or ``"none"`` (no filter,
-            or an empty index).
-        selectivity: share of rows the filter keeps, estimated or exact (1.0 without filter).
-        rows: matching rows, estimated or exact.
-        exact: whether ``selectivity``/``rows`` are exact counts.
-        fetched: for post-filtering, the candidates fetched in the last round (else 0).
-    """
-
-    strategy: str
-    selectivity: float
-    rows: int
-    exact: bool
-    fetched: int = 0
-
 
 @register_index("Filtered")
-class FilteredIndex(VectorIndex):
+class FilteredIndex(FilteredStore):
     """Vector index with attribute filters and a per-query choice of filtering strategy.
 
     Args:
@@ -172,7 +140,7 @@ class FilteredIndex(VectorIndex):
             if base.ntotal:
                 raise ValueError(f"base must be empty, got an index holding {base.ntotal}")
         self.base = base
-        self.strategy: Strategy = cast(Strategy, check_choice("strategy", strategy, STRATEGIES))
+        self.strategy = cast(Strategy, check_choice("strategy", strategy, STRATEGIES))
         self._check_hnsw(self.strategy)
         self.pre_max_rows = check_int("pre_max_rows", pre_max_rows, min_value=0)
         self.acorn_min_selectivity = self._share("acorn_min_selectivity", acorn_min_selectivity)
@@ -180,18 +148,18 @@ class FilteredIndex(VectorIndex):
         self.post_growth = check_int("post_growth", post_growth, min_value=2)
         self.seed = check_int("seed", seed, min_value=0)
         self.attributes = AttributeStore(columns)
-        self._graph_params: dict[str, Any] = {
+        self._graph_params = {
             "m": m,
             "gamma": gamma,
             "ef_search": ef_search,
             "seed": self.seed,
         }
         # Validate the graph parameters now, not at the first add.
-        _graph_class()(self.dim, metric=self.metric, **self._graph_params)
-        self.graph: AcornGraph | None = None
-        self._x: F32 = np.zeros((0, self.dim), np.float32)
-        self._sq: F32 = np.zeros(0, np.float32)
-        self._pending: dict[str, Any] | None = None
+        graph_class()(self.dim, metric=self.metric, **self._graph_params)
+        self.graph = None
+        self._x = np.zeros((0, self.dim), np.float32)
+        self._sq = np.zeros(0, np.float32)
+        self._pending = None
         self.last_plan: tuple[Plan, ...] = ()
 
     def _check_hnsw(self, strategy: str) -> None:
@@ -209,45 +177,9 @@ class FilteredIndex(VectorIndex):
             raise ValueError(f"{name} must be in [0, 1], got {value}")
         return v
 
-    # ------------------------------------------------------------ delegation
-    @property
-    def is_trained(self) -> bool:
-        return True if self.base is None else self.base.is_trained
-
-    def _min_train_points(self) -> int:
-        return 0 if self.base is None else self.base._min_train_points()
-
     def spec(self) -> str:
         own = f"Filtered(strategy={self.strategy})"
         return own if self.base is None else f"{self.base.spec()},{own}"
-
-    def _children(self) -> dict[str, VectorIndex]:
-        return {} if self.base is None else {"base": self.base}
-
-    @property
-    def vectors(self) -> F32:
-        """The stored vectors ``(ntotal, dim)`` (normalised for cosine)."""
-        if isinstance(self.base, Flat):
-            return self.base.vectors
-        return self._x
-
-    @property
-    def _shares_vectors(self) -> bool:
-        return isinstance(self.base, Flat)
-
-    def _needs_graph(self) -> bool:
-        if self.graph is not None or self.base is None or self.strategy == "acorn":
-            return True
-        return self.strategy == "auto" and find_hnsw(self.base) is None
-
-    def build_graph(self) -> AcornGraph:
-        """Build the ACORN graph now (it is otherwise built at the first search that needs it,
-        or on add when the strategy or a missing base needs it) and return it."""
-        if self.graph is None:
-            self.graph = _graph_class()(self.dim, metric=self.metric, **self._graph_params)
-        if self.graph.n != self.ntotal:
-            self.graph.extend(self.vectors)
-        return self.graph
 
     # ------------------------------------------------------------ public protocol
     def add(self, x: Any, ids: Any = None, attrs: Mapping[str, Any] | None = None) -> None:
@@ -303,7 +235,7 @@ class FilteredIndex(VectorIndex):
         qn = self._prepare(q, "queries")
         k = self.result_width(k)
         n_q = qn.shape[0]
-        preds = self._compile_filters(filter, n_q)
+        preds = compile_filters(self.attributes, filter, n_q)
         out_s = np.full((n_q, k), -np.inf, np.float32)
         out_p = np.full((n_q, k), -1, np.int64)
         plans: list[Plan] = [Plan("none", 1.0, self.ntotal, True)] * n_q
@@ -344,51 +276,12 @@ class FilteredIndex(VectorIndex):
         return self._plan(pred, n_queries)[0]
 
     # ------------------------------------------------------------ planning
-    def _compile_filters(self, filter: Any, n_q: int) -> list[Predicate | None]:
-        if filter is None:
-            return [None] * n_q
-        if isinstance(filter, Mapping):
-            pred = self.attributes.compile(filter)
-            return [pred] * n_q
-        if isinstance(filter, Sequence) and not isinstance(filter, (str, bytes)):
-            if len(filter) != n_q:
-                raise ValueError(
-                    f"filter must be one dict or a list of one filter per query ({n_q}), "
-                    f"got a list of {len(filter)}"
-                )
-            cache: dict[int, Predicate | None] = {}
-            out: list[Predicate | None] = []
-            for f in filter:
-                if f is None:
-                    out.append(None)
-                    continue
-                if id(f) not in cache:
-                    cache[id(f)] = self.attributes.compile(f)
-                out.append(cache[id(f)])
-            return out
-        raise TypeError(
-            f"filter must be a dict, a list of dicts (one per query) or None, got "
-            f"{type(filter).__name__}"
-        )
-
     def _plan(self, pred: Predicate, n_queries: int = 1) -> tuple[Plan, np.ndarray | None]:
-        n = self.ntotal
-        # Queries sharing a filter share one gather of the matching rows and one matmul, so
-        # pre-filtering pays off for more rows (measured: x8 at 100k x 384, see the module).
-        pre_rows = self.pre_max_rows * min(max(n_queries, 1), _PRE_BATCH_GAIN)
-        est = self.attributes.estimate(pred)
-        if est.rows > pre_rows and est.fraction >= self.post_min_selectivity:
-            return Plan("post", est.fraction, est.rows, est.exact), None
-        mask = self.attributes.mask(pred)
-        rows = int(np.count_nonzero(mask))
-        frac = rows / n
-        if rows <= pre_rows or frac < self.acorn_min_selectivity:
-            strategy = "pre"
-        elif frac >= self.post_min_selectivity:
-            strategy = "post"
-        else:
-            strategy = self._graph_strategy()
-        return Plan(strategy, frac, rows, True), mask
+        return plan_filter(
+            self.attributes, pred, self.ntotal, n_queries, pre_max_rows=self.pre_max_rows,
+            acorn_min_selectivity=self.acorn_min_selectivity,
+            post_min_selectivity=self.post_min_selectivity, graph_strategy=self._graph_strategy,
+        )  # fmt: skip
 
     def _graph_strategy(self) -> str:
         """The planner's in-graph strategy: ACORN when its graph exists or no HNSW base can
@@ -423,155 +316,6 @@ class FilteredIndex(VectorIndex):
         else:
             s, p = self._acorn(q, k, mask, ef)
         return s, p, plan
-
-    # ------------------------------------------------------------ strategies
-    def _unfiltered(self, q: F32, k: int, ef: int | None = None) -> tuple[F32, I64]:
-        if self.base is not None:
-            found = find_hnsw(self.base)
-            if ef is not None and found is not None:
-                # a Rerank stage asks the HNSW for k * k_factor candidates: ef must cover them
-                width = max(ef, min(k * found[1], self.ntotal))
-                s, ids = self.base.search(q, k, efSearch=width)
-            else:
-                s, ids = self.base.search(q, k)
-            return s, self._idmap.lookup(ids)
-        g = self.build_graph()
-        s, p = g.search(self.vectors, q, k, ef=ef, x_sq=self._sq_or_none())
-        return s, p.astype(np.int64)
-
-    def _sq_or_none(self) -> F32 | None:
-        return self._sq if self.metric == "l2" else None
-
-    def _pre(self, q: F32, k: int, mask: np.ndarray) -> tuple[F32, I64]:
-        """Exact top-``k`` among the rows where ``mask`` is True."""
-        n = self.ntotal
-        rows = np.flatnonzero(mask)
-        n_q = q.shape[0]
-        if rows.size == 0:
-            return np.full((n_q, 0), -np.inf, np.float32), np.full((n_q, 0), -1, np.int64)
-        x = self.vectors
-        sq = self._sq_or_none()
-        dense = rows.size > n // 4  # gathering most rows costs more than scoring them all
-        sub = x if dense else x[rows]
-        sub_sq = None if sq is None else (sq if dense else sq[rows])
-        kk = min(k, rows.size)
-        bq = max(1, _BLOCK // max(1, sub.shape[0]))
-        out_s, out_p = [], []
-        for start in range(0, n_q, bq):
-            s = pairwise_scores(q[start : start + bq], sub, self.metric, sub_sq)
-            if dense:
-                s[:, ~mask] = -np.inf
-                ts, tp = topk_rows(s, kk)
-            else:
-                ts, cols = topk_rows(s, kk)
-                tp = rows[cols]
-            out_s.append(ts)
-            out_p.append(tp)
-        return np.concatenate(out_s), np.concatenate(out_p)
-
-    def _acorn(self, q: F32, k: int, mask: np.ndarray, ef: int | None = None) -> tuple[F32, I64]:
-        g = self.build_graph()
-        s, p = g.search(self.vectors, q, k, mask=mask, ef=ef, x_sq=self._sq_or_none())
-        return s, p.astype(np.int64)
-
-    def _hnsw(self, q: F32, k: int, mask: np.ndarray, ef: int | None = None) -> tuple[F32, I64]:
-        found = find_hnsw(self.base)
-        if found is None:  # pragma: no cover - checked when the strategy is chosen
-            raise ValueError("strategy 'hnsw' needs an HNSW base index")
-        hnsw, k_factor = found
-        return hnsw_filtered_search(hnsw, k_factor, q, k, mask, ef, self._fetch_rows, self.metric)
-
-    def _post(
-        self, q: F32, k: int, pred: Predicate, selectivity: float, mask: np.ndarray | None
-    ) -> tuple[F32, I64, int]:
-        """Over-fetch from the unfiltered index, growing the fetch until ``k`` pass."""
-        n = self.ntotal
-        n_q = q.shape[0]
-        out_s = np.full((n_q, k), -np.inf, np.float32)
-        out_p = np.full((n_q, k), -1, np.int64)
-        fetch = min(n, max(2 * k, math.ceil(1.5 * k / max(selectivity, 1.0 / n))))
-        pending = np.arange(n_q)
-        exact_base = self.base is None or isinstance(self.base, Flat)
-        while pending.size:
-            if self.base is None and fetch > n // 2:
-                # Fetching most of the graph: an exact scan of the matching rows is cheaper.
-                if mask is None:
-                    mask = self.attributes.mask(pred)
-                s, p = self._pre(q[pending], k, mask)
-                out_s[pending, : s.shape[1]] = s
-                out_p[pending, : p.shape[1]] = p
-                break
-            qp = q[pending]
-            if self.base is None:
-                g = self.build_graph()
-                ef = max(g.ef_search, fetch)
-                s, p32 = g.search(self.vectors, qp, fetch, ef=ef, x_sq=self._sq_or_none())
-                pos = p32.astype(np.int64)
-            else:
-                s, ids = self.base.search(qp, fetch)
-                pos = self._idmap.lookup(ids)
-            ok = self.attributes.mask_rows(pred, pos)
-            done = (ok.sum(axis=1) >= k) | (fetch >= n)
-            if done.any():
-                d_pos = np.where(ok[done], pos[done], -1)
-                if exact_base:
-                    d_s = np.where(ok[done], s[done], -np.inf).astype(np.float32)
-                    ts, cols = topk_rows(d_s, k)
-                    tp = np.take_along_axis(d_pos, cols, axis=1)
-                else:
-                    ts, tp = rescore_candidates(qp[done], d_pos, self._fetch_rows, self.metric, k)
-                tp = np.where(np.isfinite(ts), tp, -1)
-                out_s[pending[done], : ts.shape[1]] = ts
-                out_p[pending[done], : tp.shape[1]] = tp
-            pending = pending[~done]
-            if pending.size:
-                fetch = min(n, fetch * self.post_growth)
-        return out_s, out_p, fetch
-
-    def _fetch_rows(self, positions: I64) -> np.ndarray:
-        return self.vectors[positions]
-
-    # ------------------------------------------------------------ hooks
-    def _train(self, x: F32) -> None:
-        if self.base is not None:
-            self.base.train(x)
-
-    def _add(self, x: F32, ids: I64) -> None:
-        encoded = self._pending if self._pending is not None else self.attributes._encode(
-            None, x.shape[0]
-        )  # fmt: skip
-        if self.base is not None:
-            self.base.add(x, ids)
-        if not self._shares_vectors:
-            self._x = np.concatenate([self._x, x])
-        if self.metric == "l2":
-            self._sq = np.concatenate([self._sq, np.einsum("ij,ij->i", x, x)])
-        self.attributes._append(encoded, x.shape[0])
-        if self._needs_graph():
-            if self.graph is None:
-                self.graph = _graph_class()(self.dim, metric=self.metric, **self._graph_params)
-            self.graph.extend(self.vectors)
-
-    def _remove(self, positions: I64) -> None:
-        if self.graph is not None:
-            self.graph.remove(self.vectors, positions)
-        if self.base is not None:
-            self.base.remove(self._idmap.take(positions))
-        if not self._shares_vectors:
-            self._x = np.delete(self._x, positions, axis=0)
-        if self.metric == "l2":
-            self._sq = np.delete(self._sq, positions)
-        self.attributes.remove(positions)
-
-    def _memory_bytes(self) -> int:
-        total = self.attributes.memory_bytes() + int(self._sq.nbytes)
-        total += 0 if self.base is None else self.base.memory_bytes()
-        total += 0 if self._shares_vectors else int(self._x.nbytes)
-        total += 0 if self.graph is None else self.graph.memory_bytes()
-        return total
-
-    def disk_bytes(self) -> int:
-        return 0 if self.base is None else self.base.disk_bytes()
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, attr_meta = self.attributes.state()
@@ -630,7 +374,7 @@ class FilteredIndex(VectorIndex):
             obj._sq = np.einsum("ij,ij->i", obj.vectors, obj.vectors).astype(np.float32)
         if meta["graph"] is not None:
             graph_arrays = {"nbrs": arrays["graph_nbrs"], "nbr_scores": arrays["graph_nbr_scores"]}
-            obj.graph = _graph_class().from_state(obj.dim, obj.metric, meta["graph"], graph_arrays)
+            obj.graph = graph_class().from_state(obj.dim, obj.metric, meta["graph"], graph_arrays)
             if obj.graph.n != n:
                 raise ValueError(f"{folder}: the graph has {obj.graph.n} nodes, expected {n}")
         return obj

@@ -15,23 +15,26 @@ import math
 from pathlib import Path
 from typing import Any, Self
 
-import faiss as _faiss_module
 import numpy as np
-import numpy.typing as npt
 
 from embedlab._validation import check_int, check_int_in_range
 from embedlab.index._base import F32, I64, Metric, VectorIndex, register_index
 from embedlab.index._faiss_blob import faiss_from_blob, faiss_to_blob
+from embedlab.index._hnsw_faiss import (
+    B8,
+    copy_int8_ranges,
+    faiss,
+    faiss_metric,
+    graph_memory_bytes,
+    make_graph,
+    rebuild_graph,
+    search_graph,
+    set_int8_ranges,
+)
 from embedlab.index.flat import Flat
 from embedlab.index.int8 import Int8
 
 __all__ = ["HNSW"]
-
-# faiss' bundled type stubs miss much of the SWIG API (SearchParametersHNSW, downcast
-# storages' ``sq``/``code_size``): use it untyped.
-faiss: Any = _faiss_module
-
-B8 = npt.NDArray[np.bool_]
 
 #: code indexes an HNSW graph can hold, by spec token
 CODES = ("Flat", "Int8")
@@ -142,35 +145,27 @@ class HNSW(VectorIndex):
 
     @property
     def _faiss_metric(self) -> int:
-        return int(faiss.METRIC_L2 if self.metric == "l2" else faiss.METRIC_INNER_PRODUCT)
+        return faiss_metric(self.metric)
 
     def _make(self) -> Any:
-        if self.code_name == "Int8":
-            qt = faiss.ScalarQuantizer.QT_8bit
-            index = faiss.IndexHNSWSQ(self.dim, qt, self.M, self._faiss_metric)
-        else:
-            index = faiss.IndexHNSWFlat(self.dim, self.M, self._faiss_metric)
-        index.hnsw.efConstruction = self.efConstruction
-        index.hnsw.efSearch = self.efSearch
-        return index
+        return make_graph(
+            self.dim,
+            self.M,
+            self.metric,
+            int8=self.code_name == "Int8",
+            ef_construction=self.efConstruction,
+            ef_search=self.efSearch,
+        )
 
     def _load_ranges(self, index: Any) -> None:
-        """Give faiss' scalar quantiser the ranges of the trained Int8 code index.
-
-        faiss encodes ``floor(255 (x - vmin) / vdiff)`` and decodes ``vmin + (c + 0.5)
-        vdiff / 255``; with ``vmin = lo - step / 2`` and ``vdiff = 255 step`` both equal
-        Int8's ``rint((x - lo) / step)`` and ``lo + c step``.
-        """
+        """Give faiss' scalar quantiser the ranges of the trained Int8 code index (see
+        :func:`embedlab.index._hnsw_faiss.set_int8_ranges`)."""
         code = self.code
         if not isinstance(code, Int8):  # pragma: no cover - only called for Int8 codes
             raise TypeError(f"ranges come from an Int8 code index, got {type(code).__name__}")
         lo = code.decode(np.zeros((1, self.dim), np.uint8))[0].astype(np.float64)
         step = code.decode(np.ones((1, self.dim), np.uint8))[0] - lo
-        trained = np.concatenate([lo - step / 2, 255 * step]).astype(np.float32)
-        storage = faiss.downcast_index(index.storage)
-        faiss.copy_array_to_vector(trained, storage.sq.trained)
-        storage.is_trained = True
-        index.is_trained = True
+        set_int8_ranges(index, lo, step)
 
     @property
     def faiss_index(self) -> Any:
@@ -268,7 +263,7 @@ class HNSW(VectorIndex):
         ef = min(ef, self.n_rows)
         pending = np.arange(n_q)
         while pending.size:
-            s, rows = self._faiss_search(q[pending], k, max(ef, k), allowed)
+            s, rows = search_graph(self._index, q[pending], k, max(ef, k), allowed, self.metric)
             found = (rows >= 0).sum(axis=1)
             done = (found >= want) | (ef >= self.n_rows)
             out_s[pending[done]] = s[done]
@@ -298,21 +293,6 @@ class HNSW(VectorIndex):
         allowed[live] = mask
         return allowed
 
-    def _faiss_search(self, q: F32, k: int, ef: int, allowed: B8 | None) -> tuple[F32, I64]:
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = int(ef)
-        bits = None
-        if allowed is not None:
-            bits = np.packbits(allowed, bitorder="little")
-            # faiss keeps a raw pointer: ``bits`` and ``sel`` must live through the search.
-            sel = faiss.IDSelectorBitmap(allowed.size, faiss.swig_ptr(bits))
-            params.sel = sel
-        dist, rows = self._index.search(np.ascontiguousarray(q), k, params=params)
-        rows = np.asarray(rows, dtype=np.int64)
-        scores = np.asarray(-dist if self.metric == "l2" else dist, dtype=np.float32)
-        scores[rows < 0] = -np.inf
-        return scores, rows
-
     def _positions_of_rows(self) -> I64:
         """Row position of each faiss row (a tombstone maps to the live row before it)."""
         dead = np.zeros(self.n_rows, np.bool_) if self._dead is None else self._dead
@@ -329,33 +309,16 @@ class HNSW(VectorIndex):
 
     def _rebuild(self, keep_rows: I64) -> None:
         """A new graph over the faiss rows ``keep_rows`` (their stored vectors, in order)."""
-        storage = faiss.downcast_index(self._index.storage)
         index = self._make()
         if self.code_name == "Int8":
-            new_storage = faiss.downcast_index(index.storage)
-            faiss.copy_array_to_vector(
-                faiss.vector_to_array(storage.sq.trained), new_storage.sq.trained
-            )
-            new_storage.is_trained = True
-            index.is_trained = True
-        block = max(1, (1 << 24) // self.dim)
-        for start in range(0, keep_rows.size, block):
-            rows = keep_rows[start : start + block]
-            lo, hi = int(rows[0]), int(rows[-1]) + 1
-            x = storage.reconstruct_n(lo, hi - lo)[rows - lo]
-            index.add(np.ascontiguousarray(x, dtype=np.float32))
+            copy_int8_ranges(self._index, index)
+        rebuild_graph(self._index, index, keep_rows, self.dim)
         self._index = index
         self._dead = None
 
     def _memory_bytes(self) -> int:
-        hnsw = self._index.hnsw
-        storage = faiss.downcast_index(self._index.storage)
-        codes = self.n_rows * int(storage.code_size)
-        graph = int(hnsw.neighbors.size()) * 4 + int(hnsw.offsets.size()) * 8
-        graph += int(hnsw.levels.size()) * 4
-        ranges = int(storage.sq.trained.size()) * 4 if self.code_name == "Int8" else 0
         dead = 0 if self._dead is None else int(self._dead.nbytes)
-        return codes + graph + ranges + dead
+        return graph_memory_bytes(self._index, int8=self.code_name == "Int8") + dead
 
     # --------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

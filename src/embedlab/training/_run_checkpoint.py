@@ -27,6 +27,7 @@ __all__ = [
     "EpochState",
     "load_run_checkpoint",
     "read_checkpoint_meta",
+    "restore_epoch_state",
     "save_run_checkpoint",
     "tensors_bytes",
 ]
@@ -195,6 +196,18 @@ def load_run_checkpoint(
     except Exception as exc:  # safetensors' own error types vary by version
         raise ValueError(f"--resume: checkpoint state {state_path} is unreadable ({exc})") from None
     return _state(meta, tensors)
+
+
+def restore_epoch_state(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: EpochState
+) -> None:
+    """Put a loaded checkpoint back: ``model``'s parameters, the optimizer's per-parameter
+    state (its settings stay as built) and torch's global RNG state."""
+    model.load_state_dict(state.model)
+    opt_state = optimizer.state_dict()
+    opt_state["state"] = state.optimizer
+    optimizer.load_state_dict(opt_state)
+    torch.set_rng_state(state.rng)
 
 
 def _check_config(saved: Mapping[str, Any], current: Mapping[str, Any], folder: Path) -> None:

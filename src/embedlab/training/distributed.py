@@ -19,23 +19,17 @@ from embedlab._validation import check_bool, check_int
 from embedlab.models import CTRModel
 from embedlab.training._common import forked_rng, progress_bar
 from embedlab.training._ctr_result import StopReason, TrainResult
-from embedlab.training._ctr_step import (
-    CTRObjective,
-    check_finite_losses,
-    predict_logits,
-    run_phases,
-    sigmoid64,
+from embedlab.training._ctr_step import CTRObjective, check_finite_losses, run_phases, sigmoid64
+from embedlab.training._dist import all_reduce, is_distributed, rank_world, translate_dist_errors
+from embedlab.training._run_checkpoint import (
+    EpochState,
+    load_run_checkpoint,
+    restore_epoch_state,
+    save_run_checkpoint,
 )
-from embedlab.training._dist import (
-    all_reduce,
-    gather_1d,
-    is_distributed,
-    rank_world,
-    translate_dist_errors,
-)
-from embedlab.training._run_checkpoint import EpochState, load_run_checkpoint, save_run_checkpoint
 from embedlab.training._stream import BatchSource
 from embedlab.training._stream_checks import LazyPhaseContext, check_source
+from embedlab.training._stream_eval import gathered_logits
 from embedlab.training.ctr import CTRTrainer
 from embedlab.training.metrics import auc_score, log_loss
 
@@ -206,7 +200,9 @@ class DistributedCTRTrainer(CTRTrainer):
         model.to(self.device)
         rank, world = rank_world()
         with translate_dist_errors(f"rank {rank} of {world}, evaluating {split!r}"):
-            logits, labels = self._gathered_logits(model, source, split)
+            logits, labels = gathered_logits(
+                model, source, split, batch_size=self.eval_batch_size, device=self.device
+            )
         probs, y = sigmoid64(logits), labels.double().cpu().numpy()
         return {"auc": auc_score(y, probs), "logloss": log_loss(y, probs)}
 
@@ -237,7 +233,7 @@ class DistributedCTRTrainer(CTRTrainer):
             model={}, best=None, optimizer={}, rng=torch.get_rng_state(),
         )  # fmt: skip
         if resumed is not None:
-            self._restore(model, optimizer, resumed)
+            restore_epoch_state(model, optimizer, resumed)
         objective = self._objective(model)
         losses = torch.zeros(n_steps, device=self.device)
         sizes = torch.zeros(n_steps, device=self.device)
@@ -373,13 +369,6 @@ class DistributedCTRTrainer(CTRTrainer):
             objective, device_ids=ids, find_unused_parameters=self.find_unused_parameters
         )
 
-    def _restore(self, model: CTRModel, optimizer: torch.optim.Optimizer, s: EpochState) -> None:
-        model.load_state_dict(s.model)
-        state = optimizer.state_dict()
-        state["state"] = s.optimizer
-        optimizer.load_state_dict(state)
-        torch.set_rng_state(s.rng)
-
     def _valid_auc(self, model: CTRModel, source: BatchSource, split: str | None) -> float:
         if split is None:
             raise ValueError(
@@ -387,19 +376,3 @@ class DistributedCTRTrainer(CTRTrainer):
                 "its search scores candidates on validation AUC"
             )
         return self.evaluate_stream(model, source, split)["auc"]
-
-    def _gathered_logits(
-        self, model: CTRModel, source: BatchSource, split: str
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        rank, world = rank_world()
-        labels: list[torch.Tensor] = []
-
-        def inputs() -> Any:
-            for b in source.iter_batches(split, self.eval_batch_size, rank=rank, world_size=world):
-                labels.append(b.labels)
-                dense = None if b.dense is None else b.dense.to(self.device)
-                yield b.ids.to(self.device), dense, None
-
-        logits = predict_logits(model, inputs()).to(self.device)
-        y = torch.cat(labels).to(self.device) if labels else torch.zeros(0, device=self.device)
-        return gather_1d(logits), gather_1d(y)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from embedlab.training.smae import IGNORE, MLMHead, SMAEEncoder, smae_loss
+from embedlab.training._smae_model import IGNORE, MLMHead, SMAEEncoder, smae_loss
 
 __all__ = ["DECODER_MLM_PROBABILITY", "MAEDecoder", "mae_term", "smae_mae_loss"]
 
