@@ -88,3 +88,16 @@ def test_buffer_reuse_does_not_alias(small_blocks: None) -> None:
     index.add_batches(reused())
     _, ids = index.search(x[[5, 105, 195]], 1)
     assert ids[:, 0].tolist() == [5, 105, 195]
+
+
+def test_l2_normalize_in_place_equals_copy() -> None:
+    from embedlab.index._rows import l2_normalize
+
+    x = _data(20)
+    x[3] = 0.0
+    want = l2_normalize(x)
+    got = x.copy()
+    out = l2_normalize(got, inplace=True)
+    assert out is got
+    np.testing.assert_array_equal(got, want)
+    assert not np.shares_memory(l2_normalize(x), x)  # the default never touches the input

@@ -157,7 +157,10 @@ class VectorIndex:
 
     def train(self, x: Any) -> None:
         """Fit the quantiser on ``x (n, dim)``; a no-op for indexes that need no training."""
-        x = self._prepare(x, "x")
+        self._train_prepared(self._prepare(x, "x"))
+
+    def _train_prepared(self, x: F32) -> None:
+        """:meth:`train` on vectors already checked and prepared by :meth:`_prepare`."""
         need = self._min_train_points()
         if x.shape[0] < need:
             raise ValueError(
@@ -281,13 +284,17 @@ class VectorIndex:
         )
 
     # ------------------------------------------------------------------- helpers
-    def _prepare(self, x: Any, name: str) -> F32:
-        """Validate ``x`` as ``(n, dim)`` finite float32 and normalise rows for cosine."""
+    def _prepare(self, x: Any, name: str, *, inplace: bool = False) -> F32:
+        """Validate ``x`` as ``(n, dim)`` finite float32 and normalise rows for cosine.
+
+        ``inplace=True`` (for arrays the caller owns, e.g. chunks read from shards)
+        normalises a float32 ``x`` itself instead of a copy.
+        """
         arr = check_vectors(name, x, self.dim)
         if not arr.shape[0]:
             return arr
         if self.metric == "cos":
-            return l2_normalize(arr)
+            return l2_normalize(arr, inplace=inplace)
         norms = row_norms(arr)
         if float(norms.max()) > MAX_NORM:
             row = int(np.argmax(norms))

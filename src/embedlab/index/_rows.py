@@ -18,10 +18,16 @@ def row_norms(x: np.ndarray) -> npt.NDArray[np.float64]:
     return cast(npt.NDArray[np.float64], np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64)))
 
 
-def l2_normalize(x: F32) -> F32:
-    """Rows scaled to unit L2 norm; all-zero rows stay zero. ``(n, dim)`` float32."""
+def l2_normalize(x: F32, *, inplace: bool = False) -> F32:
+    """Rows scaled to unit L2 norm; all-zero rows stay zero. ``(n, dim)`` float32.
+
+    ``inplace=True`` scales a float32 ``x`` itself (no copy) and returns it.
+    """
     norms = row_norms(x)[:, None]
     norms[norms == 0] = 1.0
+    if inplace and x.dtype == np.float32 and x.flags.writeable:
+        np.divide(x, norms, out=x)
+        return x
     return cast(F32, (x / norms).astype(np.float32, copy=False))
 
 

@@ -2,19 +2,22 @@
 
 Memory is bounded by the index plus one chunk (and the training sample): the vectors are
 read in chunks with plain file reads (:func:`embedlab.data.iter_npy_shards`), never loaded
-whole or memory-mapped, and the index storage grows geometrically.
+whole or memory-mapped, normalised in place (for ``cos``), and the index storage grows
+geometrically without copies.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from embedlab._validation import check_int
 from embedlab.index._base import Metric, VectorIndex
+from embedlab.index._batches import add_in_blocks
 
 __all__ = ["build_index"]
 
@@ -64,8 +67,15 @@ def build_index(
         index = index_factory(dim, spec, metric=metric, **kwargs)
     except ValueError as exc:
         raise ValueError(f"index spec {spec!r} on {dim}-dim vectors: {exc}") from None
+    # the sample and the chunks are read here, so they are normalised in place (no copies)
+    own = partial(index._prepare, inplace=True)
     if not index.is_trained:  # Flat, Binary, ... need none: no sample is read for them
-        index.train(sample_npy_shards(vectors, train_size, seed=seed))
+        sample = sample_npy_shards(vectors, train_size, seed=seed)
+        if type(index).train is VectorIndex.train:
+            index._train_prepared(own(sample, "x"))
+        else:
+            index.train(sample)
+        del sample
 
     def batches() -> Iterator[Any]:
         done = 0
@@ -77,5 +87,8 @@ def build_index(
             if on_progress is not None:
                 on_progress(done, n)
 
-    index.add_batches(batches())
+    if type(index).add is VectorIndex.add:
+        add_in_blocks(batches(), index.dim, own, index._add_prepared)
+    else:
+        index.add_batches(batches())
     return index
