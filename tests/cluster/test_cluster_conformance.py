@@ -112,7 +112,7 @@ def test_spec_errors() -> None:
         make_clusterer("kmeans(seed=3)", n_clusters=3)
     with pytest.raises(ValueError, match=r"target must be one of sqrt, square; got 'cube'"):
         make_clusterer("depict(target=cube)", n_clusters=3)
-    with pytest.raises(ValueError, match=r"init must be one of kmeans, spectral; got 'pca'"):
+    with pytest.raises(ValueError, match=r"init must be one of agglomerative, kmeans, spectral;"):
         make_clusterer("depict(init=pca)", n_clusters=3)
     with pytest.raises(ValueError, match=r"gamma must be > 0, got 0"):
         make_clusterer("mlc(gamma=0)", n_clusters=3)
