@@ -11,7 +11,7 @@ from embedlab.cluster import CLUSTERERS, Clusterer, make_clusterer
 
 #: short settings for the methods that train (the defaults are sized for MNIST)
 FAST = {
-    "depict": "depict(pretrain_epochs=4, init_epochs=1, epochs=3, batch_size=50, hidden=64)",
+    "depict": "depict(pretrain_epochs=4, init_epochs=1, epochs=3, batch_size=25, hidden=64)",
     "mlc": "mlc(pretrain_epochs=4, epochs=3, batch_size=100, hidden=64, dim=8)",
 }
 NAMES = CLUSTERERS.names()

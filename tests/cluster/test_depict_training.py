@@ -90,7 +90,7 @@ def test_head_fit_early_stopping_and_batch_targets(blobs: tuple[np.ndarray, np.n
 
 def test_without_a_split_every_epoch_runs(blobs: tuple[np.ndarray, np.ndarray]) -> None:
     x, y = blobs
-    model = make_clusterer(spec(val_fraction=0, pretrain_epochs=3), n_clusters=3)
+    model = make_clusterer(spec(val_fraction=0), n_clusters=3)
     labels = model.fit_predict(x)
     hist = model.history_  # type: ignore[attr-defined]
     assert hist["pretrain_val"] == [] and hist["init_val_nmi"] == []  # the patience is unused
