@@ -11,7 +11,7 @@ from embedlab.cluster import CLUSTERERS, Clusterer, make_clusterer
 
 #: short settings for the methods that train (the defaults are sized for MNIST)
 FAST = {
-    "depict": "depict(pretrain_epochs=4, init_epochs=1, epochs=3, batch_size=50, hidden=64)",
+    "depict": "depict(pretrain_epochs=4, init_epochs=1, epochs=3, batch_size=25, hidden=64)",
     "mlc": "mlc(pretrain_epochs=4, epochs=3, batch_size=100, hidden=64, dim=8)",
 }
 NAMES = CLUSTERERS.names()
@@ -112,7 +112,7 @@ def test_spec_errors() -> None:
         make_clusterer("kmeans(seed=3)", n_clusters=3)
     with pytest.raises(ValueError, match=r"target must be one of sqrt, square; got 'cube'"):
         make_clusterer("depict(target=cube)", n_clusters=3)
-    with pytest.raises(ValueError, match=r"init must be one of kmeans, spectral; got 'pca'"):
+    with pytest.raises(ValueError, match=r"init must be one of agglomerative, kmeans, spectral;"):
         make_clusterer("depict(init=pca)", n_clusters=3)
     with pytest.raises(ValueError, match=r"gamma must be > 0, got 0"):
         make_clusterer("mlc(gamma=0)", n_clusters=3)
