@@ -135,3 +135,12 @@ def test_takes_dropout() -> None:
     from embedlab.bench._tune import takes_dropout
 
     assert takes_dropout("deepfm(hidden=8)") and not takes_dropout("fm")
+
+
+def test_record_states_the_dropout_the_model_trained_with(splits: CTRSplits) -> None:
+    import dataclasses
+
+    base = dataclasses.replace(_config(["full"]), model="deepfm(hidden=8)")
+    assert run_ctr_bench(splits, base)[0].params["dropout"] == 0.2  # DeepFM's own default
+    spec = dataclasses.replace(base, model="deepfm(hidden=8, dropout=0.0)")
+    assert run_ctr_bench(splits, spec)[0].params["dropout"] == 0.0

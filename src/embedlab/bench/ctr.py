@@ -323,7 +323,7 @@ def _run_one(
         "patience": settings.patience,
         "embedding_l2": settings.embedding_l2,
         "weight_decay": settings.weight_decay,
-        "dropout": model_kwargs.get("dropout"),
+        "dropout": _model_dropout(model),  # the model's own default when none was passed
         "n_train": len(splits.train),
         "n_valid": len(splits.valid),
         "n_test": len(splits.test),
@@ -335,6 +335,12 @@ def _run_one(
             {k: v for k, v in p.items() if v is not None} for p in result.phases
         ]
     return record
+
+
+def _model_dropout(model: torch.nn.Module) -> float | None:
+    """The dropout rate the model trains with (None for a model without one, e.g. FM)."""
+    rate = getattr(model, "dropout", None)
+    return float(rate) if isinstance(rate, float | int) and not isinstance(rate, bool) else None
 
 
 _HISTORY_KEYS = ("train_loss", "valid_auc", "valid_logloss")
