@@ -52,6 +52,7 @@ def jit(fn: FnT) -> FnT:
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 MIN_QUERIES_PER_THREAD = 4
+_LOCAL = threading.local()
 
 
 def n_threads() -> int:
@@ -63,17 +64,26 @@ def n_threads() -> int:
     return max(1, min(int(numba.get_num_threads()), cpus))
 
 
-def run_in_threads(fn: Callable[[int, int], None], n_q: int) -> None:
-    """Run ``fn(q0, q1)`` over query chunks, one per thread (the kernels release the GIL)."""
+def _pool(workers: int) -> ThreadPoolExecutor:
     global _POOL
-    chunks = max(1, min(n_threads(), n_q // MIN_QUERIES_PER_THREAD))
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embedlab-scan")
+        return _POOL
+
+
+def run_in_threads(fn: Callable[[int, int], None], n_q: int) -> None:
+    """Run ``fn(q0, q1)`` over query chunks, one per thread (the kernels release the GIL).
+
+    Inside :func:`run_blocks` (which already spreads whole query blocks over the threads)
+    it runs ``fn(0, n_q)`` in the calling thread.
+    """
+    inline = getattr(_LOCAL, "inline", False)
+    chunks = 1 if inline else max(1, min(n_threads(), n_q // MIN_QUERIES_PER_THREAD))
     if chunks == 1:
         fn(0, n_q)
         return
-    with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < chunks:
-            _POOL = ThreadPoolExecutor(max_workers=chunks, thread_name_prefix="embedlab-scan")
-        pool = _POOL
+    pool = _pool(chunks)
     bounds = np.linspace(0, n_q, chunks + 1).astype(int)
     futures = [pool.submit(fn, int(a), int(b)) for a, b in itertools.pairwise(bounds)]
     for fut in futures:
@@ -212,3 +222,31 @@ def rescore_rows(q: F32, x: F32, positions: I64, l2: bool, k: int) -> tuple[F32,
     out_s, out_r = outputs(q.shape[0], k)
     run_in_threads(lambda q0, q1: _rescore(q, x, positions, l2, out_s, out_r, q0, q1), q.shape[0])
     return out_s, out_r
+
+
+def run_blocks(fn: Callable[[int], None], n_blocks: int) -> None:
+    """Run ``fn(i)`` for every block ``i`` of queries, whole blocks spread over the threads.
+
+    Each block's set-up (coarse scores, tables) then runs in parallel too, not only its
+    kernel, and the pool wakes once per search instead of once per block. Kernels called
+    inside run in their block's thread (:func:`run_in_threads`). With one block or one
+    thread the blocks run in order here and their kernels use the threads.
+    """
+    workers = min(n_threads(), n_blocks)
+    if workers <= 1:
+        for i in range(n_blocks):
+            fn(i)
+        return
+
+    def worker(w: int) -> None:
+        _LOCAL.inline = True
+        try:
+            for i in range(w, n_blocks, workers):
+                fn(i)
+        finally:
+            _LOCAL.inline = False
+
+    pool = _pool(workers)
+    futures = [pool.submit(worker, w) for w in range(workers)]
+    for fut in futures:
+        fut.result()

@@ -49,7 +49,7 @@ from embedlab.index._base import F32, I64, Metric, VectorIndex, ids_set_aside, r
 from embedlab.index._ivf_codecs import make_codec
 from embedlab.index._ivf_lists import InvertedLists
 from embedlab.index._scan import scan_dot, scan_lut
-from embedlab.index._topk import top_lists
+from embedlab.index._topk import run_blocks, top_lists
 from embedlab.index.binary import Binary
 from embedlab.index.flat import Flat
 
@@ -237,12 +237,16 @@ class IVF(VectorIndex):
         nprobe = check_int_in_range(
             "nprobe", params.get("nprobe", self.nprobe), 1, self.nlist, why=" (nlist)"
         )
-        out_s, out_r = [], []
-        for s0 in range(0, q.shape[0], _Q_BLOCK):
-            s, r = self._search_block(q[s0 : s0 + _Q_BLOCK], k, nprobe)
-            out_s.append(s)
-            out_r.append(r)
-        return np.concatenate(out_s), np.concatenate(out_r)
+        starts = range(0, q.shape[0], _Q_BLOCK)
+        results: list[tuple[F32, I64] | None] = [None] * len(starts)
+
+        def block(i: int) -> None:
+            s0 = starts[i]
+            results[i] = self._search_block(q[s0 : s0 + _Q_BLOCK], k, nprobe)
+
+        run_blocks(block, len(starts))  # whole blocks in parallel (set-up and kernel)
+        done = [r for r in results if r is not None]
+        return np.concatenate([s for s, _ in done]), np.concatenate([r for _, r in done])
 
     def _search_block(self, q: F32, k: int, nprobe: int) -> tuple[F32, I64]:
         qc = q @ self.centroids.T  # (bq, nlist)
