@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self, TypeVar, cast
 
@@ -203,9 +204,14 @@ class VectorIndex:
         memory bounded by the index plus one chunk. A bad batch raises (naming its number);
         the batches before it stay added.
         """
+        return self._add_batches(batches)
+
+    def _add_batches(self, batches: Iterable[Any], *, inplace: bool = False) -> int:
+        """:meth:`add_batches`; ``inplace=True`` normalises batches the caller owns in place."""
         if type(self).add is not VectorIndex.add:  # a subclass's own add sees every batch
             return add_in_blocks(batches, self.dim, None, self.add)
-        return add_in_blocks(batches, self.dim, self._prepare, self._add_prepared)
+        prepare = partial(self._prepare, inplace=True) if inplace else self._prepare
+        return add_in_blocks(batches, self.dim, prepare, self._add_prepared)
 
     def search(self, q: Any, k: int, **params: Any) -> tuple[F32, I64]:
         """The ``k`` best vectors per query ``q (n_q, dim)``: ``(scores, ids)``, each (n_q, k).

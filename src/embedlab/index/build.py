@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from functools import partial
 from typing import Any
 
 import numpy as np
 
 from embedlab._validation import check_int
 from embedlab.index._base import Metric, VectorIndex
-from embedlab.index._batches import add_in_blocks
 
 __all__ = ["build_index"]
 
@@ -68,11 +66,10 @@ def build_index(
     except ValueError as exc:
         raise ValueError(f"index spec {spec!r} on {dim}-dim vectors: {exc}") from None
     # the sample and the chunks are read here, so they are normalised in place (no copies)
-    own = partial(index._prepare, inplace=True)
     if not index.is_trained:  # Flat, Binary, ... need none: no sample is read for them
         sample = sample_npy_shards(vectors, train_size, seed=seed)
         if type(index).train is VectorIndex.train:
-            index._train_prepared(own(sample, "x"))
+            index._train_prepared(index._prepare(sample, "x", inplace=True))
         else:
             index.train(sample)
         del sample
@@ -87,8 +84,5 @@ def build_index(
             if on_progress is not None:
                 on_progress(done, n)
 
-    if type(index).add is VectorIndex.add:
-        add_in_blocks(batches(), index.dim, own, index._add_prepared)
-    else:
-        index.add_batches(batches())
+    index._add_batches(batches(), inplace=True)
     return index
