@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba  # type: ignore[import-untyped]
 import numpy as np
 import pytest
@@ -38,3 +40,28 @@ def test_run_blocks_runs_every_block_once() -> None:
     seen: list[int] = []
     run_blocks(seen.append, 7)
     assert sorted(seen) == list(range(7))
+
+
+def _numpy_blas_threads(threadpoolctl: Any) -> list[int]:
+    """Threads of the BLAS numpy links (OpenMP builds such as faiss' report per thread)."""
+    infos = threadpoolctl.threadpool_info()
+    return [i["num_threads"] for i in infos if i["user_api"] == "blas" and "numpy" in i["filepath"]]
+
+
+def test_run_blocks_holds_blas_at_one_thread_on_the_block_threads() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 numba threads")
+    if not _numpy_blas_threads(threadpoolctl):
+        pytest.skip("numpy's BLAS is not one threadpoolctl sees")
+    seen: list[int] = []
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(2)
+        with threadpoolctl.threadpool_limits(2, user_api="blas"):
+            run_blocks(lambda i: seen.extend(_numpy_blas_threads(threadpoolctl)), 4)
+            after = _numpy_blas_threads(threadpoolctl)
+    finally:
+        numba.set_num_threads(before)
+    assert seen and set(seen) == {1}  # inside: one BLAS thread per block thread
+    assert set(after) == {2}  # restored afterwards

@@ -16,10 +16,11 @@ as in ``_base.topk_rows``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
@@ -33,6 +34,7 @@ __all__ = [
     "jit",
     "n_threads",
     "offer",
+    "one_blas_thread",
     "outputs",
     "rescore_rows",
     "run_in_threads",
@@ -224,6 +226,26 @@ def rescore_rows(q: F32, x: F32, positions: I64, l2: bool, k: int) -> tuple[F32,
     return out_s, out_r
 
 
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Hold every loaded BLAS (numpy's OpenBLAS, torch's, MKL) at one thread meanwhile.
+
+    For code that runs its own threads over blocks (:func:`run_blocks`): two blocks each
+    asking a 2-thread OpenBLAS for a product oversubscribe the cores or queue on its lock.
+    The limit is process-wide (threadpoolctl), so BLAS calls that other threads make
+    meanwhile also run on one thread. It looks up the loaded libraries each time (about
+    0.3 ms), so libraries loaded since the last call are held too. Without threadpoolctl
+    (it comes with scikit-learn) the threads are left alone.
+    """
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def run_blocks(fn: Callable[[int], None], n_blocks: int) -> None:
     """Run ``fn(i)`` for every block ``i`` of queries, whole blocks spread over the threads.
 
@@ -237,7 +259,11 @@ def run_blocks(fn: Callable[[int], None], n_blocks: int) -> None:
         for i in range(n_blocks):
             fn(i)
         return
+    with one_blas_thread():  # each block's products run in its own thread
+        _run_workers(fn, n_blocks, workers)
 
+
+def _run_workers(fn: Callable[[int], None], n_blocks: int, workers: int) -> None:
     def worker(w: int) -> None:
         _LOCAL.inline = True
         try:
