@@ -201,7 +201,7 @@ def test_a_checkpoint_of_another_table_is_refused(tmp_path: Path) -> None:
         fit(build("deeplight"), tmp_path, source, resume=True)
     with pytest.raises(ValueError, match=r"the table's hyper=\{\}, this run has the table's "):
         fit(build("pep", retrain="finetune"), tmp_path, source, resume=True)
-    with pytest.raises(ValueError, match="written with lr=0.003, this run has lr=0.01"):
+    with pytest.raises(ValueError, match=r"written with lr=0\.003, this run has lr=0\.01"):
         DistributedCTRTrainer(**{**SETTINGS, "lr": 0.01}).fit_stream(
             build("pep"), source, checkpoint_dir=tmp_path, resume=True
         )
@@ -230,7 +230,7 @@ def test_truncated_or_inconsistent_checkpoints_name_the_file(tmp_path: Path) -> 
     meta = json.loads(good_meta)
     meta["finished"] = []
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=r"e0001\.safetensors was written in phase 1 but records 0"):
+    with pytest.raises(ValueError, match=r"e0001\.safetensors was written in phase 1 but records"):
         fit(build("pep"), tmp_path, source, resume=True)
     meta_path.write_text(good_meta[: len(good_meta) // 2])
     with pytest.raises(ValueError, match=r"meta\.json is not readable JSON"):

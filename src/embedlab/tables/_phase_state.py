@@ -102,9 +102,10 @@ def restore_phase_state(
     """
     adopt_shapes(table, state_dict)
     table.load_state_dict(dict(state_dict))
-    frozen = set(state.meta.get("frozen", []))
-    for name, p in table.named_parameters():
-        p.requires_grad_(name not in frozen)
+    if "frozen" in state.meta:  # absent: a checkpoint written before the flags were saved
+        frozen = set(state.meta["frozen"])
+        for name, p in table.named_parameters():
+            p.requires_grad_(name not in frozen)
     for name, value in state.meta.get("attrs", {}).items():
         setattr(table, name, value)
     for name in state.meta.get("tensors", []):

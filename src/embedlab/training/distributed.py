@@ -161,7 +161,7 @@ class DistributedCTRTrainer(CTRTrainer):
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir, got None")
         full_config, identity = self.run_config(config), table_identity(model.table)
-        state = None
+        state: EpochState | None = None
         if resume:
             state = load_run_checkpoint(checkpoint_dir, full_config, identity)  # type: ignore[arg-type]
             check_phase_position(state, model.table)
