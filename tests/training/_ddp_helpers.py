@@ -18,6 +18,7 @@ from embedlab.training import (
     DistributedCTRTrainer,
     MemorySource,
     init_distributed,
+    load_run_checkpoint,
     shutdown_distributed,
 )
 
@@ -96,3 +97,59 @@ def dying_rank(rank: int, world: int, folder: str) -> None:
 def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     assert a.keys() == b.keys()
     return max(float(np.abs((a[k].double() - b[k].double()).numpy()).max()) for k in a)
+
+
+class KilledAt(MemorySource):
+    """Raises on every rank after one step of the ``kill_at``-th training epoch (1-based,
+    all phases counted), before any collective of that step: the group stays usable."""
+
+    def __init__(self, data: CTRSplits, kill_at: int) -> None:
+        super().__init__(data)
+        self.kill_at, self.started = kill_at, 0
+
+    def iter_batches(self, split: str, batch_size: int, **kw: Any) -> Iterator[Any]:  # type: ignore[override]
+        killing = False
+        if split == "train" and "epoch" in kw:
+            self.started += 1
+            killing = self.started == self.kill_at
+        for i, batch in enumerate(super().iter_batches(split, batch_size, **kw)):
+            if killing and i == 1:
+                raise RuntimeError(f"killed in training epoch {self.kill_at}")
+            yield batch
+
+
+def resume_rank(rank: int, world: int, folder: str) -> None:
+    """``spawn`` target: pep (two phases) trained whole, then killed inside its second
+    phase and resumed from the checkpoint; rank 0 saves both final states."""
+    root = Path(folder)
+    _join(rank, world, root, timeout_s=60.0)
+    settings = {**SETTINGS, "epochs": 2}
+
+    def model() -> CTRModel:
+        torch.manual_seed(0)
+        table = make_table("pep", splits().fields, dim=8, compression=4.0, seed=0)
+        return make_model("deepfm(hidden=32-16, dropout=0)", table, seed=0)
+
+    full = model()
+    DistributedCTRTrainer(**settings).fit_stream(
+        full, MemorySource(splits()), checkpoint_dir=root / "a"
+    )
+    try:  # epochs 1-2: prune, 3-4: retrain
+        DistributedCTRTrainer(**settings).fit_stream(
+            model(), KilledAt(splits(), 4), checkpoint_dir=root / "b"
+        )
+        raise AssertionError("the run was not killed")
+    except RuntimeError as exc:
+        assert "killed in training epoch 4" in str(exc), exc
+    if rank == 0:
+        saved = load_run_checkpoint(root / "b")
+        (root / "killed.txt").write_text(f"{saved.phase} {saved.epoch}")
+    resumed = model()
+    DistributedCTRTrainer(**settings).fit_stream(
+        resumed, MemorySource(splits()), checkpoint_dir=root / "b", resume=True
+    )
+    if rank == 0:
+        for name, m in (("full", full), ("resumed", resumed)):
+            state = {k: v.detach().clone() for k, v in m.state_dict().items()}
+            save_file(state, str(root / f"{name}.safetensors"))
+    shutdown_distributed()

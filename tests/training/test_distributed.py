@@ -23,6 +23,7 @@ from _ddp_helpers import (
     ddp_rank,
     dying_rank,
     max_abs_diff,
+    resume_rank,
     splits,
     train,
 )
@@ -236,3 +237,13 @@ def test_python_dash_m_runs(tmp_path: Path) -> None:
 def test_time_budget_stops_the_run(tmp_path: Path) -> None:
     metrics = run_ctr(_config(epochs=3, max_train_seconds=0.01), tmp_path / "run", progress=False)
     assert metrics["stop_reason"] == "time_limit" and metrics["epochs_run"] == 1
+
+
+def test_two_gloo_ranks_resume_inside_a_later_phase(tmp_path: Path) -> None:
+    """pep killed on both ranks in epoch 1 of its retrain phase, resumed on 2 ranks:
+    the parameters equal the uninterrupted 2-rank run's exactly (same ranks, same
+    all-reduce order)."""
+    mp.spawn(resume_rank, args=(2, str(tmp_path)), nprocs=2, join=True)
+    assert (tmp_path / "killed.txt").read_text() == "1 1"  # resumed from phase 1, epoch 1
+    full = load_file(str(tmp_path / "full.safetensors"))
+    assert max_abs_diff(load_file(str(tmp_path / "resumed.safetensors")), full) == 0.0

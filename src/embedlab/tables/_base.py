@@ -17,6 +17,7 @@ from embedlab._validation import (
     check_int,
 )
 from embedlab.fields import Field
+from embedlab.tables._phase_state import PhaseState, capture_phase_state, restore_phase_state
 from embedlab.tables._phases import PhaseContext
 
 if TYPE_CHECKING:  # the export module builds on this one
@@ -71,6 +72,11 @@ class EmbeddingTable(nn.Module):
     #: :meth:`end_phase` around each. Methods that learn their structure use e.g.
     #: ``("search", "retrain")``.
     phases: ClassVar[tuple[str, ...]] = ("train",)
+    #: Python attributes that phases or steps change and :meth:`state_dict` does not hold
+    #: (JSON values, tensors or ``torch.Generator``\ s, None included); a checkpoint
+    #: stores them so a run resumed inside any phase continues as the uninterrupted one
+    #: (:meth:`phase_state` / :meth:`restore_phase`)
+    resume_attrs: ClassVar[tuple[str, ...]] = ()
     #: the deployable form: ``"state"`` (the persistent state as it is) or a key of
     #: :data:`embedlab.tables._export_methods.HOOKS` (codes, sparse values, pointers, ...)
     export_format: ClassVar[str] = "state"
@@ -179,6 +185,26 @@ class EmbeddingTable(nn.Module):
         to the method). After the last phase :meth:`memory_bytes` must be within
         :attr:`budget_bytes`.
         """
+
+    def phase_state(self) -> PhaseState:
+        """What a checkpoint holds besides :meth:`state_dict`: the parameters' ``requires_grad``
+        flags and the :attr:`resume_attrs` (JSON and tensors, no pickle)."""
+        return capture_phase_state(self, self.resume_attrs)
+
+    def restore_phase(
+        self, index: int, state_dict: Mapping[str, torch.Tensor], state: PhaseState
+    ) -> None:
+        """Rebuild the table as a checkpoint saw it inside phase ``index`` (0-based), without
+        rerunning the phases before it: parameters and buffers take the saved shapes (so a
+        phase end that resized or dropped them needs no hook), ``state_dict`` loads, then
+        the ``requires_grad`` flags and :attr:`resume_attrs` of :meth:`phase_state` are set.
+
+        The trainer calls it before :meth:`start_phase` of the resumed phase (so that hook
+        sees the structure the earlier phases fixed) and again after it (so what
+        ``start_phase`` resets, e.g. a schedule's step, is the checkpoint's). A table whose
+        phase ends leave other state overrides this (or lists it in :attr:`resume_attrs`).
+        """
+        restore_phase_state(self, state_dict, state, self._device())
 
     def describe(self) -> dict[str, object]:
         """The hyper-parameters the budget resolved to (recorded by the benchmark)."""

@@ -83,6 +83,7 @@ class ProductQuantizedTable(EmbeddingTable):
     """
 
     phases: ClassVar[tuple[str, ...]] = ("train", "finetune")
+    resume_attrs: ClassVar[tuple[str, ...]] = ("tiered_by",)
     export_format = "codes"
     offsets: torch.Tensor
     codes: torch.Tensor

@@ -99,6 +99,8 @@ class AutoDimTable(SearchTable):
     """
 
     export_format = "chosen"
+    # the annealing length start_phase("search") took from the trainer
+    resume_attrs = ("_anneal",)
     offsets: torch.Tensor
     choice: torch.Tensor
     step: torch.Tensor

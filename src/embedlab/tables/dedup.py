@@ -159,6 +159,7 @@ class DedupTable(EmbeddingTable):
 
     phases = ("train", "finetune")
     export_format = "dedup"
+    resume_attrs = ("unique_rows", "relative_error")
     offsets: torch.Tensor
     pointers: torch.Tensor
     counts: torch.Tensor

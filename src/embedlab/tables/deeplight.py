@@ -83,6 +83,8 @@ class DeepLightTable(MaskedTable):
     """
 
     phases = ("prune", "retrain")
+    # the schedule's position and what end_phase reports
+    resume_attrs = ("horizon", "_t", "_reached")
 
     def __init__(
         self,

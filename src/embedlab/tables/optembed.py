@@ -115,6 +115,8 @@ class OptEmbedTable(EmbeddingTable):
 
     phases = ("supernet", "retrain")
     export_format = "pruned"
+    # the supernet's dim draws continue from the generator; what the search found
+    resume_attrs = ("_gen", "_found")
     offsets: torch.Tensor
     row_field: torch.Tensor
     row_mask: torch.Tensor

@@ -127,6 +127,8 @@ class PEPTable(MaskedTable):
     """
 
     phases = ("prune", "retrain")
+    # the search's progress (sparsest table seen, target step) and what it found
+    resume_attrs = ("_decay", "_best_nnz", "_best_values", "_target_step", "_found")
     row_group: torch.Tensor
     searching: torch.Tensor
 

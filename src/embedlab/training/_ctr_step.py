@@ -4,7 +4,7 @@ loss check, the phase loop of multi-phase tables and batched prediction."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -13,8 +13,16 @@ from torch import nn
 from embedlab.models import CTRModel
 from embedlab.tables import EmbeddingTable, PhaseContext
 from embedlab.training._ctr_result import TrainResult
+from embedlab.training._phase_resume import PhaseRecord
 
-__all__ = ["CTRObjective", "check_finite_losses", "ctr_loss", "predict_logits", "run_phases"]
+__all__ = [
+    "CTRObjective",
+    "check_finite_losses",
+    "ctr_loss",
+    "merge_phases",
+    "predict_logits",
+    "run_phases",
+]
 
 Inputs = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]
 
@@ -117,13 +125,49 @@ def sigmoid64(logits: torch.Tensor) -> np.ndarray:
 PhaseFit = Callable[[int, str, int], tuple[TrainResult, int]]
 
 
-def run_phases(table: EmbeddingTable, ctx: PhaseContext, fit_phase: PhaseFit) -> TrainResult:
+def run_phases(
+    table: EmbeddingTable,
+    ctx: PhaseContext,
+    fit_phase: PhaseFit,
+    *,
+    finished: list[PhaseRecord] | None = None,
+    restore: Callable[[int], None] | None = None,
+) -> TrainResult:
     """Train every phase of ``table`` and merge the results.
 
     ``fit_phase(index, name, steps_so_far) -> (result, samples)`` trains one phase;
     ``table.start_phase`` / ``end_phase`` run around it and their time is charged to
     ``train_seconds`` (see :class:`TrainResult` for how phases are merged).
+
+    Args:
+        finished: records of phases already done (a resumed run: they are skipped, no
+            hooks run); every phase that ends is appended, so a checkpoint writer that
+            holds this list sees the finished phases.
+        restore: called with the index of the first phase to run before its
+            ``start_phase`` when ``finished`` is not empty (rebuilds the table's structure).
     """
+    records = [] if finished is None else finished
+    first = len(records)
+    for index, phase in enumerate(table.phases):
+        if index < first:
+            continue
+        start = time.perf_counter()
+        if index == first and first > 0 and restore is not None:
+            restore(index)
+        table.start_phase(phase, ctx)
+        hook_seconds = time.perf_counter() - start
+        part, part_samples = fit_phase(index, phase, records[-1].result.steps if records else 0)
+        start = time.perf_counter()
+        table.end_phase(phase, ctx)
+        hook_seconds += time.perf_counter() - start
+        for record in part.history:
+            record["phase"] = float(index)
+        records.append(PhaseRecord(part, part_samples, hook_seconds))
+    return merge_phases(table.phases, records)
+
+
+def merge_phases(names: Sequence[str], records: Sequence[PhaseRecord]) -> TrainResult:
+    """One :class:`TrainResult` from the records of phases ``names`` (in order)."""
     total = TrainResult(
         history=[],
         best_epoch=0,
@@ -133,21 +177,13 @@ def run_phases(table: EmbeddingTable, ctx: PhaseContext, fit_phase: PhaseFit) ->
         epochs_run=0,
     )
     samples = 0
-    for index, phase in enumerate(table.phases):
-        start = time.perf_counter()
-        table.start_phase(phase, ctx)
-        hook_seconds = time.perf_counter() - start
-        part, part_samples = fit_phase(index, phase, total.steps)
-        start = time.perf_counter()
-        table.end_phase(phase, ctx)
-        hook_seconds += time.perf_counter() - start
-        samples += part_samples
-        for record in part.history:
-            record["phase"] = float(index)
+    for phase, rec in zip(names, records, strict=True):
+        part = rec.result
+        samples += rec.samples
         total.history.extend(part.history)
         total.epochs_run += part.epochs_run
         total.steps = part.steps
-        total.train_seconds += part.train_seconds + hook_seconds
+        total.train_seconds += part.train_seconds + rec.hook_seconds
         total.eval_seconds += part.eval_seconds
         total.best_epoch, total.best_valid_auc = part.best_epoch, part.best_valid_auc
         total.stop_reason = part.stop_reason
@@ -158,7 +194,7 @@ def run_phases(table: EmbeddingTable, ctx: PhaseContext, fit_phase: PhaseFit) ->
                 "best_epoch": part.best_epoch,
                 "best_valid_auc": part.best_valid_auc,
                 "train_seconds": part.train_seconds,
-                "hook_seconds": hook_seconds,
+                "hook_seconds": rec.hook_seconds,
             }
         )
     if total.train_seconds > 0:

@@ -1,10 +1,11 @@
 """Per-epoch checkpoints of a streamed CTR run: safetensors + JSON, no pickle.
 
 A checkpoint folder holds ``state-p{phase}-e{epoch}.safetensors`` (model, best model,
-Adam moments, RNG state) and ``meta.json`` (counters, history, the run's config, the
-state file's name and SHA-256). ``meta.json`` is written last, atomically: it is the
-commit record, so a run killed while saving leaves the previous checkpoint loadable;
-older state files are removed only after it is written.
+Adam moments, RNG state, the table's tensor-valued resume attributes) and ``meta.json``
+(counters, history, the run's config, the table's identity and phase state, the
+finished phases' results, the state file's name and SHA-256). ``meta.json`` is written
+last, atomically: it is the commit record, so a run killed while saving leaves the
+previous checkpoint loadable; older state files are removed only after it is written.
 """
 
 from __future__ import annotations
@@ -22,18 +23,20 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from embedlab._io import atomic_write_bytes, atomic_write_text
+from embedlab.tables._phase_state import PhaseState
 
 __all__ = [
     "EpochState",
     "load_run_checkpoint",
     "read_checkpoint_meta",
-    "restore_epoch_state",
     "save_run_checkpoint",
     "tensors_bytes",
 ]
 
 FORMAT = "embedlab-ctr-checkpoint"
-VERSION = 1
+VERSION = 2
+# version 1 had no table state nor finished phases: still read (it resumes phase 0 only)
+READABLE = (1, 2)
 META = "meta.json"
 # settings that may change between a run and its resumption without changing the result
 RESUMABLE_CHANGES = frozenset({"world_size", "timeout_s", "progress", "eval_batch_size"})
@@ -54,6 +57,10 @@ class EpochState:
         model / best: state dicts (``best`` None until a best epoch exists).
         optimizer: Adam's per-parameter state, ``{index: {"step", "exp_avg", ...}}``.
         rng: ``torch.get_rng_state()`` after the epoch (dropout draws).
+        table: the table's :meth:`~embedlab.tables.EmbeddingTable.phase_state`.
+        finished: the results of phases ``0..phase-1``
+            (:meth:`~embedlab.training._phase_resume.PhaseRecord.to_json`).
+        source: the state file it was read from ("" before it is saved), for messages.
     """
 
     phase: int
@@ -72,6 +79,9 @@ class EpochState:
     optimizer: dict[int, dict[str, torch.Tensor]]
     rng: torch.Tensor
     extra: dict[str, Any] = field(default_factory=dict)
+    table: PhaseState = field(default_factory=PhaseState)
+    finished: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""
 
 
 _SCALARS = (
@@ -102,6 +112,7 @@ def _tensors(state: EpochState) -> dict[str, torch.Tensor]:
     for index, entry in state.optimizer.items():
         out.update({f"optim/{index}/{k}": v for k, v in entry.items()})
     out["rng/torch"] = state.rng
+    out.update({f"table/{k}": v for k, v in state.table.tensors.items()})
     return out
 
 
@@ -112,9 +123,13 @@ def tensors_bytes(tensors: Mapping[str, torch.Tensor]) -> bytes:
 
 
 def save_run_checkpoint(
-    folder: str | os.PathLike[str], state: EpochState, config: Mapping[str, Any]
+    folder: str | os.PathLike[str],
+    state: EpochState,
+    config: Mapping[str, Any],
+    identity: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``state`` and ``config`` to ``folder`` atomically; returns ``folder/meta.json``."""
+    """Write ``state``, ``config`` and the table's ``identity`` to ``folder`` atomically;
+    returns ``folder/meta.json``."""
     folder = Path(folder)
     name = f"state-p{state.phase}-e{state.epoch:04d}.safetensors"
     blob = tensors_bytes(_tensors(state))
@@ -128,6 +143,9 @@ def save_run_checkpoint(
         "config": _plain(config),
         **{k: getattr(state, k) for k in _SCALARS},
         "extra": state.extra,
+        "table_identity": _plain(identity or {}),
+        "table_state": state.table.meta,
+        "finished": state.finished,
     }
     path = atomic_write_text(folder / META, json.dumps(meta, indent=1) + "\n")
     for old in folder.glob("state-*.safetensors"):
@@ -160,10 +178,10 @@ def read_checkpoint_meta(
         raise ValueError(f"--resume: checkpoint {meta_path} is not readable JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"--resume: {meta_path} is not an embedlab CTR checkpoint")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in READABLE:
         raise ValueError(
             f"--resume: checkpoint {meta_path} has format version {meta.get('version')!r}, "
-            f"this embedlab reads version {VERSION}"
+            f"this embedlab reads versions {', '.join(map(str, READABLE))}"
         )
     if config is not None:
         _check_config(meta.get("config", {}), _plain(config), folder)
@@ -171,17 +189,23 @@ def read_checkpoint_meta(
 
 
 def load_run_checkpoint(
-    folder: str | os.PathLike[str], config: Mapping[str, Any] | None = None
+    folder: str | os.PathLike[str],
+    config: Mapping[str, Any] | None = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> EpochState:
-    """Read the checkpoint in ``folder``, checking it against the run's ``config``.
+    """Read the checkpoint in ``folder``, checking it against the run's ``config`` and
+    the table's ``identity`` (:func:`~embedlab.training._phase_resume.table_identity`).
 
     Raises:
         FileNotFoundError: no ``meta.json`` (no epoch finished yet) or its state file is gone.
-        ValueError: an unreadable or corrupt file (named), or a ``config`` entry that
-            differs from the checkpoint's (the first such field is named).
+        ValueError: an unreadable or corrupt file (named), or a ``config`` or ``identity``
+            entry that differs from the checkpoint's (the first such field is named).
     """
     folder = Path(folder)
     meta = read_checkpoint_meta(folder, config)
+    saved_identity = meta.get("table_identity")
+    if identity is not None and saved_identity:  # version 1 recorded none
+        _check_config(saved_identity, _plain(identity), folder, what="the table's ")
     state_path = folder / str(meta["state_file"])
     if not state_path.is_file():
         raise FileNotFoundError(f"--resume: checkpoint state {state_path} is missing")
@@ -195,33 +219,23 @@ def load_run_checkpoint(
         tensors = load_safetensors(blob)
     except Exception as exc:  # safetensors' own error types vary by version
         raise ValueError(f"--resume: checkpoint state {state_path} is unreadable ({exc})") from None
-    return _state(meta, tensors)
+    return _state(meta, tensors, str(state_path))
 
 
-def restore_epoch_state(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: EpochState
+def _check_config(
+    saved: Mapping[str, Any], current: Mapping[str, Any], folder: Path, what: str = ""
 ) -> None:
-    """Put a loaded checkpoint back: ``model``'s parameters, the optimizer's per-parameter
-    state (its settings stay as built) and torch's global RNG state."""
-    model.load_state_dict(state.model)
-    opt_state = optimizer.state_dict()
-    opt_state["state"] = state.optimizer
-    optimizer.load_state_dict(opt_state)
-    torch.set_rng_state(state.rng)
-
-
-def _check_config(saved: Mapping[str, Any], current: Mapping[str, Any], folder: Path) -> None:
     for key in sorted(set(saved) | set(current)):
         if key in RESUMABLE_CHANGES or saved.get(key) == current.get(key):
             continue
         raise ValueError(
-            f"--resume: the checkpoint in {folder} was written with {key}={saved.get(key)!r}, "
-            f"this run has {key}={current.get(key)!r}; resume with the same {key} or write "
-            "to a new output folder"
+            f"--resume: the checkpoint in {folder} was written with {what}{key}="
+            f"{saved.get(key)!r}, this run has {what}{key}={current.get(key)!r}; resume with "
+            f"the same {key} or write to a new output folder"
         )
 
 
-def _state(meta: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> EpochState:
+def _state(meta: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], source: str) -> EpochState:
     def part(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
@@ -237,4 +251,7 @@ def _state(meta: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> Epoc
         optimizer=optimizer,
         rng=tensors["rng/torch"],
         extra=dict(meta.get("extra", {})),
+        table=PhaseState(dict(meta.get("table_state", {})), part("table/")),
+        finished=list(meta.get("finished", [])),
+        source=source,
     )

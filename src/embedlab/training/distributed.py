@@ -1,5 +1,6 @@
 """Streamed and multi-process CTR training: batches from a :class:`BatchSource`, DDP across
-the ranks of a ``torch.distributed`` group (launched by ``torchrun``), per-epoch checkpoints."""
+the ranks of a ``torch.distributed`` group (launched by ``torchrun``), per-epoch checkpoints
+that a killed run resumes from in any phase of a multi-phase table."""
 
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ from embedlab.training._common import forked_rng, progress_bar
 from embedlab.training._ctr_result import StopReason, TrainResult
 from embedlab.training._ctr_step import CTRObjective, check_finite_losses, run_phases, sigmoid64
 from embedlab.training._dist import all_reduce, is_distributed, rank_world, translate_dist_errors
-from embedlab.training._run_checkpoint import (
-    EpochState,
-    load_run_checkpoint,
-    restore_epoch_state,
-    save_run_checkpoint,
+from embedlab.training._phase_resume import (
+    PhaseRecord,
+    check_phase_position,
+    restore_model,
+    restore_optimizer,
+    table_identity,
 )
+from embedlab.training._run_checkpoint import EpochState, load_run_checkpoint, save_run_checkpoint
 from embedlab.training._stream import BatchSource
 from embedlab.training._stream_checks import LazyPhaseContext, check_source
 from embedlab.training._stream_eval import gathered_logits
@@ -63,8 +66,11 @@ class DistributedCTRTrainer(CTRTrainer):
       repeat across ranks (row ``j`` of each rank's block gets the same mask);
     - a multi-phase table gets a fresh DDP wrapper and optimizer per phase (a phase may
       change the table's parameters); ``on_step`` / ``on_epoch_end`` / phase hooks run on
-      every rank with the same arguments. ``ctx.train`` reads the whole training split into
-      memory (``source.to_memory``) only if a hook touches it.
+      every rank with the same arguments. ``ctx.train`` reads the whole training split
+      into memory (``source.to_memory``) only if a hook touches it;
+    - ``resume`` works in any phase: the checkpoint holds the finished phases' results
+      (not rerun) and the table's phase state, and every rank rebuilds the table as that
+      phase saw it (:meth:`~embedlab.tables.EmbeddingTable.restore_phase`).
 
     Args:
         shuffle_buffer: passed to ``source.iter_batches`` (0: the source's order).
@@ -138,13 +144,15 @@ class DistributedCTRTrainer(CTRTrainer):
         Args:
             checkpoint_dir: after every epoch rank 0 writes a checkpoint here.
             resume: continue from the checkpoint in ``checkpoint_dir`` (its last complete
-                epoch); the result equals that of an uninterrupted run.
+                epoch, in whichever phase); parameters, history and the table's
+                ``describe()`` equal those of an uninterrupted run (timings aside).
             config: the run's own settings (data, model, method, ...) stored with each
                 checkpoint; on resume every entry and :meth:`settings` must match.
 
         Raises:
             ValueError: a source that does not fit the model, a global batch not divisible
-                by the world size, or a resume whose checkpoint does not match.
+                by the world size, or a resume whose checkpoint does not match (another
+                config or table, or a state that does not load: the field or file is named).
             DistributedRunError: another rank stopped or timed out.
         """
         rank, world = rank_world()
@@ -152,14 +160,12 @@ class DistributedCTRTrainer(CTRTrainer):
         check_source(model, source)
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir, got None")
-        full_config = self.run_config(config)
-        state = load_run_checkpoint(checkpoint_dir, full_config) if resume else None  # type: ignore[arg-type]
-        if state is not None and state.phase > 0:
-            raise ValueError(
-                f"--resume: the checkpoint was written in phase {state.phase} of table "
-                f"{model.table.name!r}; a multi-phase table resumes only within its first "
-                "phase (the later ones depend on the searches before them); run afresh"
-            )
+        full_config, identity = self.run_config(config), table_identity(model.table)
+        state: EpochState | None = None
+        if resume:
+            state = load_run_checkpoint(checkpoint_dir, full_config, identity)  # type: ignore[arg-type]
+            check_phase_position(state, model.table)
+        finished = [] if state is None else [PhaseRecord.from_json(r) for r in state.finished]
         model.to(self.device)
         ctx = LazyPhaseContext(
             source.to_memory,
@@ -176,7 +182,8 @@ class DistributedCTRTrainer(CTRTrainer):
             folder = Path(checkpoint_dir)
 
             def saver(s: EpochState) -> None:
-                save_run_checkpoint(folder, s, full_config)
+                s.finished = [r.to_json() for r in finished]
+                save_run_checkpoint(folder, s, full_config, identity)
 
         where = f"rank {rank} of {world}"
         with forked_rng(self.device), progress_bar(self.progress and rank == 0) as bar:
@@ -189,7 +196,11 @@ class DistributedCTRTrainer(CTRTrainer):
                         model, source, bar, index, phase, steps, valid_split, resumed, saver
                     )
 
-            return run_phases(model.table, ctx, fit_phase)
+            def restore(index: int) -> None:  # the structure of the resumed phase
+                if state is not None:
+                    restore_model(model, model.table, state)
+
+            return run_phases(model.table, ctx, fit_phase, finished=finished, restore=restore)
 
     def evaluate_stream(
         self, model: CTRModel, source: BatchSource, split: str = "test"
@@ -226,14 +237,16 @@ class DistributedCTRTrainer(CTRTrainer):
                 f"the train split must give every rank a batch: {source.n_rows('train')} rows "
                 f"for a global batch of {self.batch_size} on {world} ranks"
             )
-        optimizer = self._optimizer(model)
+        if resumed is not None:  # again: start_phase may have reset what it restores
+            restore_model(model, model.table, resumed)
+        optimizer = self._optimizer(model)  # after the restore: it sees the phase's parameters
         s = resumed or EpochState(
             phase=index, epoch=0, step=first_step, best_auc=None, best_epoch=0, bad_epochs=0,
             stopped=False, history=[], train_seconds=0.0, eval_seconds=0.0, samples=0,
             model={}, best=None, optimizer={}, rng=torch.get_rng_state(),
         )  # fmt: skip
         if resumed is not None:
-            restore_epoch_state(model, optimizer, resumed)
+            restore_optimizer(optimizer, resumed)
         objective = self._objective(model)
         losses = torch.zeros(n_steps, device=self.device)
         sizes = torch.zeros(n_steps, device=self.device)
@@ -281,7 +294,7 @@ class DistributedCTRTrainer(CTRTrainer):
                 stop_reason, s.stopped = "early_stopping", True
             if saver is not None:
                 s.model, s.optimizer = model.state_dict(), optimizer.state_dict()["state"]
-                s.rng = torch.get_rng_state()
+                s.rng, s.table = torch.get_rng_state(), model.table.phase_state()
                 saver(s)
         if s.best is not None and s.best_epoch != s.epoch:
             model.load_state_dict(s.best)
