@@ -88,7 +88,11 @@ def reference_lookup(arrays: dict[str, np.ndarray], ids: np.ndarray) -> np.ndarr
         name = key.removesuffix(".header")
         field, n_rows, _ = header.tolist()
         col = ids[:, field]
-        keys = arrays.get(f"{name}.ids", np.arange(n_rows))  # whole field: row = id
+        if f"{name}.bitmap" in arrays:  # presence bits, least significant first
+            bits = np.unpackbits(arrays[f"{name}.bitmap"], bitorder="little")
+            keys = np.flatnonzero(bits)
+        else:
+            keys = arrays.get(f"{name}.ids", np.arange(n_rows))  # whole field: row = id
         row = np.minimum(np.searchsorted(keys, col), n_rows - 1)
         hit = keys[row] == col
         out[np.flatnonzero(hit)[:, None], field, arrays[f"{name}.dims"]] = arrays[f"{name}.weight"][
@@ -121,18 +125,29 @@ def test_layout_bytes_and_greedy_selection() -> None:
     group_of = np.array([0] * 100 + [1] * 200 + [2] * 5)
     layout = GroupLayout.of(group_of, np.array([0, 0, 1]), [300, 5], dim=4)
     assert layout.key_bytes.tolist() == [2, 2, 0]  # uint16 ids; none for a whole field
+    # a bitmap over 300 ids (38 bytes) + one int32 rank beats 200 or 400 bytes of ids
+    assert layout.bitmap.tolist() == [True, True, False]
+    assert layout.member_bytes.tolist() == [42, 42, 0]
     kept = np.array([2, 0, 1])
-    want = (100 * 2 * 4 + 2 + 100 * 2 + GROUP_HEADER_BYTES) + (5 * 4 + 1 + GROUP_HEADER_BYTES)
+    want = (100 * 2 * 4 + 2 + 42 + GROUP_HEADER_BYTES) + (5 * 4 + 1 + GROUP_HEADER_BYTES)
     assert layout.bytes(kept) == want
     importance = np.array([[4.0, 3.0, 0.0, 0.0], [9.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
     budget = 1054
     keep = layout.select(importance, budget)
-    # group 1's dim (score 9) needs 801 + 412 bytes: skipped; group 0's two dims take
-    # 613 + 401; group 2's first dim (21 + 12) still fits, its second does not
-    assert keep.sum(axis=1).tolist() == [2, 0, 1]
-    assert keep[0, :2].all() and keep[2, 0]
-    assert layout.bytes(keep.sum(axis=1)) == 1047
+    # group 1's dim (score 9) takes 801 + 54 bytes; group 0's dims (401 + 54) no longer
+    # fit and are skipped; group 2's two dims (21 + 12, then 21) still do
+    assert keep.sum(axis=1).tolist() == [0, 1, 2]
+    assert keep[1, 0] and keep[2, :2].all()
+    assert layout.bytes(keep.sum(axis=1)) == 909
     assert not keep[:, 2:].any()  # zero importance is never kept
+
+
+def test_layout_keeps_small_id_lists() -> None:
+    # 3 ids of 4000 (uint16): 6 bytes of ids beat a 500 + 32 byte bitmap
+    group_of = np.array([0] * 3 + [1] * 3997)
+    layout = GroupLayout.of(group_of, np.array([0, 0]), [4000], dim=4)
+    assert layout.bitmap.tolist() == [False, True]
+    assert layout.member_bytes.tolist() == [6, 500 + 4 * 8]
 
 
 # --- DNIS / AutoSrh ---------------------------------------------------------------------

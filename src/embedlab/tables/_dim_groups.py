@@ -17,10 +17,13 @@ import numpy as np
 from embedlab._validation import BudgetError, check_int
 from embedlab.tables._base import FLOAT32_BYTES
 from embedlab.tables._phases import PhaseContext
+from embedlab.tables._sparse import RANK_BLOCK_BITS
 
 __all__ = [
     "GROUP_HEADER_BYTES",
+    "RANK_BLOCK_BITS",
     "GroupLayout",
+    "bitmap_bytes",
     "budget_error",
     "frequency_groups",
     "id_counts",
@@ -29,6 +32,11 @@ __all__ = [
 
 #: per stored group: int32 (field, rows, kept dims) so a flat buffer can be walked
 GROUP_HEADER_BYTES = 3 * 4
+
+
+def bitmap_bytes(card: int) -> int:
+    """Bytes of a presence bitmap over ``card`` ids plus its int32 rank directory."""
+    return -(-card // 8) + 4 * -(-card // RANK_BLOCK_BITS)
 
 
 def budget_error(
@@ -103,21 +111,28 @@ class GroupLayout:
 
     A group ``g`` with ``k_g > 0`` kept dims is stored as its float32 weights
     ``(rows_g, k_g)``, the kept dim indices ``(k_g,)`` in the smallest unsigned dtype for
-    ``dim``, the sorted ids of its rows (smallest unsigned dtype for the field's
-    cardinality; none when the group is the whole field, where row = id) and a 12-byte
-    header. A group with no kept dim is not stored: its ids read as zeros.
+    ``dim``, the membership of its ids and a 12-byte header. The membership is nothing
+    when the group is the whole field (row = id); otherwise the smaller of the sorted ids
+    of its rows (smallest unsigned dtype for the field's cardinality) and a presence
+    bitmap over the field's ids with an int32 rank directory per 512 bits
+    (:func:`bitmap_bytes`; row = rank of the id), the id list on a tie. A group with no
+    kept dim is not stored: its ids read as zeros.
 
     Attributes:
         rows: ``(n_groups,)`` ids per group.
         fields: ``(n_groups,)`` field of each group.
         key_bytes: ``(n_groups,)`` bytes per stored id (0 for a whole-field group).
         dim: embedding dimension.
+        member_bytes: ``(n_groups,)`` bytes of each group's membership.
+        bitmap: ``(n_groups,)`` whether the membership is a bitmap.
     """
 
     rows: np.ndarray
     fields: np.ndarray
     key_bytes: np.ndarray
     dim: int
+    member_bytes: np.ndarray
+    bitmap: np.ndarray
 
     @classmethod
     def of(
@@ -129,7 +144,17 @@ class GroupLayout:
         card_of = np.asarray(cards, dtype=np.int64)[group_field]
         id_bytes = np.array([index_dtype(int(c)).itemsize for c in card_of], dtype=np.int64)
         key_bytes = np.where(rows == card_of, 0, id_bytes)
-        return cls(rows=rows, fields=group_field, key_bytes=key_bytes, dim=dim)
+        bitmap_cost = np.array([bitmap_bytes(int(c)) for c in card_of], dtype=np.int64)
+        bitmap = (key_bytes > 0) & (bitmap_cost < rows * key_bytes)
+        member = np.where(bitmap, bitmap_cost, rows * key_bytes)
+        return cls(
+            rows=rows,
+            fields=group_field,
+            key_bytes=key_bytes,
+            dim=dim,
+            member_bytes=member,
+            bitmap=bitmap,
+        )
 
     @property
     def dim_index_bytes(self) -> int:
@@ -141,7 +166,7 @@ class GroupLayout:
 
     def fixed_bytes(self) -> np.ndarray:
         """``(n_groups,)`` bytes a group costs once it keeps any dim (ids and header)."""
-        return np.asarray(self.rows * self.key_bytes + GROUP_HEADER_BYTES)
+        return np.asarray(self.member_bytes + GROUP_HEADER_BYTES)
 
     def bytes(self, kept: np.ndarray) -> int:
         """Deployable bytes for ``kept`` (``(n_groups,)`` number of dims kept per group)."""

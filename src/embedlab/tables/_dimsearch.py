@@ -23,6 +23,7 @@ from torch import nn
 from embedlab._validation import check_choice, check_int, check_positive_float
 from embedlab.fields import Field
 from embedlab.tables._base import FLOAT32_BYTES, EmbeddingTable
+from embedlab.tables._bits import pack_bits
 from embedlab.tables._dim_groups import (
     GROUP_HEADER_BYTES,
     GroupLayout,
@@ -31,6 +32,7 @@ from embedlab.tables._dim_groups import (
     id_counts,
     index_dtype,
 )
+from embedlab.tables._export_util import block_ranks
 from embedlab.tables._phases import PhaseContext
 
 __all__ = [
@@ -258,7 +260,11 @@ class GroupedDimTable(SearchTable):
         raise NotImplementedError
 
     def _finish_search(self, ctx: PhaseContext | None) -> None:
-        keep = self.layout().select(self._importance(), self.budget_bytes)
+        self._fold(self.layout().select(self._importance(), self.budget_bytes))
+
+    def _fold(self, keep: np.ndarray) -> None:
+        """Fix the structure to ``keep`` (``(n_groups_total, dim)`` bool): fold the gate
+        into the kept weights, zero the dropped ones and freeze the gate."""
         keep_t = torch.from_numpy(keep).to(self.keep.device)
         scale = self.gate() * keep_t  # dropped pairs become exact zeros
         self.weight.mul_(scale[self.group_of])
@@ -288,8 +294,13 @@ class GroupedDimTable(SearchTable):
             out[f"group{g}.header"] = np.array([f, rows.size, dims.size], dtype=np.int32)
             out[f"group{g}.dims"] = dims.astype(index_dtype(self.dim))
             out[f"group{g}.weight"] = np.ascontiguousarray(weight[np.ix_(rows, dims)])
-            if layout.key_bytes[g]:
-                card = self.cardinalities[f]
+            card = self.cardinalities[f]
+            if layout.bitmap[g]:
+                bits = torch.zeros(card, dtype=torch.int64)
+                bits[torch.from_numpy(rows - offsets[f])] = 1
+                out[f"group{g}.bitmap"] = pack_bits(bits, 1).numpy()
+                out[f"group{g}.rank"] = block_ranks(bits).numpy()
+            elif layout.key_bytes[g]:
                 out[f"group{g}.ids"] = (rows - offsets[f]).astype(index_dtype(card))
         return out
 

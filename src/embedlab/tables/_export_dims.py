@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from embedlab.tables._bits import pack_bits
+from embedlab.tables._dim_groups import bitmap_bytes
 from embedlab.tables._export_util import (
     EMPTY_I32,
     EMPTY_U8,
@@ -173,14 +174,20 @@ def grouped_module(
         check.in_range(f"dims of group {g}", d, 0, dim)
         check.sorted_unique(f"dims of group {g}", d)
         weights.append(take("weight", torch.float32, rows * k).reshape(rows, k))
-        keys = None
-        if rows < cards[f]:
-            width = next(w for w in (8, 16, 32) if cards[f] - 1 < 2**w)
+        id_map = IdMap("none", EMPTY_I32, EMPTY_U8)
+        width = next(w for w in (8, 16, 32) if cards[f] - 1 < 2**w)
+        if rows < cards[f] and bitmap_bytes(cards[f]) < rows * width // 8:
+            bitmap = take("bitmap", torch.uint8, -(-cards[f] // 8))
+            rank = take("rank", torch.int32, -(-cards[f] // RANK_BLOCK_BITS))
+            bitmap_ok(check, f"bitmap of group {g}", bitmap, rank, cards[f], rows)
+            id_map = IdMap("bitmap", EMPTY_I32, bitmap)
+        elif rows < cards[f]:
             keys = take(f"ids_{width}", id_dtypes[width], rows).to(torch.int64)
             check.in_range(f"ids of group {g}", keys, 0, cards[f])
             check.sorted_unique(f"ids of group {g}", keys)
+            id_map = IdMap("keys", keys, EMPTY_U8)
         fields.append(f)
-        ids.append(keys)
+        ids.append(id_map)
         dims.append(d)
     for name, t in tensors.items():
         check.require(

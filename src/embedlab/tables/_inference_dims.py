@@ -44,41 +44,37 @@ class PrunedRows(nn.Module):
 
 
 class GroupedDims(nn.Module):
-    """``dnis`` / ``autosrh``: every stored group holds the sorted ids of its rows (none when
-    it is the whole field), its kept dims and their weights; an id reads its group's
-    weights at the kept dims and zeros elsewhere (ids of unstored groups read zeros)."""
+    """``dnis`` / ``autosrh``: every stored group holds the membership of its ids (an
+    :class:`IdMap`: none when it is the whole field, sorted ids or a bitmap with ranks),
+    its kept dims and their weights; an id reads its group's weights at the kept dims and
+    zeros elsewhere (ids of unstored groups read zeros)."""
 
     def __init__(
         self,
         n_fields: int,
         dim: int,
         group_fields: Sequence[int],
-        ids: Sequence[torch.Tensor | None],
+        maps: Sequence[IdMap],
         dims: Sequence[torch.Tensor],
         weights: Sequence[torch.Tensor],
     ) -> None:
         super().__init__()
         self.n_fields, self.dim = n_fields, dim
         self.group_fields = list(group_fields)
-        self.whole = [i is None for i in ids]
-        for g, (i, d, w) in enumerate(zip(ids, dims, weights, strict=True)):
-            self.register_buffer(f"ids{g}", torch.zeros(0, dtype=torch.int64) if i is None else i)
+        self.maps = nn.ModuleList(maps)
+        for g, (d, w) in enumerate(zip(dims, weights, strict=True)):
             self.register_buffer(f"dims{g}", d)
             self.register_buffer(f"weight{g}", w)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         zeros = torch.zeros(ids.shape[0], self.dim, device=ids.device)
         acc = [zeros] * self.n_fields
-        for g, f in enumerate(self.group_fields):
+        for g, (f, id_map) in enumerate(zip(self.group_fields, self.maps, strict=True)):
             x = ids[:, f].contiguous()
             weight: torch.Tensor = getattr(self, f"weight{g}")
             dims: torch.Tensor = getattr(self, f"dims{g}")
-            if self.whole[g]:
-                pos, present = x, torch.ones_like(x, dtype=torch.bool)
-            else:
-                keys: torch.Tensor = getattr(self, f"ids{g}")
-                pos = torch.searchsorted(keys, x).clamp(max=keys.shape[0] - 1)
-                present = keys[pos] == x
+            present, pos = id_map(x)
+            pos = pos.clamp(max=weight.shape[0] - 1)
             # copy (not add) the kept dims of the ids this group holds: values stay bit-exact
             values = zeros.index_copy(1, dims, weight[pos])
             held = present.unsqueeze(-1) & zeros.bool().index_fill(1, dims, True)

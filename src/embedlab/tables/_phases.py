@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import torch
+
 if TYPE_CHECKING:  # the data package imports tables (Field); avoid the cycle at run time
     from embedlab.data._dataset import CTRDataset
 
@@ -24,6 +26,12 @@ class PhaseContext:
         steps_per_epoch: optimizer steps in one epoch of a phase.
         max_epochs: the most epochs one phase trains (early stopping may end it sooner).
         seed: the trainer's seed, for searches that draw random numbers.
+        valid_loss: the training objective of the whole model (BCE plus regularisation,
+            as one training step computes it) on the validation rows ``rows`` (int64
+            indices into ``valid``), in the model's current mode and with autograd, for
+            bi-level searches that update architecture weights on validation batches;
+            None where the trainer offers none (no validation data, or a trainer that
+            does not support it).
     """
 
     train: CTRDataset
@@ -32,3 +40,4 @@ class PhaseContext:
     steps_per_epoch: int
     max_epochs: int
     seed: int
+    valid_loss: Callable[[torch.Tensor], torch.Tensor] | None = None

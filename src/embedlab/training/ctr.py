@@ -157,6 +157,20 @@ class CTRTrainer:
                 )
             return self._evaluate_tensors(model, valid_data)["auc"]
 
+        def valid_loss(rows: torch.Tensor) -> torch.Tensor:
+            assert valid_data is not None  # only offered with validation data
+            rows = rows.to(self.device)
+            dense = None if valid_data.dense is None else valid_data.dense[rows]
+            hist = None if valid_data.history is None else valid_data.history[rows]
+            return ctr_loss(
+                model,
+                valid_data.ids[rows],
+                valid_data.labels[rows],
+                dense,
+                hist,
+                embedding_l2=self.embedding_l2,
+            )
+
         ctx = PhaseContext(
             train=train,
             valid=valid,
@@ -164,6 +178,7 @@ class CTRTrainer:
             steps_per_epoch=math.ceil(len(train) / self.batch_size),
             max_epochs=self.epochs,
             seed=self.seed,
+            valid_loss=None if valid_data is None else valid_loss,
         )
         with self._forked_rng(), self._progress() as bar:
             torch.manual_seed(self.seed)
