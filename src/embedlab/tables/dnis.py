@@ -109,6 +109,10 @@ class DNISTable(GroupedDimTable):
         torch.Size([1, 2, 16])
     """
 
+    # restored on resume (training/_phase_resume.py); the bi-level search's own Adam state is
+    # not: checkpoints come from the streamed/distributed trainer, whose search is joint
+    resume_attrs = ("_search_used", "_prune_used", "_prune_auc", "_alpha_steps")
+
     def __init__(
         self,
         fields: Sequence[Field],
