@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench-slow clean
+.PHONY: run test lint typecheck pytest bench-slow pecanpy-env clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,5 +31,17 @@ test: lint typecheck pytest
 bench-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
+# Optional: node2vec (pecanpy) for benchmarks/node2vec_blogcatalog.py only, in its own
+# environment; it never enters .venv nor the package's dependencies.
+PECANPY_VENV := .venv-pecanpy
+PECANPY_PINS := PINS_TODO
+
+$(PECANPY_VENV)/.installed:
+	$(PYTHON) -m venv $(PECANPY_VENV)
+	$(PECANPY_VENV)/bin/pip install $(PECANPY_PINS)
+	touch $@
+
+pecanpy-env: $(PECANPY_VENV)/.installed
+
 clean:
-	rm -rf $(VENV) demo-report .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PECANPY_VENV) demo-report .pytest_cache .mypy_cache .ruff_cache
