@@ -34,7 +34,10 @@ bench-slow: $(STAMP)
 # Optional: node2vec (pecanpy) for benchmarks/node2vec_blogcatalog.py only, in its own
 # environment; it never enters .venv nor the package's dependencies.
 PECANPY_VENV := .venv-pecanpy
-PECANPY_PINS := PINS_TODO
+# The versions pip resolved and installed for pecanpy 2.0.9 on Python 3.11 here.
+PECANPY_PINS := pecanpy==2.0.9 gensim==4.4.0 numba==0.68.1 llvmlite==0.50.0 \
+	numba-progress==1.2.0 nptyping==2.5.0 numpy==1.26.4 scipy==1.17.1 smart-open==9.0.4 \
+	wrapt==2.5.2 tqdm==4.70.1 typing-extensions==4.16.0
 
 $(PECANPY_VENV)/.installed:
 	$(PYTHON) -m venv $(PECANPY_VENV)
