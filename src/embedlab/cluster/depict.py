@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from embedlab._training_common import forked_rng, progress_bar
 from embedlab._validation import (
     check_choice,
     check_int,
@@ -19,7 +20,6 @@ from embedlab.cluster._depict_init import INIT_METHODS, start_clustering
 from embedlab.cluster._depict_net import make_autoencoder
 from embedlab.cluster._depict_phases import DEPICTPhases, depict_target
 from embedlab.cluster._registry import register_clusterer
-from embedlab.training._common import forked_rng, progress_bar
 
 __all__ = ["DEPICTClusterer", "depict_target"]
 
