@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-from embedlab.losses._pml_miner import PMLMiner
+from embedlab.losses import PMLMiner
 from embedlab.losses.miners import (
     AllPairsMiner,
     AllTripletsMiner,

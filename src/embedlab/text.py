@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from embedlab import _embed
+from embedlab._embed import MODEL_NAME, load_sentence_model
 from embedlab._validation import check_int
-from embedlab.data import _embed
-from embedlab.data._embed import MODEL_NAME, load_sentence_model
 
 __all__ = ["MODEL_NAME", "embed_texts", "load_sentence_model"]
 
@@ -43,7 +43,7 @@ def embed_texts(
             name of a model already in the local Hugging Face cache.
         batch_size: texts per forward pass (``>= 1``).
         cache: reuse / store the result under ``cache_dir`` keyed by the model and the
-            texts' sha256 (see :mod:`embedlab.data._embed` for the scheme).
+            texts' sha256 (see :mod:`embedlab._embed` for the scheme).
         cache_dir: the cache folder; default ``$EMBEDLAB_CACHE`` or ``~/.cache/embedlab``.
         progress: show a progress bar while encoding.
 

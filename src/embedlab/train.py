@@ -16,7 +16,7 @@ from pathlib import Path
 
 import typer
 
-from embedlab.cli import _RootGroup
+from embedlab.cli import RootGroup
 from embedlab.training.ctr_run import CTRRunConfig, run_ctr
 
 __all__ = ["app", "main"]
@@ -24,7 +24,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="embedlab.train",
     help="Train models; launch with torchrun for several processes.",
-    cls=_RootGroup,
+    cls=RootGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,

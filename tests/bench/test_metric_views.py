@@ -19,7 +19,7 @@ from embedlab.bench.metric_views import (
     relative_angle_r2,
     run_view_bench,
 )
-from embedlab.data._labeled import LabeledData
+from embedlab.data.labeled import LabeledData
 from embedlab.data.rotated_views import rotated_views
 from embedlab.training.simclr import fit_simclr
 

@@ -130,7 +130,7 @@ def test_adapter_trains_the_real_minilm() -> None:
 
 @pytest.mark.skipif(not HAS_TEXT, reason="needs the [text] extra (sentence-transformers)")
 def test_public_embed_texts(tmp_path: Path) -> None:
-    from embedlab.data._embed import load_sentence_model
+    from embedlab._embed import load_sentence_model
     from embedlab.text import embed_texts
 
     texts = ["a cat on a mat", "a dog in a fog", "the cat sat"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedlab.data import _embed
+from embedlab import _embed
 from embedlab.data.retrieval import (
     RetrievalData,
     holdout_split,

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedlab.index import chamfer as chamfer_mod
-from embedlab.index import index_factory, load_index
+from embedlab.index import _chamfer_kernels, index_factory, load_index
 from embedlab.index.chamfer import (
     PackedSets,
     chamfer,
@@ -123,8 +122,8 @@ def test_chamfer_matches_naive_loop(seed: int) -> None:
 def test_chamfer_blocks_give_the_same_scores(monkeypatch: pytest.MonkeyPatch) -> None:
     docs, queries = clustered_sets(0, n_docs=60, n_q=9)
     full = chamfer_matrix(queries, docs)
-    monkeypatch.setattr(chamfer_mod, "_BLOCK", 200)  # a few query vectors per block
-    monkeypatch.setattr(chamfer_mod, "_DOC_BLOCK_ROWS", 50)  # a few documents per block
+    monkeypatch.setattr(_chamfer_kernels, "_BLOCK", 200)  # a few query vectors per block
+    monkeypatch.setattr(_chamfer_kernels, "_DOC_BLOCK_ROWS", 50)  # a few documents per block
     np.testing.assert_allclose(chamfer_matrix(queries, docs), full, rtol=1e-6, atol=1e-6)
     s, rows = chamfer_search(queries, docs, 5)
     order = np.argsort(-full, axis=1, kind="stable")[:, :5]

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from embedlab.data._labeled import LabeledData
+from embedlab.data.labeled import LabeledData
 from embedlab.losses import DSLLoss, TripletLoss, make_loss
 from embedlab.training.encoders import MLPEncoder
 from embedlab.training.metric import MetricTrainer

@@ -51,7 +51,7 @@ def _table(rows: Sequence[tuple[str, str, str]]) -> str:
 
 
 def _twonn_svg(fit: TwoNNFit) -> str:
-    from embedlab.report._svg_basic import XYSeries, xy_plot_svg
+    from embedlab.report.svg import XYSeries, xy_plot_svg
 
     x, y = fit.log_mu, fit.neg_log_survival
     if x.size > 1500:  # keep the page small: evenly spaced points along the sorted fit
@@ -76,7 +76,7 @@ def _twonn_svg(fit: TwoNNFit) -> str:
 
 
 def _pca_svg(pca: PCADims) -> str:
-    from embedlab.report._svg_basic import XYSeries, xy_plot_svg
+    from embedlab.report.svg import XYSeries, xy_plot_svg
 
     cum = pca.cumulative
     comps = np.arange(1, cum.size + 1, dtype=np.float64)
@@ -133,7 +133,7 @@ def _analysis_body(r: AnalysisResult) -> str:
 
 
 def _comparison_body(r: ComparisonResult) -> str:
-    from embedlab.report._svg_basic import heatmap_svg
+    from embedlab.report.svg import heatmap_svg
 
     names = list(r.names)
     rows = [("rows (paired samples)", f"{r.n_points:,}", "")]

@@ -33,7 +33,7 @@ from embedlab.analysis._projections import (
     ProjectionKind,
 )
 from embedlab.analysis.subspace import SubspaceModel
-from embedlab.data._labeled import LabeledData
+from embedlab.data.labeled import LabeledData
 
 __all__ = ["SweepResult", "intrinsic_dimension_sweep", "train_full", "train_subspace"]
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from embedlab._registry import parse_spec
 from embedlab._validation import check_int
-from embedlab.index._base import Metric
+from embedlab.index import Metric
 from embedlab.index.rerank import Rerank
 from embedlab.training.bidr import BiDRModel, pseudo_queries, train_bidr
 

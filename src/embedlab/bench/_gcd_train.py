@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from embedlab.losses import MetricLoss, NoPairsWarning, make_loss
-from embedlab.training._batches import augment_batch
+from embedlab.training.batches import augment_batch
 
 if TYPE_CHECKING:
     from embedlab.bench.gcd import GCDSplit

@@ -11,7 +11,7 @@ from embedlab import __version__
 from embedlab._registry import parse_spec
 from embedlab._validation import check_int
 from embedlab.bench._record import BenchRecord
-from embedlab.data._labeled import LabeledData
+from embedlab.data.labeled import LabeledData
 
 __all__ = ["CLUSTER_METRICS", "load_cluster_data", "make_blobs", "run_cluster_bench"]
 

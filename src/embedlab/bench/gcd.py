@@ -27,7 +27,7 @@ from embedlab import __version__
 from embedlab._registry import parse_spec
 from embedlab._validation import check_choice, check_fraction, check_int, check_positive_float
 from embedlab.bench._record import BenchRecord, config_hash
-from embedlab.data._labeled import LabeledData
+from embedlab.data.labeled import LabeledData
 
 __all__ = [
     "GCD_METRICS",

@@ -21,7 +21,7 @@ from embedlab._registry import parse_spec
 from embedlab._validation import check_choice, check_fraction, check_int, check_positive_float
 from embedlab.bench._grid import Grid, GridRun, LocalEngine, run_grid, status_printer
 from embedlab.bench._record import BenchRecord, config_hash
-from embedlab.data._labeled import LabeledData
+from embedlab.data.labeled import LabeledData
 from embedlab.data.mnist import load_digits, load_mnist
 from embedlab.evaluate import clustering_metrics, retrieval_metrics
 from embedlab.training.encoders import ENCODERS, make_encoder

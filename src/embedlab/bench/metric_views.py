@@ -36,7 +36,7 @@ from embedlab._validation import check_choice, check_int, check_keywords, check_
 from embedlab.bench._grid import Grid, GridRun, run_grid, status_printer
 from embedlab.bench._record import BenchRecord, config_hash
 from embedlab.bench.metric import METRIC_KEYS
-from embedlab.data._labeled import LabeledData
+from embedlab.data.labeled import LabeledData
 from embedlab.data.mnist import load_mnist
 from embedlab.evaluate import clustering_metrics, retrieval_metrics
 

@@ -23,7 +23,7 @@ from embedlab.cli.demo import demo
 from embedlab.cli.listing import list_components
 from embedlab.cli.report import report
 
-__all__ = ["app", "main"]
+__all__ = ["RootGroup", "app", "main"]
 
 DEBUG_ENV = "EMBEDLAB_DEBUG"
 
@@ -39,7 +39,7 @@ def _debug_env() -> bool:
     return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-class _RootGroup(TyperGroup):
+class RootGroup(TyperGroup):
     """The root command group: every exception a command lets escape ends here.
 
     It becomes one ``error:`` line and exit code 2 (130 for Ctrl-C); with ``--debug`` the
@@ -66,7 +66,7 @@ class _RootGroup(TyperGroup):
 app = typer.Typer(
     name="embedlab",
     help="Learn, shrink, search and understand embeddings.",
-    cls=_RootGroup,
+    cls=RootGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -105,7 +105,7 @@ def _root(
 
 
 def main() -> None:
-    """The ``embedlab`` script. Errors are handled by the root group (``_RootGroup``);
+    """The ``embedlab`` script. Errors are handled by the root group (``RootGroup``);
     this catches what escapes before a command runs, with the same one-line contract."""
     try:
         app()

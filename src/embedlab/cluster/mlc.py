@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from embedlab._training_common import forked_rng, progress_bar
 from embedlab._validation import check_int, check_positive_float
 from embedlab.cluster._base import Clusterer, check_batch_size
 from embedlab.cluster._registry import register_clusterer
 from embedlab.cluster.kmeans import kmeans_fit
 from embedlab.cluster.spectral import spectral_labels
 from embedlab.losses.mcr2 import coding_rate, membership_coding_rate
-from embedlab.training._common import forked_rng, progress_bar
 
 __all__ = ["MLCClusterer", "doubly_stochastic"]
 

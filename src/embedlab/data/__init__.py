@@ -20,12 +20,12 @@ from embedlab._lazy import lazy_exports
 if TYPE_CHECKING:
     from embedlab.data._dataset import CTRDataset, CTRSplits
     from embedlab.data._encode import DataPathError
-    from embedlab.data._labeled import LabeledData
     from embedlab.data._sources import DATA_SOURCES, DataSource, load_ctr, parse_data_spec
     from embedlab.data.avazu import load_avazu
     from embedlab.data.criteo import load_criteo
     from embedlab.data.csvlog import load_csv
     from embedlab.data.ctr_shards import CTRBatch, CTRShards, CTRShardsDataset
+    from embedlab.data.labeled import LabeledData
     from embedlab.data.libfm import load_libfm
     from embedlab.data.mnist import load_digits, load_mnist, read_idx
     from embedlab.data.movielens import load_movielens
@@ -59,7 +59,7 @@ _LAZY = {
     "DataPathError": "embedlab.data._encode",
     "DataSource": "embedlab.data._sources",
     "iter_npy_shards": "embedlab.data.shards",
-    "LabeledData": "embedlab.data._labeled",
+    "LabeledData": "embedlab.data.labeled",
     "list_npy_shards": "embedlab.data.shards",
     "load_avazu": "embedlab.data.avazu",
     "load_criteo": "embedlab.data.criteo",

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from embedlab._io import open_maybe_gzip
-from embedlab.data._labeled import LabeledData
+from embedlab.data.labeled import LabeledData
 
 __all__ = ["load_digits", "load_mnist", "read_idx"]
 

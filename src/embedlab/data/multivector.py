@@ -2,7 +2,7 @@
 
 The vectors are all-MiniLM-L6-v2's last hidden states, one 384-d vector per word piece
 (sentence-transformers ``encode(..., output_value="token_embeddings")``; model loaded offline
-as in :mod:`embedlab.data._embed`), with these choices:
+as in :mod:`embedlab._embed`), with these choices:
 
 - **special tokens dropped**: ``[CLS]``, ``[SEP]`` and padding are removed (the tokenizer's
   special ids); a text without any word piece (empty) keeps its ``[CLS]`` vector, so every
@@ -22,7 +22,7 @@ Cache (two files per text list, atomic writes, read with ``allow_pickle=False``)
     {cache_dir}/{model_slug}-{kind}-{key}.offsets.npy   (n + 1,) int64: set i = rows
                                                         offsets[i]:offsets[i + 1]
 
-``key`` is :func:`embedlab.data._embed.cache_path`'s, with the recipe
+``key`` is :func:`embedlab._embed.cache_path`'s, with the recipe
 ``"tokens-v1:cap={cap}:" + recipe``: it changes with the model, the source file's sha256, the
 text recipe and the cap. A cache pair that does not match the texts is recomputed.
 """
@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from embedlab import _embed
 from embedlab._io import atomic_write_bytes
 from embedlab._validation import check_int
-from embedlab.data import _embed
 from embedlab.data._beir import Qrels, read_beir_folder
 from embedlab.data.retrieval import parse_retrieval_spec, split_capped
 
@@ -206,7 +206,7 @@ def embed_tokens(
         content_sha256: hex sha256 of the source; ``None`` hashes the texts themselves.
         batch_size: texts per forward pass.
         progress: show a rich progress bar while encoding.
-        root: the cache folder (default :func:`embedlab.data._embed.cache_dir`).
+        root: the cache folder (default :func:`embedlab._embed.cache_dir`).
 
     Returns:
         :class:`TokenSets` with ``len(texts)`` sets of 1..cap vectors, 384-d, float32.

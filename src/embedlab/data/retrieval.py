@@ -6,7 +6,7 @@
 - ``beir:DIR`` — a BEIR folder: ``corpus.jsonl`` (``_id``, ``title``, ``text``),
   ``queries.jsonl`` (``_id``, ``text``) and ``qrels/test.tsv`` (``query-id``, ``corpus-id``,
   ``score``, with a header). Documents are embedded as ``title + " " + text``, queries as
-  ``text``, with the packaged MiniLM model (see :mod:`embedlab.data._embed` for the cache).
+  ``text``, with the packaged MiniLM model (see :mod:`embedlab._embed` for the cache).
   qrels rows naming an unknown query or document are skipped and counted in one warning.
 - ``npy:PATH`` — a ``(n, d)`` ``.npy`` of vectors; ``npy:CORPUS.npy,QUERIES.npy`` gives the
   queries (no qrels, no hold-out: recall against exact search is measured on those queries).
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from embedlab import _embed
 from embedlab._registry import Registry
 from embedlab._validation import check_finite, check_int
-from embedlab.data import _embed
 from embedlab.data._beir import BeirTexts, Qrels, read_beir_folder, read_beir_qrels, read_jsonl
 from embedlab.data._encode import check_file
 from embedlab.data._holdout import holdout_split, split_capped

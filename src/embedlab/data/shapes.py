@@ -20,7 +20,7 @@ from embedlab._validation import (
     check_keywords,
     check_nonempty,
 )
-from embedlab.data._labeled import LabeledData
+from embedlab.data.labeled import LabeledData
 
 __all__ = [
     "COLOURS",

@@ -14,7 +14,14 @@ Example:
 from __future__ import annotations
 
 # Importing the modules below registers their index classes in INDEXES.
-from embedlab.index._base import INDEXES, VectorIndex, register_index
+from embedlab.index._base import (
+    F32,
+    INDEXES,
+    Metric,
+    VectorIndex,
+    l2_normalize,
+    register_index,
+)
 from embedlab.index.aspects import MultiAspectIndex
 from embedlab.index.bae import BAE
 from embedlab.index.bebr import BEBR
@@ -40,6 +47,7 @@ from embedlab.index.token_heuristic import TokenHeuristic
 __all__ = [
     "BAE",
     "BEBR",
+    "F32",
     "FDE",
     "HNSW",
     "INDEXES",
@@ -54,6 +62,7 @@ __all__ = [
     "Flat",
     "Int8",
     "Matryoshka",
+    "Metric",
     "MultiAspectIndex",
     "Rerank",
     "ShardedIndex",
@@ -63,6 +72,7 @@ __all__ = [
     "chamfer_search",
     "from_faiss",
     "index_factory",
+    "l2_normalize",
     "load_filtered",
     "load_index",
     "load_muvera",

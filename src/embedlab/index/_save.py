@@ -2,7 +2,8 @@
 
 Kept apart from :mod:`embedlab.index._base` (which calls :func:`save_index` from
 ``VectorIndex.save``) and from :mod:`embedlab.index.io` (loading, which needs the registry),
-so no module imports another that imports it back.
+so no module imports another that imports it back: the index is typed against the small
+:class:`SavableIndex` protocol, which ``VectorIndex`` satisfies, not against ``VectorIndex``.
 
 Each saved node (the index, then each nested index in a sub-folder) has an ``index.json``::
 
@@ -21,22 +22,44 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import numpy as np
+
+from embedlab.index._idmap import IdMap
 from embedlab.index._npy import CHECKSUM, write_npy
 from embedlab.index._store import FORMAT, VERSION, canonical_checksum, fsync_dir, save_folder
 
-if TYPE_CHECKING:
-    from embedlab.index._base import VectorIndex
-
-__all__ = ["NAME", "save_index"]
+__all__ = ["NAME", "SavableIndex", "save_index"]
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_META = ("dim", "metric")
 
 
-def _write_tree(index: VectorIndex, folder: Path) -> str:
+class SavableIndex(Protocol):
+    """What saving reads from an index (``VectorIndex`` has all of it)."""
+
+    @property
+    def index_name(self) -> str: ...
+    @property
+    def _idmap(self) -> IdMap: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def is_trained(self) -> bool: ...
+    @property
+    def ntotal(self) -> int: ...
+    def spec(self) -> str: ...
+    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]: ...
+    def _children(self) -> Mapping[str, SavableIndex]: ...
+    def _after_save(self, folder: Path) -> None: ...
+
+
+def _write_tree(index: SavableIndex, folder: Path) -> str:
     """Write ``index`` into the (existing, empty) ``folder``; return the sha256 of its json."""
     arrays, meta = index._state()
     for key in _RESERVED_META:
@@ -91,14 +114,14 @@ def _write_tree(index: VectorIndex, folder: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _after_save(index: VectorIndex, folder: Path) -> None:
+def _after_save(index: SavableIndex, folder: Path) -> None:
     for name, child in index._children().items():
         _after_save(child, folder / name)
     index._after_save(folder)
 
 
 def save_index(
-    index: VectorIndex, path: str | os.PathLike[str], *, overwrite: bool = False
+    index: SavableIndex, path: str | os.PathLike[str], *, overwrite: bool = False
 ) -> Path:
     """Save ``index`` into the folder ``path``; crash-safe, never touching the user's files.
 

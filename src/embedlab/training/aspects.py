@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from embedlab._io import atomic_write
 from embedlab._validation import check_int, check_positive_float, check_vectors
-from embedlab.index._base import F32, l2_normalize
+from embedlab.index import F32, l2_normalize
 from embedlab.index.aspects import MultiAspectIndex
 
 __all__ = ["AspectModel", "aspect_infonce", "aspect_ndcg", "train_aspects"]

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from embedlab._validation import check_choice, check_int, check_positive_float, check_vectors
-from embedlab.index._base import F32, Metric, l2_normalize
+from embedlab.index import F32, Metric, l2_normalize
 from embedlab.index.pq import PQ
 from embedlab.index.rerank import Rerank
 

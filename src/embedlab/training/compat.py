@@ -38,9 +38,9 @@ from torch import nn
 
 from embedlab._io import atomic_write_bytes
 from embedlab._validation import check_int, check_positive_float
-from embedlab.data._labeled import LabeledData
+from embedlab.data.labeled import LabeledData
 from embedlab.evaluate import retrieval_metrics
-from embedlab.training._batches import embed
+from embedlab.training.batches import embed
 from embedlab.training.metric import MetricTrainer, MetricTrainResult, loss_input_kind
 
 __all__ = [

@@ -53,8 +53,8 @@ import torch
 from torch import nn
 
 from embedlab._validation import check_int, check_int_in_range, check_positive_float
-from embedlab.data._labeled import LabeledData
-from embedlab.training._batches import embed
+from embedlab.data.labeled import LabeledData
+from embedlab.training.batches import embed
 from embedlab.training.compat import BasisTransform
 from embedlab.training.metric import MetricTrainer, MetricTrainResult, loss_input_kind
 

@@ -25,6 +25,7 @@ import torch
 from rich.progress import Progress
 from torch import nn
 
+from embedlab._training_common import forked_rng, progress_bar
 from embedlab._validation import (
     check_bool,
     check_choice,
@@ -33,12 +34,11 @@ from embedlab._validation import (
     check_optional_int,
     check_positive_float,
 )
-from embedlab.data._labeled import LabeledData
+from embedlab.data.labeled import LabeledData
 from embedlab.evaluate import retrieval_metrics
-from embedlab.training._batches import augment_batch, balanced_batches, embed
 from embedlab.training._checkpoint import load_checkpoint, save_state
-from embedlab.training._common import forked_rng, progress_bar
 from embedlab.training._loss_inputs import LossFn, as_loss_module, loss_input_kind
+from embedlab.training.batches import augment_batch, balanced_batches, embed
 
 __all__ = [
     "LossFn",
