@@ -32,9 +32,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("cli/report.py", "embedlab.bench._records_io"): "cli: expand_paths, read_records",
     ("cli/retrieval.py", "embedlab.bench._bidr_method"): "cli: BiDR spec parsing",
     ("cli/tables.py", "embedlab.tables._runs"): "cli: table_from_run",
-    # owned by another change (not to be edited in the layout change)
-    ("graph/bench.py", "embedlab.bench._record"): "owned by another change",
-    ("tables/_phases.py", "embedlab.data._dataset"): "owned by another change",
 }
 
 

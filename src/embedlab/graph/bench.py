@@ -37,7 +37,7 @@ from scipy.sparse.linalg import eigsh
 
 from embedlab import __version__
 from embedlab._validation import check_adjacency, check_choice, check_int
-from embedlab.bench._record import BenchRecord
+from embedlab.bench import BenchRecord
 from embedlab.graph._latent_bench import LATENT_METHODS, latent_node_classification
 from embedlab.graph.evaluate import node_classification
 from embedlab.graph.fastrp import PAPER_WEIGHTS, fastrp

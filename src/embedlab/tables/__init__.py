@@ -22,6 +22,7 @@ from embedlab._validation import BudgetError
 from embedlab.fields import Field
 from embedlab.tables._base import EmbeddingTable, full_table_bytes
 from embedlab.tables._export import ExportedTable, export_info, load_exported
+from embedlab.tables._phase_state import PhaseState
 from embedlab.tables._phases import PhaseContext
 from embedlab.tables._registry import TABLES, check_table_spec, make_table, register_table
 from embedlab.tables.adaemb import AdaEmbTable
@@ -72,6 +73,7 @@ __all__ = [
     "OptEmbedTable",
     "PEPTable",
     "PhaseContext",
+    "PhaseState",
     "QRTable",
     "QuantizedTable",
     "ROBETable",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:  # the data package imports tables (Field); avoid the cycle at run time
-    from embedlab.data._dataset import CTRDataset
+    from embedlab.data import CTRDataset
 
 __all__ = ["PhaseContext"]
 

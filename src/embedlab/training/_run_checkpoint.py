@@ -23,7 +23,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from embedlab._io import atomic_write_bytes, atomic_write_text
-from embedlab.tables._phase_state import PhaseState
+from embedlab.tables import PhaseState
 
 __all__ = [
     "EpochState",

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
+from embedlab._training_common import forked_rng, progress_bar
 from embedlab._validation import (
     check_bool,
     check_int,
@@ -22,7 +23,6 @@ from embedlab._validation import (
 from embedlab.data import CTRDataset
 from embedlab.models import CTRModel
 from embedlab.tables import PhaseContext
-from embedlab.training._common import forked_rng, progress_bar
 from embedlab.training._ctr_result import StopReason, TrainResult
 from embedlab.training._ctr_step import (
     check_finite_losses,

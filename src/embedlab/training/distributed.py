@@ -16,9 +16,9 @@ from rich.progress import Progress, TaskID
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from embedlab._training_common import forked_rng, progress_bar
 from embedlab._validation import check_bool, check_int
 from embedlab.models import CTRModel
-from embedlab.training._common import forked_rng, progress_bar
 from embedlab.training._ctr_result import StopReason, TrainResult
 from embedlab.training._ctr_step import CTRObjective, check_finite_losses, run_phases, sigmoid64
 from embedlab.training._dist import all_reduce, is_distributed, rank_world, translate_dist_errors
