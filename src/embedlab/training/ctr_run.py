@@ -196,8 +196,10 @@ def run_ctr(
 def load_trained_ctr(run: str | os.PathLike[str]) -> tuple[CTRRunConfig, CTRModel]:
     """Rebuild the model a run wrote to folder ``run`` (``config.json`` + ``model.safetensors``).
 
-    Works for tables whose structure is fixed at construction; one that learned its
-    structure in a search phase has other parameter shapes than a freshly built one.
+    Tables that learned their structure in a search phase (pruned rows, kept dims, merged
+    duplicates) load it from the weights through their own load hooks: every multi-phase
+    table gives bit-identical embeddings after a reload
+    (``tests/tables/test_trained_table_reload.py``).
     """
     run = Path(run)
     record: Mapping[str, Any] = json.loads((run / "config.json").read_text(encoding="utf-8"))
