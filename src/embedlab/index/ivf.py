@@ -29,9 +29,9 @@ Measured with ``benchmarks/ivf_vs_faiss.py`` (one thread, 2 shared cores; faiss
 0.955 at 1,430 queries/s (nprobe 128; faiss 0.952 at 901), 62.8 RAM bytes/vector (faiss 1,800
 with its float vectors and precomputed table), 1.00-1.52x faiss' queries/s at equal recall;
 200k x 128 ``IVF1024,PQ16,Rerank(Flat)``: 1.11-1.31x. ``IVF4096,Binary,Rerank(Flat)`` (residual
-signs, ``--code binary --metric cos``, unit vectors) on 1M x 384: recall@10 0.952 at 3,047
-queries/s (nprobe 32; faiss ``IVF4096,PQ48`` + refine 0.952 at 2,406), 62.4 RAM bytes/vector,
-1.27-1.48x faiss at equal recall on one thread and 1.16-1.47x on two (nprobe 16-64); the
+signs, ``--code binary --metric cos``, unit vectors) on 1M x 384: recall@10 0.952 at 3,317
+queries/s (nprobe 32; faiss ``IVF4096,PQ48`` + refine 0.952 at 2,434), 62.4 RAM bytes/vector,
+1.37-1.38x faiss at equal recall on one thread and 1.30-1.44x on two (nprobe 16-32); the
 plain sign codes (``residual=false``, l2) stopped at 0.83 whatever nprobe. 10M x 128
 ``IVF4096,PQ16,Rerank(Flat)`` (l2): 24.2 bytes/vector,
 recall@10 0.820 at 1,017 queries/s (nprobe 32; faiss 0.819 at 779), build 212 s vs 111 s.
