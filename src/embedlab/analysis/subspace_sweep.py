@@ -8,15 +8,14 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
+from embedlab._training_common import progress_bar
 from embedlab._validation import (
     check_bool,
     check_choice,
@@ -329,18 +328,10 @@ def intrinsic_dimension_sweep(
     train_t, valid_t = _as_tensors("train", train), _as_tensors("valid", valid)
     dev = torch.device(device)
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-        disable=not progress,
-    )
     seconds: list[float] = []
     accuracies: list[float] = []
     baseline_seconds: float | None = None
-    with bar if progress else nullcontext(bar):
+    with progress_bar(progress) as bar:
         total = len(dims_sorted) + (1 if baseline is None else 0)
         task = bar.add_task(f"intrinsic dim ({projection})", total=total, info="")
         if baseline is None:
