@@ -99,7 +99,7 @@ def main() -> None:
             continue
         feats = depict.transform(data.x)  # type: ignore[attr-defined]
         for features, x in (("depict", feats), ("pixels", data.flat())):
-            for spec in ("kmeans", "spectral", args.mlc):
+            for spec in ("kmeans", "spectral", "acpic", args.mlc):
                 if spec == args.mlc and features == "pixels" and args.skip_raw_mlc:
                     continue
                 rows.append(run(spec, x, data.y, seed, features))

@@ -28,7 +28,9 @@ def test_records_per_method_and_seed() -> None:
 
 def test_bad_method_and_data() -> None:
     data = make_blobs(n_samples=30, n_clusters=3, dim=2)
-    with pytest.raises(ValueError, match=r"unknown clusterer 'kmean'; valid clusterers: depict"):
+    with pytest.raises(
+        ValueError, match=r"unknown clusterer 'kmean'; valid clusterers: acpic, depict"
+    ):
         run_cluster_bench(data, methods=["kmeans", "kmean"])
     rec = run_cluster_bench(data, methods=["depict(batch_size=100)"])[0]
     assert rec.status == "failed" and "batch_size must be <= 30" in str(rec.error)

@@ -104,7 +104,7 @@ def test_dataset_smaller_than_the_batch(name: str) -> None:
 
 
 def test_spec_errors() -> None:
-    with pytest.raises(ValueError, match=r"clusterer must be one of depict, kmeans, mlc"):
+    with pytest.raises(ValueError, match=r"clusterer must be one of acpic, depict, kmeans, mlc"):
         make_clusterer("kmaens", n_clusters=3)
     with pytest.raises(ValueError, match=r"unknown hyper-parameter 'epoch' for clusterer 'depict'"):
         make_clusterer("depict(epoch=3)", n_clusters=3)
@@ -112,7 +112,9 @@ def test_spec_errors() -> None:
         make_clusterer("kmeans(seed=3)", n_clusters=3)
     with pytest.raises(ValueError, match=r"target must be one of sqrt, square; got 'cube'"):
         make_clusterer("depict(target=cube)", n_clusters=3)
-    with pytest.raises(ValueError, match=r"init must be one of agglomerative, kmeans, spectral;"):
+    with pytest.raises(
+        ValueError, match=r"init must be one of acpic, agglomerative, kmeans, spectral;"
+    ):
         make_clusterer("depict(init=pca)", n_clusters=3)
     with pytest.raises(ValueError, match=r"gamma must be > 0, got 0"):
         make_clusterer("mlc(gamma=0)", n_clusters=3)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from embedlab.cluster._base import Clusterer
 from embedlab.cluster._registry import CLUSTERERS, make_clusterer, register_clusterer
+from embedlab.cluster.acpic import ACPICClusterer, acpic_labels
 from embedlab.cluster.depict import DEPICTClusterer, depict_target
 from embedlab.cluster.kmeans import KMeansClusterer
 from embedlab.cluster.mlc import MLCClusterer, doubly_stochastic
@@ -27,12 +28,14 @@ from embedlab.cluster.ss_kmeans import SSKMeansClusterer, semi_supervised_kmeans
 
 __all__ = [
     "CLUSTERERS",
+    "ACPICClusterer",
     "Clusterer",
     "DEPICTClusterer",
     "KMeansClusterer",
     "MLCClusterer",
     "SSKMeansClusterer",
     "SpectralClusterer",
+    "acpic_labels",
     "depict_target",
     "doubly_stochastic",
     "make_clusterer",

@@ -1,9 +1,10 @@
-"""DEPICT's start clustering of the clean embeddings: k-means, spectral or agglomerative.
+"""DEPICT's start clustering of the clean embeddings: AC-PIC, k-means, spectral or
+agglomerative.
 
 The reference code starts MNIST-test from AC-PIC (agglomerative clustering via maximum
-incremental path integral on a 20-NN digraph); ``"agglomerative"`` here is Ward linkage
-restricted to the symmetrised k-NN graph (scikit-learn), a graph-based agglomerative
-stand-in, not AC-PIC itself.
+incremental path integral on a 20-NN digraph, :mod:`embedlab.cluster.acpic`) and
+MNIST-full from k-means; ``"agglomerative"`` is Ward linkage restricted to the
+symmetrised k-NN graph (scikit-learn).
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from embedlab.cluster.kmeans import kmeans_fit
 __all__ = ["INIT_METHODS", "cluster_means", "start_clustering"]
 
 #: the start clusterings ``DEPICTClusterer(init=...)`` accepts
-INIT_METHODS = ("agglomerative", "kmeans", "spectral")
+INIT_METHODS = ("acpic", "agglomerative", "kmeans", "spectral")
+
+#: graph degree of each graph-based start when ``init_neighbors`` is not given (AC-PIC: 20,
+#: the reference code's)
+DEFAULT_NEIGHBORS = {"acpic": 20, "agglomerative": 10, "spectral": 10}
 
 
 def cluster_means(emb: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -46,8 +51,8 @@ def start_clustering(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels ``(n,)`` and cluster means ``(n_clusters, dim)`` of the clean embeddings
     ``emb (n, dim)`` by ``method`` (one of :data:`INIT_METHODS`): k-means with 40 starts
-    (the reference's), spectral clustering of the ``n_neighbors``-NN graph, or Ward
-    agglomeration on it (:func:`agglomerative_labels`)."""
+    (the reference's), AC-PIC on the ``n_neighbors``-NN digraph, spectral clustering of
+    the ``n_neighbors``-NN graph, or Ward agglomeration on it (:func:`agglomerative_labels`)."""
     if method == "kmeans":
         labels, centroids = kmeans_fit(emb, n_clusters, seed=seed, n_init=40)
         return np.asarray(labels, dtype=np.int64), np.asarray(centroids, dtype=np.float32)
@@ -57,6 +62,11 @@ def start_clustering(
         k = min(n_neighbors, emb.shape[0] - 1)
         spectral = SpectralClusterer(n_clusters=n_clusters, seed=seed, n_neighbors=k)
         labels = np.asarray(spectral.fit_predict(emb), dtype=np.int64)
+    elif method == "acpic":
+        from embedlab.cluster.acpic import acpic_labels
+
+        k = min(n_neighbors, emb.shape[0] - 1)
+        labels = acpic_labels(emb.astype(np.float64), n_clusters, n_neighbors=k)
     elif method == "agglomerative":
         labels = agglomerative_labels(emb, n_clusters, n_neighbors=n_neighbors)
     else:  # validated by the clusterer
