@@ -85,7 +85,12 @@ class DEPICTClusterer(Clusterer, DEPICTPhases):
       40 starts); ``"spectral"`` and ``"agglomerative"`` (Ward on the k-NN graph) are
       further options.
 
-    Measured on mnist-t10k (``benchmarks/cluster_mnist.py``, one thread): MEASURED_HERE
+    Measured on mnist-t10k (``benchmarks/cluster_mnist.py``, one thread, about 8 minutes a
+    seed): these defaults NMI 0.853 / 0.875 / 0.862, ACC 0.858 / 0.942 / 0.862 (seeds 0 /
+    1 / 2; the AC-PIC start 0.819 / 0.847 / 0.839); the paper: NMI 0.915, ACC 0.965 on
+    MNIST-test. The previous defaults (25 pretraining epochs, spectral start) gave NMI
+    0.728 / 0.742 / 0.728: the start and the pretraining length made the difference
+    (README, "Clustering").
 
     Args:
         n_clusters: ``>= 2``.
