@@ -252,6 +252,7 @@ class DEPICTClusterer(Clusterer, DEPICTPhases):
             self.head_ = nn.Linear(self.dim, self.n_clusters).to(self.device)
             self._pretrain(data, train, val, rng, tick)
             emb = self._embed_probs(data)[0].cpu().numpy()
+            bar.update(task, info=f"start clustering ({self.init})")
             start, centroids = start_clustering(
                 emb,
                 self.n_clusters,
