@@ -9,7 +9,7 @@ from scipy.spatial.distance import cdist
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from embedlab.cluster import ACPICClusterer, acpic_labels, make_clusterer
-from embedlab.cluster.acpic import path_integral_graph
+from embedlab.cluster.acpic import _PathIntegrals, path_integral_graph
 
 
 def naive_acpic(x: np.ndarray, k: int, n_neighbors: int, a: float, z: float) -> np.ndarray:
@@ -165,3 +165,22 @@ def test_an_outlying_small_component_is_absorbed_not_two_large_ones_merged() -> 
     labels = acpic_labels(x, 2, n_neighbors=5)
     assert len(np.unique(labels[:30])) == 1 and len(np.unique(labels[30:])) == 1
     assert labels[0] != labels[30]
+
+
+@pytest.mark.parametrize("z", [0.01, 0.3])
+def test_path_integrals_small_and_large_sets_match_dense_inverses(z: float) -> None:
+    """Sets under and over the dense-solve size (192): the Neumann series on the sparse
+    restriction and the dense solve both equal explicit inverses."""
+    x, _ = three_moons(6, n=420)
+    p, _ = path_integral_graph(x, n_neighbors=8)
+    paths = _PathIntegrals(p, z)
+    m = np.eye(420) - z * p.toarray()
+    order = np.random.default_rng(0).permutation(420)
+    for first, second in ((order[:60], order[60:150]), (order[:250], order[250:400])):
+        u = np.concatenate([first, second])
+        inv = np.linalg.inv(m[np.ix_(u, u)])
+        na = len(first)
+        want = inv[:na, :na].sum() / na**2 + inv[na:, na:].sum() / len(second) ** 2
+        np.testing.assert_allclose(paths.conditional(first, second), want, rtol=1e-12)
+        own = np.linalg.inv(m[np.ix_(first, first)]).sum() / na**2
+        np.testing.assert_allclose(paths.of(first), own, rtol=1e-12)

@@ -17,6 +17,8 @@ __all__ = ["ACPICClusterer", "acpic_labels", "path_integral_graph"]
 
 #: the Neumann series of ``(I - zP)^{-1}`` stops once a term is below this share of the sum
 _SERIES_RTOL = 1e-17
+#: sets up to this size are solved densely (one LAPACK call), larger ones by the series
+_DENSE_MAX = 192
 #: an increment under this share of the two clusters' own path integrals is rounding noise:
 #: it is exactly 0 when no walk leaves one cluster and comes back (edges one way only)
 _ZERO_GAIN = 1e-12
@@ -56,15 +58,42 @@ def path_integral_graph(
 
 class _PathIntegrals:
     """Path integrals of vertex sets of a transition matrix ``P``:
-    ``(1/|C|²) 1ᵀ (I - z P_CC)^{-1} 1`` by the Neumann series (``||z P||_∞ <= z < 1``)."""
+    ``(1/|C|²) 1ᵀ (I - z P_CC)^{-1} 1`` by the Neumann series (``||z P||_∞ <= z < 1``).
+
+    ``P``'s rows are held as padded ``(n, width)`` neighbour and weight arrays, so the
+    restriction to a vertex set is a gather (no sparse sub-matrix per pair of clusters)."""
 
     def __init__(self, p: sp.csr_matrix, z: float) -> None:
-        self.p = p
+        n = p.shape[0]
+        counts = np.diff(p.indptr)
+        width = int(counts.max()) if n else 0
+        self.neighbours = np.full((n, width), n, dtype=np.int64)  # n: the padding
+        self.weights = np.zeros((n, width))
+        slot = np.arange(p.nnz) - np.repeat(p.indptr[:-1], counts)
+        row = np.repeat(np.arange(n), counts)
+        self.neighbours[row, slot] = p.indices
+        self.weights[row, slot] = p.data
+        self._local = np.full(n + 1, -1, dtype=np.int64)  # vertex -> position in the set
         self.z = z
         self.max_terms = math.ceil(math.log(_SERIES_RTOL) / math.log(z)) + 1
 
     def _solve(self, rows: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-        sub = self.p[rows][:, rows]
+        """``(I - z P_rows,rows)^{-1} rhs`` for ``rhs (len(rows), c)``: a dense solve for a
+        small set, else the Neumann series on the sparse restriction."""
+        m = len(rows)
+        self._local[rows] = np.arange(m)
+        local = self._local[self.neighbours[rows]]
+        self._local[rows] = -1
+        inside = local >= 0
+        weights = self.weights[rows]
+        if m <= _DENSE_MAX:
+            a = np.zeros((m, m))
+            r = np.nonzero(inside)[0]
+            a[r, local[inside]] = -self.z * weights[inside]  # a row's neighbours are distinct
+            a[np.diag_indices(m)] += 1.0
+            return np.asarray(np.linalg.solve(a, rhs))
+        indptr = np.concatenate([[0], np.cumsum(inside.sum(axis=1))])
+        sub = sp.csr_matrix((weights[inside], local[inside], indptr), shape=(m, m))
         total = rhs.copy()
         term = rhs
         for _ in range(self.max_terms):
@@ -211,13 +240,14 @@ class ACPICClusterer(Clusterer):
     Differences from that code, none changing the clustering on a connected graph without
     ties: only clusters joined by an edge are compared (the increment of any other pair is
     exactly 0), found with a heap instead of a full table; ``(I - zP_CC)^{-1}`` applied by
-    its Neumann series to a relative ``1e-17`` instead of a dense inverse (so memory is
-    linear in ``n``, not quadratic); fewer than ``n_clusters`` nearest-neighbour groups
-    start from single samples instead; the last merges, once no pair of clusters has a
-    positive increment (separate graph components, or edges one way only: no walk leaves
-    a cluster and comes back, so the increment is exactly 0 and the reference picks
-    among ties by index) make the smallest cluster join the one with the nearest
-    centroid.
+    a dense solve for sets of up to 192 samples and by its Neumann series (to a relative
+    ``1e-17``) on the sparse restriction for larger ones, instead of a dense inverse of
+    every restriction (so memory is linear in ``n``, not quadratic); fewer than
+    ``n_clusters`` nearest-neighbour groups start from single samples instead; the last
+    merges, once no pair of clusters has a positive increment (separate graph components,
+    or edges one way only: no walk leaves a cluster and comes back, so the increment is
+    exactly 0 and the reference picks among ties by index) make the smallest cluster join
+    the one with the nearest centroid.
 
     Args:
         n_clusters: ``>= 2``.
