@@ -56,16 +56,15 @@ def start_clustering(
     if method == "kmeans":
         labels, centroids = kmeans_fit(emb, n_clusters, seed=seed, n_init=40)
         return np.asarray(labels, dtype=np.int64), np.asarray(centroids, dtype=np.float32)
+    k = min(n_neighbors, emb.shape[0] - 1)
     if method == "spectral":
         from embedlab.cluster.spectral import SpectralClusterer
 
-        k = min(n_neighbors, emb.shape[0] - 1)
         spectral = SpectralClusterer(n_clusters=n_clusters, seed=seed, n_neighbors=k)
         labels = np.asarray(spectral.fit_predict(emb), dtype=np.int64)
     elif method == "acpic":
         from embedlab.cluster.acpic import acpic_labels
 
-        k = min(n_neighbors, emb.shape[0] - 1)
         labels = acpic_labels(emb.astype(np.float64), n_clusters, n_neighbors=k)
     elif method == "agglomerative":
         labels = agglomerative_labels(emb, n_clusters, n_neighbors=n_neighbors)

@@ -176,9 +176,10 @@ def acpic_labels(
     n = x.shape[0]
     p, nearest = path_integral_graph(x, n_neighbors=n_neighbors, a=a)
     paths = _PathIntegrals(p, z)
-    clusters: list[np.ndarray | None] = list(_initial_clusters(nearest, n_clusters))
-    links = _neighbour_sets(p, [c for c in clusters if c is not None])
-    own = [paths.of(c) for c in clusters if c is not None]
+    start = _initial_clusters(nearest, n_clusters)
+    links = _neighbour_sets(p, start)
+    own = [paths.of(c) for c in start]
+    clusters: list[np.ndarray | None] = list(start)
     version = [0] * len(clusters)
 
     def push(i: int, j: int) -> None:

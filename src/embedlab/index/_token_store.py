@@ -19,7 +19,7 @@ from embedlab.index._chamfer_kernels import chamfer_scores
 from embedlab.index._rows import topk_rows
 from embedlab.index._token_sets import PackedSets, gather_index
 from embedlab.index._types import F32, I64
-from embedlab.index._workfile import COPY_ROWS, WorkingFile, check_mapped
+from embedlab.index._workfile import WorkingFile, check_mapped
 
 __all__ = ["TokenStore"]
 
@@ -138,20 +138,8 @@ class TokenStore(WorkingFile):
         keep[rows] = False
         kept_rows = np.flatnonzero(keep)
         index, offsets = gather_index(self._offsets, kept_rows)
-        check_mapped(self._vectors)
-        old, old_finalizer = self._vectors, self._finalizer
-        self._finalizer = None  # keep the old file until its rows are copied
-        self._path = None
-        self._vectors = np.zeros((0, self.dim), np.float32)
-        path = self._writable()
-        with open(path, "ab") as fh:
-            for s in range(0, index.size, COPY_ROWS):
-                fh.write(np.ascontiguousarray(old[index[s : s + COPY_ROWS]]).data)
-        del old
-        if old_finalizer is not None:
-            old_finalizer()
+        self._keep_rows(index)
         self._offsets = offsets
-        self._map(int(offsets[-1]))
 
     def gather(self, rows: I64) -> PackedSets:
         """The sets ``rows`` read from the file (only their vectors are read)."""

@@ -99,6 +99,23 @@ class WorkingFile:
         check_mapped(self._vectors)
         return np.asarray(self._vectors[index], dtype=np.float32)
 
+    def _keep_rows(self, index: np.ndarray) -> None:
+        """Rewrite the working file with only the rows ``index`` (in that order), in a new
+        file; the old file is released once its rows are copied."""
+        check_mapped(self._vectors)
+        old, old_finalizer = self._vectors, self._finalizer
+        self._finalizer = None  # keep the old file until its rows are copied
+        self._path = None
+        self._vectors = np.zeros((0, self.dim), np.float32)
+        path = self._writable()
+        with open(path, "ab") as fh:
+            for s in range(0, index.size, COPY_ROWS):
+                fh.write(np.ascontiguousarray(old[index[s : s + COPY_ROWS]]).data)
+        del old
+        if old_finalizer is not None:
+            old_finalizer()
+        self._map(int(index.size))
+
     def _map(self, n: int) -> None:
         assert self._path is not None
         if n == 0:

@@ -30,7 +30,7 @@ from embedlab.index._base import (
     topk_rows,
 )
 from embedlab.index._topk import rescore_rows
-from embedlab.index._workfile import COPY_ROWS, WorkingFile, check_mapped
+from embedlab.index._workfile import WorkingFile, check_mapped
 from embedlab.index.flat import Flat, candidate_scores
 
 __all__ = ["Rerank", "rescore_candidates"]
@@ -214,20 +214,7 @@ class Rerank(WorkingFile, VectorIndex):
         self.base.remove(self._idmap.take(positions))
         keep = np.ones(self._vectors.shape[0], dtype=bool)
         keep[positions] = False
-        old, old_finalizer = self._vectors, self._finalizer
-        self._finalizer = None  # keep the old file until its rows are copied
-        self._path = None
-        self._vectors = np.zeros((0, self.dim), np.float32)
-        path = self._writable()
-        kept = np.flatnonzero(keep)
-        check_mapped(old)
-        with open(path, "ab") as fh:
-            for s in range(0, kept.size, COPY_ROWS):
-                fh.write(np.ascontiguousarray(old[kept[s : s + COPY_ROWS]]).data)
-        del old
-        if old_finalizer is not None:
-            old_finalizer()
-        self._map(int(kept.size))
+        self._keep_rows(np.flatnonzero(keep))
 
     def _memory_bytes(self) -> int:
         return self.base.memory_bytes()
